@@ -1,0 +1,21 @@
+"""Cloud Function `predict`: items published to Pub/Sub become a predictions object.
+
+Decodes the event and hands it to saikika. Returning acknowledges the message (bad
+input is stored under rejected/ by the library); raising makes Pub/Sub redeliver
+(no champion yet, storage unavailable), up to the subscription's dead-letter policy.
+"""
+
+import functions_framework
+
+from saikika import logs
+from saikika.events import pubsub_message
+from saikika.predict_service import Predictor
+from saikika.settings import Settings
+
+logs.configure()
+PREDICTOR = Predictor(Settings.from_env())
+
+
+@functions_framework.cloud_event
+def predict(cloud_event):
+    PREDICTOR.handle(pubsub_message(cloud_event))

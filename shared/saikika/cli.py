@@ -1,0 +1,191 @@
+"""The `saikika` command: train, evaluate, push models, run the local stack and the demo."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+@click.group()
+def main() -> None:
+    """Saikika: event-driven label prediction for Google Cloud."""
+
+
+# ---- training ------------------------------------------------------------------------------
+@main.command()
+@click.option("--data", "data", multiple=True, required=True, help="JSONL file or gs:// URI (repeatable).")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder for model.skops and metadata.json.")
+def train(data: tuple[str, ...], out: Path) -> None:
+    """Train a multi-label text model from labeled JSONL rows."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from saikika import artifact, datasets, model
+
+    started = time.perf_counter()
+    rows = datasets.load_rows(data)
+    if rows.invalid:
+        console.print(f"[yellow]{len(rows.invalid)} invalid row(s) skipped[/]; first: {rows.invalid[0]}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        try:
+            trained = model.train(rows.items, progress=report)
+        except model.TrainingDataError as exc:
+            raise click.ClickException(str(exc)) from exc
+    data_bytes, metadata = artifact.serialize(
+        trained, extra={"data_sources": list(data), "invalid_rows": len(rows.invalid),
+                        "training_seconds": round(time.perf_counter() - started, 2)}
+    )
+    artifact.write_dir(out, data_bytes, metadata)
+    m = trained.metrics
+    console.print(
+        f"model {metadata['version']}: {trained.rows_used} rows, {len(trained.labels)} labels, "
+        f"held-out top-1 {m['top1_accuracy']:.4f}, micro F1 {m['micro_f1']:.4f}, macro F1 {m['macro_f1']:.4f}, "
+        f"{len(data_bytes) / 1e6:.1f} MB → {out}"
+    )
+
+
+@main.command()
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--data", "data", multiple=True, required=True, help="Labeled JSONL file or gs:// URI (repeatable).")
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Write the metrics as JSON here.")
+def evaluate(model_dir: Path, data: tuple[str, ...], out: Path | None) -> None:
+    """Evaluate a model folder on labeled rows: top-1 accuracy, micro/macro F1, per-label figures."""
+    from saikika import artifact, datasets, evaluation
+
+    model_bytes, metadata = artifact.read_dir(model_dir)
+    loaded = artifact.load(model_bytes, metadata)
+    rows = datasets.load_rows(data)
+    result = evaluation.evaluate(loaded, rows.items)
+    result["invalid_rows"] = len(rows.invalid)
+    result["model_version"] = loaded.version
+    table = Table(title=f"{loaded.version} on {result['rows']} rows")
+    for column in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label, figures in result["per_label"].items():
+        table.add_row(label, f"{figures['precision']:.3f}", f"{figures['recall']:.3f}", f"{figures['f1']:.3f}",
+                      str(figures["support"]))
+    Console().print(table)
+    Console().print(f"top-1 accuracy {result['top1_accuracy']:.4f}   micro F1 {result['micro_f1']:.4f}   "
+                    f"macro F1 {result['macro_f1']:.4f}")
+    if out:
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
+@main.command("catalogue")
+@click.option("--rows", default=3000, show_default=True, help="How many items to generate.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+def catalogue_command(rows: int, seed: int, out: Path) -> None:
+    """Write a synthetic, labeled marketplace catalogue (JSONL) made by saikika's own generator."""
+    from saikika import catalogue, datasets
+
+    count = datasets.write_jsonl(out, catalogue.generate(rows, seed))
+    console.print(f"{count} items → {out}")
+
+
+# ---- models bucket ---------------------------------------------------------------------------
+@main.group()
+def models() -> None:
+    """Model versions in the models bucket."""
+
+
+def _models_bucket():
+    from saikika import storage as gcs
+    from saikika.errors import ConfigError
+    from saikika.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(f"{exc} (for the local stack: set -a; . .saikika/local.env; set +a)") from exc
+    return gcs.client(settings.project).bucket(settings.models_bucket)
+
+
+@models.command("push")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--promote", is_flag=True, help="Also point models/champion.json at it.")
+def models_push(model_dir: Path, promote: bool) -> None:
+    """Upload a trained model folder to gs://$SAIKIKA_MODELS_BUCKET/models/<version>/."""
+    from saikika import artifact, registry
+
+    data, metadata = artifact.read_dir(model_dir)
+    artifact.load(data, metadata)  # refuse to upload what a predictor would refuse
+    bucket = _models_bucket()
+    version = registry.push(bucket, data, metadata)
+    console.print(f"pushed {version} → gs://{bucket.name}/{registry.version_prefix(version)}")
+    if promote:
+        current = registry.read_champion(bucket)
+        try:
+            registry.set_champion(bucket, metadata, current, reason="promoted by hand (models push --promote)")
+        except registry.ChampionChanged as exc:
+            raise click.ClickException(f"{exc}; nothing was promoted, run it again") from exc
+        console.print(f"champion is now {version}" + (f" (was {current.version})" if current else ""))
+
+
+# ---- local stack and demo ---------------------------------------------------------------------
+@main.group()
+def local() -> None:
+    """The local stack on the official emulators."""
+
+
+@local.command("up")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".saikika"), show_default=True)
+@click.option("--functions-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def local_up(state_dir: Path, functions_dir: Path | None) -> None:
+    """Start the emulators and one functions-framework process per function; stop all on SIGINT/SIGTERM."""
+    from saikika.local_stack import LocalStack, StackError
+
+    stopping = False
+
+    def request_stop(signum, frame):  # noqa: ARG001
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stack = LocalStack(state_dir=state_dir, functions_dir=functions_dir)
+    try:
+        stack.start()
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        console.print(f"environment: {state_dir / 'local.env'}   logs: {state_dir / 'logs'}")
+        print("READY", flush=True)
+        while not stopping:
+            stack.check_alive()
+            time.sleep(0.2)
+    except StackError as exc:
+        console.print(f"[red]{exc}[/]")
+        sys.exit(1)
+    finally:
+        stack.stop()
+        console.print("stopped")
+
+
+@main.command()
+@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".saikika"), show_default=True)
+def demo(state_dir: Path) -> None:
+    """The main job: the whole loop on the local stack, on a synthetic catalogue."""
+    from saikika.demo import run
+
+    run(state_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Items message in, one predictions object (and, for bad input, one rejected object) out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from google.cloud import storage
+
+from saikika import logs, paths
+from saikika import storage as gcs
+from saikika.events import PubSubMessage
+from saikika.items import Problem, parse_message
+from saikika.rejections import rejected_record
+from saikika.serving import ChampionCache
+from saikika.settings import Settings
+
+log = logging.getLogger("saikika.predict")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    predictions_object: str | None
+    rejected_object: str | None
+    predicted: int
+    rejected_items: int
+    duplicate: bool
+    model_version: str | None
+
+
+class Predictor:
+    """One per function instance: holds the storage client and the shared model cache."""
+
+    def __init__(self, settings: Settings, client: storage.Client | None = None):
+        self.settings = settings
+        self._client = client or gcs.client(settings.project)
+        self.predictions_bucket = self._client.bucket(settings.predictions_bucket)
+        self.models = ChampionCache(self._client.bucket(settings.models_bucket), settings.model_ttl_s)
+
+    def handle(self, message: PubSubMessage, now: datetime | None = None) -> Outcome:
+        started = time.perf_counter()
+        now = now or datetime.now(timezone.utc)
+        age_s = (now - message.publish_time).total_seconds()
+        if age_s > self.settings.max_event_age_s:
+            parsed_items, problems = [], [Problem(
+                f"event is {age_s:.0f} s old, older than SAIKIKA_MAX_EVENT_AGE_S={self.settings.max_event_age_s:.0f}; "
+                "stored instead of retried again"
+            )]
+        else:
+            parsed = parse_message(message.data)
+            parsed_items, problems = parsed.items, parsed.problems
+
+        rejected_name = None
+        duplicate = False
+        if problems:
+            rejected_name = paths.rejected(message.publish_time, message.id)
+            duplicate |= not gcs.create_json(
+                self.predictions_bucket, rejected_name, rejected_record(message, problems, source="items")
+            )
+
+        predictions_name = None
+        version = None
+        if parsed_items:
+            model = self.models.get()  # NoChampionError is transient: the message is redelivered
+            version = model.version
+            predicted_at = now.isoformat()
+            lines = [
+                json.dumps({"id": item.id, "labels": p.labels, "scores": p.scores, "model_version": version,
+                            "message_id": message.id, "predicted_at": predicted_at}, ensure_ascii=False)
+                for item, p in zip(parsed_items, model.predict(parsed_items))
+            ]
+            predictions_name = paths.predictions(message.publish_time, message.id)
+            duplicate |= not gcs.create_only(
+                self.predictions_bucket, predictions_name, "\n".join(lines) + "\n", "application/x-ndjson"
+            )
+
+        outcome = Outcome(predictions_name, rejected_name, len(parsed_items), len(problems), duplicate, version)
+        logs.event(
+            log, logging.WARNING if problems else logging.INFO,
+            "items message already handled" if duplicate else "items message handled",
+            message_id=message.id, items=len(parsed_items), problems=len(problems), model_version=version,
+            predictions_object=predictions_name, rejected_object=rejected_name, duplicate=duplicate,
+            errors=[p.error for p in problems[:5]], latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return outcome

@@ -1,0 +1,91 @@
+"""Model versions and the champion pointer in the models bucket.
+
+Layout: `models/<version>/model.skops`, `models/<version>/metadata.json` (written last,
+the commit marker) and `models/champion.json` (`{"version", "sha256", ...}`), which
+only ever changes by compare-and-swap on its generation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from google.api_core import exceptions as gexc
+from google.cloud import storage
+
+from saikika import storage as gcs
+from saikika.artifact import METADATA_FILE, MODEL_FILE
+
+MODELS_PREFIX = "models/"
+CHAMPION_OBJECT = "models/champion.json"
+
+
+def version_prefix(version: str) -> str:
+    return f"{MODELS_PREFIX}{version}/"
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    sha256: str
+    generation: int
+    pointer: dict
+
+
+class ChampionChanged(Exception):
+    """The pointer moved between read and write: re-read and decide again."""
+
+
+def push(bucket: storage.Bucket, data: bytes, metadata: dict) -> str:
+    """Upload a version, create-only, model first and metadata last. Returns the version id."""
+    version = metadata["version"]
+    prefix = version_prefix(version)
+    gcs.create_only(bucket, prefix + MODEL_FILE, data, "application/octet-stream")
+    gcs.create_json(bucket, prefix + METADATA_FILE, metadata)
+    return version
+
+
+def read_champion(bucket: storage.Bucket) -> Champion | None:
+    found = gcs.read_json(bucket, CHAMPION_OBJECT)
+    if found is None:
+        return None
+    pointer, generation = found
+    return Champion(version=pointer["version"], sha256=pointer["sha256"], generation=generation, pointer=pointer)
+
+
+def set_champion(bucket: storage.Bucket, metadata: dict, expected: Champion | None, reason: str) -> Champion:
+    """Compare-and-swap the pointer: succeeds only if it is still `expected` (None: still absent)."""
+    history = list(expected.pointer.get("history", [])) if expected else []
+    if expected:
+        history.append({k: expected.pointer[k] for k in ("version", "sha256", "promoted_at") if k in expected.pointer})
+    pointer = {
+        "version": metadata["version"],
+        "sha256": metadata["sha256"],
+        "promoted_at": datetime.now(timezone.utc).isoformat(),
+        "reason": reason,
+        # Earlier champions, oldest first: what rollback goes back to.
+        "history": history[-50:],
+    }
+    blob = bucket.blob(CHAMPION_OBJECT)
+    try:
+        blob.upload_from_string(
+            json.dumps(pointer, indent=2) + "\n",
+            content_type="application/json",
+            if_generation_match=expected.generation if expected else 0,
+        )
+    except gexc.PreconditionFailed as exc:
+        raise ChampionChanged("models/champion.json changed since it was read") from exc
+    return Champion(version=pointer["version"], sha256=pointer["sha256"], generation=int(blob.generation), pointer=pointer)
+
+
+def read_version(bucket: storage.Bucket, version: str) -> tuple[bytes, dict] | None:
+    """A committed version's model bytes and metadata; None if its metadata is absent."""
+    prefix = version_prefix(version)
+    meta = gcs.read_json(bucket, prefix + METADATA_FILE)
+    if meta is None:
+        return None
+    model = gcs.read(bucket, prefix + MODEL_FILE)
+    if model is None:
+        return None
+    return model[0], meta[0]

@@ -1,0 +1,27 @@
+"""The record kept for input that cannot be used: nothing is dropped without a trace."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+from typing import Any
+
+from saikika.events import PubSubMessage
+from saikika.items import Problem
+
+
+def rejected_record(message: PubSubMessage, problems: list[Problem], source: str) -> dict[str, Any]:
+    try:
+        data, encoding = message.data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        data, encoding = base64.b64encode(message.data).decode("ascii"), "base64"
+    return {
+        "message_id": message.id,
+        "source": source,
+        "publish_time": message.publish_time.isoformat(),
+        "rejected_at": datetime.now(timezone.utc).isoformat(),
+        "attributes": message.attributes,
+        "data_encoding": encoding,
+        "data": data,
+        "errors": [problem.to_json() for problem in problems],
+    }

@@ -1,0 +1,105 @@
+"""The champion model cache every predictor shares: loaded once per instance, thread-safe,
+re-checked every `SAIKIKA_MODEL_TTL_S` with a metadata read, reloaded only when the
+champion pointer's generation changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from google.cloud import storage
+
+from saikika import artifact, logs, registry
+from saikika import storage as gcs
+from saikika.errors import ModelIntegrityError, NoChampionError, TransientError
+from saikika.model import LabelModel
+
+log = logging.getLogger("saikika.serving")
+
+
+class ChampionCache:
+    def __init__(self, bucket: storage.Bucket, ttl_s: float, clock: Callable[[], float] = time.monotonic):
+        self._bucket = bucket
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._model: LabelModel | None = None
+        self._generation: int | None = None
+        self._checked_at = float("-inf")
+        self._refresh_lock = threading.Lock()
+
+    @property
+    def current(self) -> LabelModel | None:
+        return self._model
+
+    def get(self) -> LabelModel:
+        """The model to serve now. Raises NoChampionError while there is none."""
+        model = self._model
+        if model is not None and not self._stale():
+            return model
+        if model is not None:
+            # Another thread is already refreshing: keep serving the model we have meanwhile.
+            if not self._refresh_lock.acquire(blocking=False):
+                return model
+        else:
+            self._refresh_lock.acquire()
+        try:
+            if self._model is None or self._stale():
+                self._refresh()
+        finally:
+            self._refresh_lock.release()
+        if self._model is None:
+            raise NoChampionError("no champion model has been promoted yet")
+        return self._model
+
+    def _stale(self) -> bool:
+        return self._clock() - self._checked_at >= self._ttl_s
+
+    def _refresh(self) -> None:
+        try:
+            generation = gcs.generation(self._bucket, registry.CHAMPION_OBJECT)
+        except gcs.TRANSIENT_ERRORS as exc:
+            if self._model is None:
+                raise TransientError(f"cannot read the champion pointer: {exc}") from exc
+            logs.event(log, logging.WARNING, "champion pointer unreadable; serving the current model",
+                       model_version=self._model.version, error=str(exc))
+            self._checked_at = self._clock()
+            return
+        if generation is None:
+            if self._model is not None:
+                logs.event(log, logging.ERROR, "champion pointer is gone; serving the current model",
+                           model_version=self._model.version)
+            self._checked_at = self._clock()
+            return
+        if generation == self._generation:
+            self._checked_at = self._clock()
+            return
+        self._load(generation)
+
+    def _load(self, seen_generation: int) -> None:
+        started = time.perf_counter()
+        try:
+            champion = registry.read_champion(self._bucket)
+            if champion is None:
+                raise ModelIntegrityError("champion pointer disappeared while loading")
+            found = registry.read_version(self._bucket, champion.version)
+            if found is None:
+                raise ModelIntegrityError(f"champion version {champion.version} has no committed files")
+            model = artifact.load(found[0], found[1], expected_sha256=champion.sha256)
+        except (ModelIntegrityError, KeyError, ValueError, TypeError) as exc:
+            # Remember the bad generation so we do not download it again on every request.
+            self._generation = seen_generation
+            self._checked_at = self._clock()
+            logs.event(log, logging.ERROR, "champion model refused", error=str(exc),
+                       model_version=self._model.version if self._model else None)
+            if self._model is None:
+                raise TransientError(f"the champion model cannot be used: {exc}") from exc
+            return
+        previous = self._model.version if self._model else None
+        self._model = model
+        self._generation = champion.generation
+        self._checked_at = self._clock()
+        logs.event(log, logging.INFO, "champion model loaded", model_version=model.version,
+                   previous_version=previous, load_ms=round((time.perf_counter() - started) * 1000, 1))

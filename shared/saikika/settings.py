@@ -1,0 +1,68 @@
+"""Typed settings, read once from an environment mapping (tests pass their own)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from saikika.errors import ConfigError
+
+
+def _required(env: Mapping[str, str], key: str) -> str:
+    value = env.get(key, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {key} is required but is not set")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {key} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"environment variable {key} must not be negative, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    data_bucket: str
+    models_bucket: str
+    predictions_bucket: str
+    model_ttl_s: float = 60.0
+    # Older events are stored as rejected ("expired") and acknowledged instead of retried again.
+    max_event_age_s: float = 86_400.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        settings = cls(
+            project=_required(env, "GOOGLE_CLOUD_PROJECT"),
+            data_bucket=_required(env, "SAIKIKA_DATA_BUCKET"),
+            models_bucket=_required(env, "SAIKIKA_MODELS_BUCKET"),
+            predictions_bucket=_required(env, "SAIKIKA_PREDICTIONS_BUCKET"),
+            model_ttl_s=_positive_float(env, "SAIKIKA_MODEL_TTL_S", 60.0),
+            max_event_age_s=_positive_float(env, "SAIKIKA_MAX_EVENT_AGE_S", 86_400.0),
+        )
+        buckets = [settings.data_bucket, settings.models_bucket, settings.predictions_bucket]
+        if len(set(buckets)) != 3:
+            # One shared bucket would let a function's own writes trigger the loop again.
+            raise ConfigError(
+                "SAIKIKA_DATA_BUCKET, SAIKIKA_MODELS_BUCKET and SAIKIKA_PREDICTIONS_BUCKET must be three different buckets"
+            )
+        return settings
+
+
+# The variables every deployed function needs; terraform tests compare against this list.
+REQUIRED_ENV = (
+    "GOOGLE_CLOUD_PROJECT",
+    "SAIKIKA_DATA_BUCKET",
+    "SAIKIKA_MODELS_BUCKET",
+    "SAIKIKA_PREDICTIONS_BUCKET",
+)

@@ -1,0 +1,31 @@
+"""Shared fixtures: a small synthetic model (no cloud), the real corpus location, isolated env."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from saikika import artifact, catalogue, model
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
+
+
+@pytest.fixture(scope="session")
+def trained_small() -> model.TrainedModel:
+    return model.train(list(catalogue.generate(1500, seed=11)))
+
+
+@pytest.fixture(scope="session")
+def model_files(trained_small) -> tuple[bytes, dict]:
+    return artifact.serialize(trained_small)
+
+
+@pytest.fixture(scope="session")
+def corpus_records() -> list[dict]:
+    if not CORPUS.exists():
+        pytest.skip(f"the livedoor corpus is not at {CORPUS} (the team folder ../shared/data is absent)")
+    with CORPUS.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]

@@ -1,0 +1,114 @@
+import io
+import json
+
+import numpy as np
+import pytest
+import skops.io as sio
+
+from saikika import artifact, catalogue, evaluation
+from saikika.errors import ModelIntegrityError
+from saikika.items import Item
+from saikika.model import TrainingDataError, in_holdout, train
+
+
+def test_trained_model_learns_the_catalogue(trained_small):
+    m = trained_small.metrics
+    assert set(trained_small.labels) == set(catalogue.FEATURES)
+    assert m["micro_f1"] > 0.85 and m["top1_accuracy"] > 0.85
+    assert trained_small.holdout_rows > 100
+
+
+def test_predictions_follow_the_contract(model_files):
+    data, metadata = model_files
+    loaded = artifact.load(data, metadata, expected_sha256=metadata["sha256"])
+    items = [Item(id="1", title="防水 ワイヤレス スピーカー"), Item(id="2", title="handmade vintage mug")]
+    p1, p2 = loaded.predict(items)
+    assert set(p1.scores) == set(loaded.labels) and set(p2.scores) == set(loaded.labels)
+    assert {"waterproof", "wireless"} <= set(p1.labels)
+    assert {"handmade", "vintage"} <= set(p2.labels)
+    for p in (p1, p2):
+        ordered = [p.scores[label] for label in p.labels]
+        assert ordered == sorted(ordered, reverse=True)
+        for label in p.labels:
+            assert p.scores[label] >= metadata["thresholds"][label] - 1e-6
+
+
+def test_metadata_names_everything(model_files):
+    data, metadata = model_files
+    for key in ("version", "created_at", "sha256", "labels", "thresholds", "metrics", "rows_used", "library_versions"):
+        assert key in metadata
+    assert metadata["sha256"] == artifact.sha256_hex(data)
+    assert set(metadata["metrics"]) >= {"top1_accuracy", "micro_f1", "macro_f1", "per_label"}
+    json.dumps(metadata)  # serialisable as is
+
+
+def test_tampered_model_is_refused(model_files):
+    data, metadata = model_files
+    tampered = data[:-10] + b"0123456789"
+    with pytest.raises(ModelIntegrityError, match="does not match"):
+        artifact.load(tampered, metadata)
+    with pytest.raises(ModelIntegrityError, match="champion pointer"):
+        artifact.load(data, metadata, expected_sha256="0" * 64)
+
+
+class Sneaky:
+    """Stands for any object a bucket could hand us that is not on the trusted list."""
+
+    def __init__(self):
+        self.payload = "x"
+
+
+def test_untrusted_types_fail_closed(model_files):
+    _, metadata = model_files
+    buffer = io.BytesIO()
+    sio.dump({"model": Sneaky()}, buffer)
+    data = buffer.getvalue()
+    with pytest.raises(ModelIntegrityError, match="cannot be loaded safely"):
+        artifact.load(data, {**metadata, "sha256": artifact.sha256_hex(data)})
+
+
+def test_pickle_file_is_refused(model_files):
+    import pickle
+
+    _, metadata = model_files
+    data = pickle.dumps({"anything": 1})
+    with pytest.raises(ModelIntegrityError):
+        artifact.load(data, {**metadata, "sha256": artifact.sha256_hex(data)})
+
+
+def test_training_is_deterministic():
+    items = list(catalogue.generate(400, seed=3))
+    a, b = train(items), train(items)
+    texts = [item.text() for item in items[:20]]
+    np.testing.assert_allclose(a.pipeline.predict_proba(texts), b.pipeline.predict_proba(texts))
+    np.testing.assert_array_equal(a.thresholds, b.thresholds)
+
+
+def test_rare_labels_are_dropped_with_reason():
+    items = list(catalogue.generate(300, seed=5))
+    items.append(Item(id="rare-1", title="one of a kind", labels=("unique",)))
+    trained = train(items)
+    assert "unique" not in trained.labels
+    assert "fewer than" in trained.labels_dropped["unique"]
+
+
+def test_too_little_data_is_a_clear_error():
+    with pytest.raises(TrainingDataError, match="at least 2 labels"):
+        train([Item(id=str(i), title="t", labels=("a",)) for i in range(10)])
+
+
+def test_holdout_is_stable_by_id():
+    assert in_holdout("item-1") == in_holdout("item-1")
+    share = np.mean([in_holdout(f"id-{i}") for i in range(20000)])
+    assert 0.13 < share < 0.17
+
+
+def test_evaluate_reports_unknown_labels(model_files):
+    data, metadata = model_files
+    loaded = artifact.load(data, metadata)
+    items = list(catalogue.generate(200, seed=99))
+    items.append(Item(id="z", title="限定品 腕時計", labels=("limited-edition",)))
+    result = evaluation.evaluate(loaded, items)
+    assert result["labels_unknown_to_model"] == ["limited-edition"]
+    assert result["rows"] == 201
+    assert 0.8 < result["micro_f1"] <= 1.0

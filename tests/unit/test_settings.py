@@ -1,0 +1,41 @@
+import pytest
+
+from saikika.errors import ConfigError
+from saikika.settings import REQUIRED_ENV, Settings
+
+BASE = {
+    "GOOGLE_CLOUD_PROJECT": "p",
+    "SAIKIKA_DATA_BUCKET": "d",
+    "SAIKIKA_MODELS_BUCKET": "m",
+    "SAIKIKA_PREDICTIONS_BUCKET": "x",
+}
+
+
+def test_reads_required_and_defaults():
+    settings = Settings.from_env(BASE)
+    assert (settings.project, settings.data_bucket, settings.models_bucket, settings.predictions_bucket) == ("p", "d", "m", "x")
+    assert settings.model_ttl_s == 60.0
+    assert settings.max_event_age_s == 86_400.0
+
+
+@pytest.mark.parametrize("missing", REQUIRED_ENV)
+def test_missing_variable_is_named(missing):
+    env = {k: v for k, v in BASE.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        Settings.from_env(env)
+
+
+def test_malformed_number_is_named():
+    with pytest.raises(ConfigError, match="SAIKIKA_MODEL_TTL_S.*'soon'"):
+        Settings.from_env({**BASE, "SAIKIKA_MODEL_TTL_S": "soon"})
+    with pytest.raises(ConfigError, match="SAIKIKA_MAX_EVENT_AGE_S"):
+        Settings.from_env({**BASE, "SAIKIKA_MAX_EVENT_AGE_S": "-1"})
+
+
+def test_ttl_is_parsed():
+    assert Settings.from_env({**BASE, "SAIKIKA_MODEL_TTL_S": "2.5"}).model_ttl_s == 2.5
+
+
+def test_buckets_must_differ():
+    with pytest.raises(ConfigError, match="three different buckets"):
+        Settings.from_env({**BASE, "SAIKIKA_PREDICTIONS_BUCKET": "d"})
