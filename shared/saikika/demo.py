@@ -43,13 +43,12 @@ def publish_items(publisher, topic_path: str, payloads: list[bytes]) -> list[tup
 
 
 def run(state_dir: Path) -> None:
-    from google.cloud import pubsub_v1, storage
 
     started = time.perf_counter()
     _step("Starting the local stack (Pub/Sub emulator, fake-gcs-server, functions-framework)")
     with LocalStack(state_dir=state_dir) as stack:
         console.print(f"  stack up; settings in {state_dir / 'local.env'}")
-        client = storage.Client(project=stack.project)
+        client = stack.storage_client()
         models_bucket = client.bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
         predictions_bucket = client.bucket(stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
         work = state_dir / "demo"
@@ -76,7 +75,7 @@ def run(state_dir: Path) -> None:
         payloads = [json.dumps(item, ensure_ascii=False).encode() for item in public[:6]]
         payloads.append(json.dumps({"items": public[6:]}, ensure_ascii=False).encode())
         payloads.append(b'{"items": [{"title": "an item without an id"}]}')
-        publisher = pubsub_v1.PublisherClient()
+        publisher = stack.publisher()
         published = publish_items(publisher, publisher.topic_path(stack.project, ITEMS_TOPIC), payloads)
         console.print(f"  {len(payloads)} messages published (6 single items, one batch of 4, one malformed)")
 

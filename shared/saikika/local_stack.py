@@ -18,6 +18,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,7 @@ FEEDBACK_TOPIC = "feedback"
 BUCKET_EVENTS_TOPIC = "bucket-events"
 RETRAIN_REQUESTS_TOPIC = "retrain-requests"
 MAX_DELIVERY_ATTEMPTS = 5
+_CLIENT_ENV = ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class LocalStack:
     max_backoff_s: int = 10
     env: dict[str, str] = field(default_factory=dict, init=False)
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list, init=False)
+    _saved_environ: dict[str, str | None] = field(default_factory=dict, init=False)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -150,8 +154,10 @@ class LocalStack:
             "SAIKIKA_ITEMS_TOPIC": ITEMS_TOPIC,
             "SAIKIKA_FEEDBACK_TOPIC": FEEDBACK_TOPIC,
         }
-        # The clients in this process (and in tests that use it) talk to the emulators too.
-        os.environ.update({k: self.env[k] for k in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")})
+        # Clients made later in this process talk to the emulators too (restored by stop()).
+        for key in _CLIENT_ENV:
+            self._saved_environ[key] = os.environ.get(key)
+            os.environ[key] = self.env[key]
 
         self._start_pubsub(pubsub_host)
         self._create_topics()
@@ -190,6 +196,44 @@ class LocalStack:
                 pass
             process.wait()
         self._processes.clear()
+        for key, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environ.clear()
+
+    @contextmanager
+    def client_environment(self) -> Iterator[None]:
+        """Client libraries read the emulator hosts when constructed: build clients inside this."""
+        saved = {key: os.environ.get(key) for key in _CLIENT_ENV}
+        os.environ.update({key: self.env[key] for key in _CLIENT_ENV})
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def storage_client(self):
+        from google.cloud import storage
+
+        with self.client_environment():
+            return storage.Client(project=self.project)
+
+    def publisher(self):
+        from google.cloud import pubsub_v1
+
+        with self.client_environment():
+            return pubsub_v1.PublisherClient()
+
+    def subscriber(self):
+        from google.cloud import pubsub_v1
+
+        with self.client_environment():
+            return pubsub_v1.SubscriberClient()
 
     def pids(self) -> list[int]:
         return [process.pid for _, process in self._processes]
@@ -204,6 +248,7 @@ class LocalStack:
         return self.state_dir / "logs" / f"{name}.log"
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
+        # Every child leads its own process group (and session); `pids` lists them for inspection.
         log_file = self._log_path(name).open("wb")
         process = subprocess.Popen(
             args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -211,6 +256,7 @@ class LocalStack:
         )
         log_file.close()
         self._processes.append((name, process))
+        (self.state_dir / "pids").write_text("".join(f"{pid}\n" for pid in self.pids()))
         return process
 
     def _start_pubsub(self, host: str) -> None:
@@ -249,18 +295,14 @@ class LocalStack:
         _wait_http(f"{url}/storage/v1/b", 30, process, "fake-gcs-server", self._log_path("fake-gcs-server"))
 
     def _create_topics(self) -> None:
-        from google.cloud import pubsub_v1
-
-        publisher = pubsub_v1.PublisherClient()
+        publisher = self.publisher()
         topics = {ITEMS_TOPIC, FEEDBACK_TOPIC, BUCKET_EVENTS_TOPIC, RETRAIN_REQUESTS_TOPIC}
         topics |= {dead_letter_topic(t) for spec in self.functions for t in spec.topics}
         for topic in sorted(topics):
             publisher.create_topic(name=publisher.topic_path(self.project, topic))
 
     def _create_buckets(self) -> None:
-        from google.cloud import storage
-
-        client = storage.Client(project=self.project)
+        client = self.storage_client()
         for name in BUCKETS.values():
             client.create_bucket(name)
 
@@ -284,9 +326,7 @@ class LocalStack:
         _wait_http(self.env[spec.env_key] + "/", 60, process, f"function {spec.name}", self._log_path(f"function-{spec.name}"))
 
     def _create_push_subscriptions(self) -> None:
-        from google.cloud import pubsub_v1
-
-        subscriber = pubsub_v1.SubscriberClient()
+        subscriber = self.subscriber()
         for spec in self.functions:
             for topic in spec.topics:
                 create_push_subscription(

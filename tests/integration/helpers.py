@@ -1,0 +1,75 @@
+"""Helpers for integration tests: publishing (client library and gcloud CLI) and waiting for objects."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from saikika import paths, registry
+from saikika.local_stack import LocalStack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_stack(state_dir: Path, **env: str) -> LocalStack:
+    return LocalStack(state_dir=state_dir, functions_dir=REPO / "functions", extra_env=env).start()
+
+
+def promote(stack: LocalStack, files: tuple[bytes, dict]) -> None:
+    bucket = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
+    data, metadata = files
+    registry.push(bucket, data, metadata)
+    registry.set_champion(bucket, metadata, registry.read_champion(bucket), reason="test")
+
+
+def publish(stack: LocalStack, publisher, payload: bytes, topic: str = "items", **attributes: str) -> str:
+    return publisher.publish(publisher.topic_path(stack.project, topic), payload, **attributes).result(timeout=30)
+
+
+def today() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def wait_for_blob(bucket, name: str, timeout_s: float = 60):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        blob = bucket.get_blob(name)
+        if blob is not None:
+            return blob
+        time.sleep(0.2)
+    raise AssertionError(f"gs://{bucket.name}/{name} did not appear within {timeout_s} s")
+
+
+def wait_for_prediction_lines(bucket, message_id: str) -> list[dict]:
+    blob = wait_for_blob(bucket, paths.predictions(today(), message_id))
+    return [json.loads(line) for line in blob.download_as_text().splitlines()]
+
+
+def wait_for_rejected(bucket, message_id: str) -> dict:
+    return json.loads(wait_for_blob(bucket, paths.rejected(today(), message_id)).download_as_text())
+
+
+def gcloud_publish(stack: LocalStack, topic: str, message: str, workdir: Path) -> str:
+    """Publish with the gcloud CLI itself, pointed at the emulator, as a person would."""
+    token = workdir / "token"
+    token.write_text("emulator-needs-no-token")
+    (workdir / "gcloud-config").mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{stack.env['PUBSUB_EMULATOR_HOST']}/",
+        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
+        "CLOUDSDK_CORE_PROJECT": stack.project,
+        "CLOUDSDK_CONFIG": str(workdir / "gcloud-config"),
+        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+    }
+    result = subprocess.run(
+        ["gcloud", "pubsub", "topics", "publish", topic, f"--message={message}", "--format=json"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )
+    return json.loads(result.stdout)["messageIds"][0]
+
+

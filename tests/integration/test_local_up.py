@@ -1,0 +1,62 @@
+"""`saikika local up` as a user runs it: READY, a complete env file, a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+pytestmark = pytest.mark.emulators
+
+ENV_KEYS = {
+    "GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "SAIKIKA_DATA_BUCKET",
+    "SAIKIKA_MODELS_BUCKET", "SAIKIKA_PREDICTIONS_BUCKET", "SAIKIKA_ITEMS_TOPIC", "SAIKIKA_FEEDBACK_TOPIC",
+    "SAIKIKA_PREDICT_URL", "SAIKIKA_URL_PREDICT", "SAIKIKA_URL_PREDICT_HTTP",
+}
+
+
+def _live_in_sessions(session_ids: set[int]) -> list[str]:
+    """Processes (not zombies) whose session is one the stack started: what would be orphans."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        state, session = fields[0], int(fields[3])
+        if session in session_ids and state != "Z":
+            alive.append(text[:80])
+    return alive
+
+
+def test_local_up_serves_and_leaves_nothing_behind_after_sigterm(tmp_path):
+    saikika = Path(sys.executable).with_name("saikika")
+    process = subprocess.Popen(
+        [str(saikika), "local", "up", "--state-dir", str(tmp_path / "state")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        ready = process.stdout.readline().strip()
+        assert ready == "READY", process.stderr.read()
+        env = dict(line.split("=", 1) for line in (tmp_path / "state" / "local.env").read_text().splitlines())
+        assert ENV_KEYS <= set(env)
+        with urllib.request.urlopen(env["SAIKIKA_PREDICT_URL"], timeout=30) as response:
+            assert response.status == 200
+        children = {int(pid) for pid in (tmp_path / "state" / "pids").read_text().split()}
+        assert len(children) == 4  # emulator, fake-gcs-server, two functions
+        assert len(_live_in_sessions(children)) > len(children)  # the emulator's Java child is there too
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert process.returncode == 0
+    deadline = time.monotonic() + 10
+    while _live_in_sessions(children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _live_in_sessions(children) == []

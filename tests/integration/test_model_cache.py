@@ -1,0 +1,107 @@
+"""The champion cache against real storage: TTL, hot swap under concurrent readers, refusals."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from saikika import artifact, catalogue, model, registry
+from saikika.errors import NoChampionError, TransientError
+from saikika.serving import ChampionCache
+
+pytestmark = pytest.mark.emulators
+
+
+class ManualClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def models_bucket(storage_client):
+    return storage_client.create_bucket(f"models-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="module")
+def second_model_files():
+    return artifact.serialize(model.train(list(catalogue.generate(800, seed=23))))
+
+
+def test_no_champion_raises(models_bucket):
+    with pytest.raises(NoChampionError):
+        ChampionCache(models_bucket, ttl_s=60).get()
+
+
+def test_swaps_after_ttl_only(models_bucket, model_files, second_model_files):
+    clock = ManualClock()
+    registry.push(models_bucket, *model_files)
+    first = registry.set_champion(models_bucket, model_files[1], None, reason="test")
+    cache = ChampionCache(models_bucket, ttl_s=10, clock=clock)
+    assert cache.get().version == model_files[1]["version"]
+
+    registry.push(models_bucket, *second_model_files)
+    registry.set_champion(models_bucket, second_model_files[1], first, reason="test")
+    clock.now = 9.9
+    assert cache.get().version == model_files[1]["version"]  # within the TTL: no storage read at all
+    clock.now = 10.0
+    assert cache.get().version == second_model_files[1]["version"]
+
+
+def test_readers_never_fail_during_a_swap(models_bucket, model_files, second_model_files):
+    registry.push(models_bucket, *model_files)
+    registry.push(models_bucket, *second_model_files)
+    current = registry.set_champion(models_bucket, model_files[1], None, reason="test")
+    cache = ChampionCache(models_bucket, ttl_s=0)  # every call re-checks the pointer
+    items = list(catalogue.generate(5, seed=1))
+    seen: set[str] = set()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                loaded = cache.get()
+                assert len(loaded.predict(items)) == 5
+                seen.add(loaded.version)
+            except BaseException as exc:  # noqa: BLE001 - any failure is what we look for
+                errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for files in (second_model_files, model_files, second_model_files):
+            current = registry.set_champion(models_bucket, files[1], current, reason="swap")
+            deadline = threading.Event()
+            while files[1]["version"] not in seen or cache.current.version != files[1]["version"]:
+                deadline.wait(0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert seen == {model_files[1]["version"], second_model_files[1]["version"]}
+
+
+def test_tampered_champion_without_a_current_model_is_transient(models_bucket, model_files):
+    data, metadata = model_files
+    registry.push(models_bucket, data + b"x", metadata)
+    registry.set_champion(models_bucket, metadata, None, reason="test")
+    with pytest.raises(TransientError, match="does not match"):
+        ChampionCache(models_bucket, ttl_s=60).get()
+
+
+def test_missing_version_files_keep_the_current_model(models_bucket, model_files):
+    registry.push(models_bucket, *model_files)
+    current = registry.set_champion(models_bucket, model_files[1], None, reason="test")
+    clock = ManualClock()
+    cache = ChampionCache(models_bucket, ttl_s=1, clock=clock)
+    assert cache.get().version == model_files[1]["version"]
+    registry.set_champion(models_bucket, {"version": "deleted-version", "sha256": "0" * 64}, current, reason="test")
+    clock.now = 5
+    assert cache.get().version == model_files[1]["version"]

@@ -1,0 +1,30 @@
+"""Quality floor of the default pipeline on a real public corpus (livedoor news, split_kikuta).
+
+Deterministic seeds; no timing. Skipped with a reason where ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from saikika import artifact, evaluation
+from saikika.items import Item
+from saikika.model import train
+
+
+def livedoor_item(record: dict, titles_only: bool) -> Item:
+    # The corpus' text starts with the title line; the rest is the description.
+    description = record["text"][len(record["title"]):].strip()
+    return Item(id=record["id"], title=record["title"], description="" if titles_only else description,
+                labels=tuple(record["labels"]))
+
+
+@pytest.mark.parametrize("titles_only, floor", [(False, 0.96), (True, 0.85)], ids=["title+description", "titles"])
+def test_livedoor_top1_floor(corpus_records, titles_only, floor):
+    train_items = [livedoor_item(r, titles_only) for r in corpus_records if r["split_kikuta"] == "train"]
+    test_items = [livedoor_item(r, titles_only) for r in corpus_records if r["split_kikuta"] == "test"]
+    data, metadata = artifact.serialize(train(train_items))
+    result = evaluation.evaluate(artifact.load(data, metadata), test_items)
+    assert result["rows"] == 1473
+    assert result["top1_accuracy"] >= floor, result["top1_accuracy"]
+    assert result["micro_f1"] > 0.8
