@@ -53,8 +53,13 @@ FILLER = {
 LABEL_NOISE = 0.02
 
 
-def generate(n: int, seed: int = 7, *, features: dict | None = None, id_prefix: str = "item") -> Iterator[Item]:
-    """Yield n labeled items. `features` defaults to FEATURES (add NEW_FEATURES to grow the label set)."""
+def generate(n: int, seed: int = 7, *, features: dict | None = None, id_prefix: str = "item",
+             noise: float = LABEL_NOISE) -> Iterator[Item]:
+    """Yield n labeled items. `features` defaults to FEATURES (add NEW_FEATURES to grow the label set).
+
+    The same seed with `noise=0` yields the same items with their true labels: that is how the demo
+    sends corrections as feedback.
+    """
     rng = random.Random(seed)
     features = FEATURES if features is None else features
     names = sorted(features)
@@ -71,9 +76,11 @@ def generate(n: int, seed: int = 7, *, features: dict | None = None, id_prefix: 
         sentences += rng.sample(FILLER[lang], k=2)
         rng.shuffle(sentences)
         tags = [product] + [phrases[label] for label in chosen if rng.random() < 0.3]
-        labels = {label for label in chosen if rng.random() >= LABEL_NOISE}
-        if rng.random() < LABEL_NOISE:
-            labels.add(rng.choice(names))
+        # Draw every random number whatever `noise` is, so noisy and clean runs stay aligned.
+        labels = {label for label in chosen if rng.random() >= noise}
+        spurious = rng.choice(names)
+        if rng.random() < noise:
+            labels.add(spurious)
         yield Item(
             id=f"{id_prefix}-{seed}-{i:06d}",
             title=title,

@@ -138,6 +138,76 @@ def models_push(model_dir: Path, promote: bool) -> None:
         console.print(f"champion is now {version}" + (f" (was {current.version})" if current else ""))
 
 
+@models.command("list")
+def models_list() -> None:
+    """Versions with their metrics and decision; the champion is marked."""
+    from saikika import registry
+    from saikika import storage as gcs
+
+    bucket = _models_bucket()
+    champion = registry.read_champion(bucket)
+    table = Table(title=f"gs://{bucket.name}/models/")
+    for column in ("", "version", "rows", "micro F1", "macro F1", "top-1", "decision", "reason"):
+        table.add_column(column)
+    for version in registry.versions(bucket):
+        metadata = gcs.read_json(bucket, registry.version_prefix(version) + "metadata.json")[0]
+        decision = gcs.read_json(bucket, registry.version_prefix(version) + registry.DECISION_FILE)
+        metrics = metadata.get("metrics", {})
+        table.add_row(
+            "★" if champion and champion.version == version else "", version, str(metadata.get("rows_used", "")),
+            _fmt(metrics.get("micro_f1")), _fmt(metrics.get("macro_f1")), _fmt(metrics.get("top1_accuracy")),
+            decision[0]["outcome"] if decision else "—", (decision[0].get("reason", "") if decision else "")[:60],
+        )
+    Console().print(table)
+    if champion is None:
+        Console().print("no champion yet")
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+@models.command("promote")
+@click.argument("version")
+def models_promote(version: str) -> None:
+    """Make VERSION the champion by hand (compare-and-swap; the model is verified first)."""
+    from saikika import artifact, registry
+
+    bucket = _models_bucket()
+    found = registry.read_version(bucket, version)
+    if found is None:
+        raise click.ClickException(f"no committed version {version} (models/{version}/metadata.json is missing)")
+    artifact.load(*found)  # refuse what a predictor would refuse
+    current = registry.read_champion(bucket)
+    try:
+        registry.set_champion(bucket, found[1], current, reason="promoted by hand (saikika models promote)")
+    except registry.ChampionChanged as exc:
+        raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
+    registry.record_history(bucket, {"version": version, "action": "promote-by-hand", "outcome": "promoted",
+                                     "previous_champion": current.version if current else None})
+    console.print(f"champion is now {version}" + (f" (was {current.version})" if current else ""))
+
+
+@models.command("rollback")
+def models_rollback() -> None:
+    """Point the champion back at the previous one (compare-and-swap)."""
+    from saikika import registry
+
+    bucket = _models_bucket()
+    current = registry.read_champion(bucket)
+    if current is None:
+        raise click.ClickException("there is no champion to roll back")
+    try:
+        restored = registry.rollback(bucket, current)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except registry.ChampionChanged as exc:
+        raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
+    registry.record_history(bucket, {"version": restored.version, "action": "rollback", "outcome": "promoted",
+                                     "previous_champion": current.version})
+    console.print(f"champion rolled back to {restored.version} (was {current.version})")
+
+
 # ---- local stack and demo ---------------------------------------------------------------------
 @main.group()
 def local() -> None:

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from saikika.items import Item
 from saikika.model import LabelModel, binarize, evaluate_scores
 
 
-def evaluate(model: LabelModel, items: Sequence[Item]) -> dict:
-    """top1_accuracy, micro_f1, macro_f1 (of thresholded labels) and per_label, over the model's labels."""
-    scores = model.scores([item.text() for item in items])
-    truth = binarize(items, model.labels)
-    result = evaluate_scores(scores, truth, model.thresholds, list(model.labels))
+def evaluate(model: LabelModel, items: Sequence[Item], labels: Sequence[str] | None = None) -> dict:
+    """top1_accuracy, micro_f1, macro_f1 (of thresholded labels) and per_label.
+
+    Over the model's own labels by default. With `labels` (say, the union of two models' label
+    sets), a label the model does not know counts as never predicted: comparing a model that
+    learned a new label with one that did not then credits the one that did.
+    """
+    labels = list(model.labels if labels is None else labels)
+    own = model.scores([item.text() for item in items])
+    column = {label: j for j, label in enumerate(model.labels)}
+    scores = np.zeros((len(items), len(labels)))
+    thresholds = np.full(len(labels), np.inf)
+    for j, label in enumerate(labels):
+        if label in column:
+            scores[:, j] = own[:, column[label]]
+            thresholds[j] = model.thresholds[column[label]]
+    result = evaluate_scores(scores, binarize(items, labels), thresholds, labels)
     unknown = sorted({label for item in items for label in (item.labels or ()) if label not in model.labels})
     return {**result, "rows": len(items), "labels_unknown_to_model": unknown}

@@ -46,3 +46,48 @@ def pubsub_message(cloud_event: Any) -> PubSubMessage:
         publish_time=parse_rfc3339(publish_time),
         attributes=dict(message.get("attributes") or {}),
     )
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """A finalized object, whichever way the notice came."""
+
+    bucket: str
+    name: str
+    generation: int | None
+    event_type: str = "OBJECT_FINALIZE"
+
+
+STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
+PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+
+
+def object_event(cloud_event: Any) -> ObjectEvent | None:
+    """Normalise a storage event: an Eventarc `object.v1.finalized` CloudEvent, or a Pub/Sub
+    messagePublished CloudEvent wrapping a GCS notification (JSON_API_V1; what the local stack and
+    bucket Pub/Sub notifications produce). None when the event is not a storage notification.
+    """
+    if cloud_event["type"] == STORAGE_FINALIZED:
+        data = cloud_event.data
+        if isinstance(data, (bytes, str)):
+            import json
+
+            data = json.loads(data)
+        return ObjectEvent(bucket=data["bucket"], name=data["name"], generation=_int_or_none(data.get("generation")))
+    if cloud_event["type"] == PUBSUB_PUBLISHED:
+        attributes = (cloud_event.data.get("message") or {}).get("attributes") or {}
+        if "bucketId" in attributes and "objectId" in attributes:
+            return ObjectEvent(
+                bucket=attributes["bucketId"],
+                name=attributes["objectId"],
+                generation=_int_or_none(attributes.get("objectGeneration")),
+                event_type=attributes.get("eventType", ""),
+            )
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -46,6 +46,8 @@ class FunctionSpec:
     name: str
     signature: str  # "cloudevent" or "http"
     topics: tuple[str, ...] = ()  # push subscriptions that deliver to this function
+    # retrain defers by raising and relies on redelivery for its follow-up run: it needs more attempts.
+    max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS
 
     @property
     def env_key(self) -> str:
@@ -55,6 +57,9 @@ class FunctionSpec:
 FUNCTIONS = (
     FunctionSpec("predict", "cloudevent", (ITEMS_TOPIC,)),
     FunctionSpec("predict_http", "http"),
+    FunctionSpec("feedback", "cloudevent", (FEEDBACK_TOPIC,)),
+    FunctionSpec("retrain", "cloudevent", (BUCKET_EVENTS_TOPIC, RETRAIN_REQUESTS_TOPIC), max_delivery_attempts=30),
+    FunctionSpec("promote", "cloudevent", (BUCKET_EVENTS_TOPIC,)),
 )
 
 
@@ -167,6 +172,7 @@ class LocalStack:
         for spec in self.functions:
             self.env[spec.env_key] = f"http://127.0.0.1:{ports[spec.name]}"
         self.env["SAIKIKA_PREDICT_URL"] = self.env.get("SAIKIKA_URL_PREDICT_HTTP", "")
+        self.env["SAIKIKA_RETRAIN_REQUESTS_TOPIC"] = RETRAIN_REQUESTS_TOPIC
         for spec in self.functions:
             self._start_function(spec, ports[spec.name])
         for spec in self.functions:
@@ -297,7 +303,7 @@ class LocalStack:
     def _create_topics(self) -> None:
         publisher = self.publisher()
         topics = {ITEMS_TOPIC, FEEDBACK_TOPIC, BUCKET_EVENTS_TOPIC, RETRAIN_REQUESTS_TOPIC}
-        topics |= {dead_letter_topic(t) for spec in self.functions for t in spec.topics}
+        topics |= {dead_letter_topic(t, spec.name) for spec in self.functions for t in spec.topics}
         for topic in sorted(topics):
             publisher.create_topic(name=publisher.topic_path(self.project, topic))
 
@@ -333,6 +339,7 @@ class LocalStack:
                     subscriber, self.project, topic, spec.name,
                     endpoint=f"{self.env[spec.env_key]}/projects/{self.project}/topics/{topic}",
                     min_backoff_s=self.min_backoff_s, max_backoff_s=self.max_backoff_s,
+                    max_delivery_attempts=spec.max_delivery_attempts,
                 )
 
     def _write_env_file(self) -> None:
@@ -340,8 +347,9 @@ class LocalStack:
         path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
 
 
-def dead_letter_topic(topic: str) -> str:
-    return f"{topic}-dead-letter"
+def dead_letter_topic(topic: str, function: str) -> str:
+    """One dead-letter topic per subscription, as in production."""
+    return f"{subscription_name(topic, function)}-dead-letter"
 
 
 def subscription_name(topic: str, function: str) -> str:
@@ -349,27 +357,24 @@ def subscription_name(topic: str, function: str) -> str:
 
 
 def create_push_subscription(subscriber, project: str, topic: str, function: str, *, endpoint: str,
-                             min_backoff_s: int, max_backoff_s: int) -> str:
+                             min_backoff_s: int, max_backoff_s: int,
+                             max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS) -> str:
     """A push subscription as production has it: dead letters after MAX_DELIVERY_ATTEMPTS, with backoff.
 
     The dead-letter topic gets a pull subscription of its own, so dead letters are kept for inspection.
     """
     from google.protobuf import duration_pb2
 
-    dead_letter = subscriber.topic_path(project, dead_letter_topic(topic))
-    dead_letter_sub = subscriber.subscription_path(project, dead_letter_topic(topic) + "-keep")
-    try:
-        subscriber.create_subscription(request={"name": dead_letter_sub, "topic": dead_letter})
-    except Exception as exc:  # AlreadyExists when two functions share a topic
-        if "exists" not in str(exc).lower():
-            raise
+    dead_letter = subscriber.topic_path(project, dead_letter_topic(topic, function))
+    dead_letter_sub = subscriber.subscription_path(project, dead_letter_topic(topic, function) + "-keep")
+    subscriber.create_subscription(request={"name": dead_letter_sub, "topic": dead_letter})
     name = subscriber.subscription_path(project, subscription_name(topic, function))
     subscriber.create_subscription(request={
         "name": name,
         "topic": subscriber.topic_path(project, topic),
         "push_config": {"push_endpoint": endpoint},
         "ack_deadline_seconds": 60,
-        "dead_letter_policy": {"dead_letter_topic": dead_letter, "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS},
+        "dead_letter_policy": {"dead_letter_topic": dead_letter, "max_delivery_attempts": max_delivery_attempts},
         "retry_policy": {
             "minimum_backoff": duration_pb2.Duration(seconds=min_backoff_s),
             "maximum_backoff": duration_pb2.Duration(seconds=max_backoff_s),

@@ -65,6 +65,9 @@ class TrainedModel:
     rows_used: int
     holdout_rows: int
     labels_dropped: dict[str, str] = field(default_factory=dict)
+    # Held-out scores and truth behind `metrics`, for reports; not saved with the model.
+    holdout_scores: np.ndarray | None = None
+    holdout_truth: np.ndarray | None = None
 
 
 def binarize(items: Sequence[Item], labels: Sequence[str]) -> np.ndarray:
@@ -136,6 +139,8 @@ def train(items: Sequence[Item], progress: Progress | None = None) -> TrainedMod
         rows_used=len(items),
         holdout_rows=int(held.sum()),
         labels_dropped=dropped,
+        holdout_scores=holdout_scores,
+        holdout_truth=y[held],
     )
 
 

@@ -21,8 +21,11 @@ def predictions(published: datetime, message_id: str) -> str:
     return _dated("predictions", published, message_id, ".jsonl")
 
 
-def rejected(published: datetime, message_id: str) -> str:
-    return _dated("rejected", published, message_id, ".json")
+def rejected(published: datetime, message_id: str, source: str = "items") -> str:
+    # Items keep the documented `rejected/dt=...` path; other sources get a folder of their own,
+    # since message ids are only unique within a topic.
+    prefix = "rejected" if source == "items" else f"rejected/{source}"
+    return _dated(prefix, published, message_id, ".json")
 
 
 def feedback(published: datetime, message_id: str) -> str:

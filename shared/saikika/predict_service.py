@@ -10,11 +10,9 @@ from datetime import datetime, timezone
 
 from google.cloud import storage
 
-from saikika import logs, paths
+from saikika import logs, paths, rejections
 from saikika import storage as gcs
 from saikika.events import PubSubMessage
-from saikika.items import Problem, parse_message
-from saikika.rejections import rejected_record
 from saikika.serving import ChampionCache
 from saikika.settings import Settings
 
@@ -43,23 +41,13 @@ class Predictor:
     def handle(self, message: PubSubMessage, now: datetime | None = None) -> Outcome:
         started = time.perf_counter()
         now = now or datetime.now(timezone.utc)
-        age_s = (now - message.publish_time).total_seconds()
-        if age_s > self.settings.max_event_age_s:
-            parsed_items, problems = [], [Problem(
-                f"event is {age_s:.0f} s old, older than SAIKIKA_MAX_EVENT_AGE_S={self.settings.max_event_age_s:.0f}; "
-                "stored instead of retried again"
-            )]
-        else:
-            parsed = parse_message(message.data)
-            parsed_items, problems = parsed.items, parsed.problems
+        parsed = rejections.parse_unless_expired(message, now, self.settings.max_event_age_s, labeled=False)
+        parsed_items, problems = parsed.items, parsed.problems
 
         rejected_name = None
         duplicate = False
         if problems:
-            rejected_name = paths.rejected(message.publish_time, message.id)
-            duplicate |= not gcs.create_json(
-                self.predictions_bucket, rejected_name, rejected_record(message, problems, source="items")
-            )
+            rejected_name, duplicate = rejections.store(self.predictions_bucket, message, problems, source="items")
 
         predictions_name = None
         version = None

@@ -19,6 +19,8 @@ from saikika.artifact import METADATA_FILE, MODEL_FILE
 
 MODELS_PREFIX = "models/"
 CHAMPION_OBJECT = "models/champion.json"
+DECISION_FILE = "decision.json"
+HISTORY_PREFIX = "models/history/"
 
 
 def version_prefix(version: str) -> str:
@@ -37,11 +39,15 @@ class ChampionChanged(Exception):
     """The pointer moved between read and write: re-read and decide again."""
 
 
-def push(bucket: storage.Bucket, data: bytes, metadata: dict) -> str:
-    """Upload a version, create-only, model first and metadata last. Returns the version id."""
+def push(bucket: storage.Bucket, data: bytes, metadata: dict,
+         extra_files: dict[str, tuple[bytes, str]] | None = None) -> str:
+    """Upload a version, create-only: the model, any extra files (name → bytes, content type), and
+    metadata.json last, since its appearance is what commits the version. Returns the version id."""
     version = metadata["version"]
     prefix = version_prefix(version)
     gcs.create_only(bucket, prefix + MODEL_FILE, data, "application/octet-stream")
+    for name, (content, content_type) in (extra_files or {}).items():
+        gcs.create_only(bucket, prefix + name, content, content_type)
     gcs.create_json(bucket, prefix + METADATA_FILE, metadata)
     return version
 
@@ -59,14 +65,25 @@ def set_champion(bucket: storage.Bucket, metadata: dict, expected: Champion | No
     history = list(expected.pointer.get("history", [])) if expected else []
     if expected:
         history.append({k: expected.pointer[k] for k in ("version", "sha256", "promoted_at") if k in expected.pointer})
-    pointer = {
-        "version": metadata["version"],
-        "sha256": metadata["sha256"],
-        "promoted_at": datetime.now(timezone.utc).isoformat(),
-        "reason": reason,
-        # Earlier champions, oldest first: what rollback goes back to.
-        "history": history[-50:],
-    }
+    pointer = {"version": metadata["version"], "sha256": metadata["sha256"], "reason": reason,
+               # Earlier champions, oldest first: what rollback goes back to.
+               "history": history[-50:]}
+    return _swap(bucket, pointer, expected)
+
+
+def rollback(bucket: storage.Bucket, expected: Champion) -> Champion:
+    """Point back at the previous champion (also a compare-and-swap)."""
+    history = list(expected.pointer.get("history", []))
+    if not history:
+        raise ValueError(f"{expected.version} has no previous champion to roll back to")
+    previous = history.pop()
+    pointer = {"version": previous["version"], "sha256": previous["sha256"],
+               "reason": f"rolled back from {expected.version}", "history": history}
+    return _swap(bucket, pointer, expected)
+
+
+def _swap(bucket: storage.Bucket, pointer: dict, expected: Champion | None) -> Champion:
+    pointer = {**pointer, "promoted_at": datetime.now(timezone.utc).isoformat()}
     blob = bucket.blob(CHAMPION_OBJECT)
     try:
         blob.upload_from_string(
@@ -89,3 +106,25 @@ def read_version(bucket: storage.Bucket, version: str) -> tuple[bytes, dict] | N
     if model is None:
         return None
     return model[0], meta[0]
+
+
+def record_history(bucket: storage.Bucket, entry: dict) -> str:
+    """Append one decision (judged, promoted by hand, rolled back) to the history: one object each."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    name = f"{HISTORY_PREFIX}{stamp}-{entry.get('version', 'unknown')}.json"
+    gcs.create_json(bucket, name, entry)
+    return name
+
+
+def history(bucket: storage.Bucket) -> list[dict]:
+    return [json.loads(blob.download_as_bytes()) for blob in bucket.list_blobs(prefix=HISTORY_PREFIX)]
+
+
+def versions(bucket: storage.Bucket) -> list[str]:
+    """Committed versions (those with a metadata.json), oldest first."""
+    found = [
+        blob.name[len(MODELS_PREFIX):-len("/" + METADATA_FILE)]
+        for blob in bucket.list_blobs(prefix=MODELS_PREFIX)
+        if blob.name.endswith("/" + METADATA_FILE) and blob.name.count("/") == 2
+    ]
+    return sorted(found)

@@ -6,8 +6,12 @@ import base64
 from datetime import datetime, timezone
 from typing import Any
 
+from google.cloud import storage
+
+from saikika import paths
+from saikika import storage as gcs
 from saikika.events import PubSubMessage
-from saikika.items import Problem
+from saikika.items import ParsedMessage, Problem, parse_message
 
 
 def rejected_record(message: PubSubMessage, problems: list[Problem], source: str) -> dict[str, Any]:
@@ -25,3 +29,21 @@ def rejected_record(message: PubSubMessage, problems: list[Problem], source: str
         "data": data,
         "errors": [problem.to_json() for problem in problems],
     }
+
+
+def parse_unless_expired(message: PubSubMessage, now: datetime, max_age_s: float, *, labeled: bool) -> ParsedMessage:
+    """Parse the message, or turn it into one problem if it is too old to be worth retrying."""
+    age_s = (now - message.publish_time).total_seconds()
+    if age_s > max_age_s:
+        return ParsedMessage(problems=[Problem(
+            f"event is {age_s:.0f} s old, older than SAIKIKA_MAX_EVENT_AGE_S={max_age_s:.0f}; "
+            "stored instead of retried again"
+        )])
+    return parse_message(message.data, labeled=labeled)
+
+
+def store(bucket: storage.Bucket, message: PubSubMessage, problems: list[Problem], source: str) -> tuple[str, bool]:
+    """Write the rejected record, create-only. Returns its name and whether it already existed."""
+    name = paths.rejected(message.publish_time, message.id, source)
+    created = gcs.create_json(bucket, name, rejected_record(message, problems, source=source))
+    return name, not created

@@ -35,21 +35,17 @@ class ChampionCache:
         return self._model
 
     def get(self) -> LabelModel:
-        """The model to serve now. Raises NoChampionError while there is none."""
+        """The model to serve now. Raises NoChampionError while there is none.
+
+        Once the TTL has passed, callers wait for the pointer check (a metadata read) and, only if
+        the champion changed, for the load: after the TTL nobody is served the old model.
+        """
         model = self._model
         if model is not None and not self._stale():
             return model
-        if model is not None:
-            # Another thread is already refreshing: keep serving the model we have meanwhile.
-            if not self._refresh_lock.acquire(blocking=False):
-                return model
-        else:
-            self._refresh_lock.acquire()
-        try:
+        with self._refresh_lock:
             if self._model is None or self._stale():
                 self._refresh()
-        finally:
-            self._refresh_lock.release()
         if self._model is None:
             raise NoChampionError("no champion model has been promoted yet")
         return self._model

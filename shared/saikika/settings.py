@@ -17,13 +17,14 @@ def _required(env: Mapping[str, str], key: str) -> str:
 
 
 def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
+    """A non-negative number (seconds, rows or a metric margin)."""
     raw = env.get(key)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"environment variable {key} must be a number of seconds, got {raw!r}") from None
+        raise ConfigError(f"environment variable {key} must be a number, got {raw!r}") from None
     if value < 0:
         raise ConfigError(f"environment variable {key} must not be negative, got {raw!r}")
     return value
@@ -38,6 +39,14 @@ class Settings:
     model_ttl_s: float = 60.0
     # Older events are stored as rejected ("expired") and acknowledged instead of retried again.
     max_event_age_s: float = 86_400.0
+    retrain_min_interval_s: float = 300.0
+    # Quiet time after the newest new file before training: a burst becomes one run.
+    retrain_settle_s: float = 30.0
+    retrain_lease_s: float = 900.0
+    retrain_min_rows: int = 50
+    promotion_tolerance: float = 0.0
+    # How far one label's F1 may fall (absolute) before a candidate is rejected for it.
+    promotion_label_margin: float = 0.05
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -49,6 +58,12 @@ class Settings:
             predictions_bucket=_required(env, "SAIKIKA_PREDICTIONS_BUCKET"),
             model_ttl_s=_positive_float(env, "SAIKIKA_MODEL_TTL_S", 60.0),
             max_event_age_s=_positive_float(env, "SAIKIKA_MAX_EVENT_AGE_S", 86_400.0),
+            retrain_min_interval_s=_positive_float(env, "SAIKIKA_RETRAIN_MIN_INTERVAL_S", 300.0),
+            retrain_settle_s=_positive_float(env, "SAIKIKA_RETRAIN_SETTLE_S", 30.0),
+            retrain_lease_s=_positive_float(env, "SAIKIKA_RETRAIN_LEASE_S", 900.0),
+            retrain_min_rows=int(_positive_float(env, "SAIKIKA_RETRAIN_MIN_ROWS", 50)),
+            promotion_tolerance=_positive_float(env, "SAIKIKA_PROMOTION_TOLERANCE", 0.0),
+            promotion_label_margin=_positive_float(env, "SAIKIKA_PROMOTION_LABEL_MARGIN", 0.05),
         )
         buckets = [settings.data_bucket, settings.models_bucket, settings.predictions_bucket]
         if len(set(buckets)) != 3:

@@ -49,7 +49,7 @@ def test_without_champion_messages_are_retried_then_dead_lettered(empty_stack):
     publisher, subscriber = empty_stack.publisher(), empty_stack.subscriber()
     payload = b'{"id": "early", "title": "waterproof tent"}'
     publish(empty_stack, publisher, payload)
-    keep = subscriber.subscription_path(empty_stack.project, dead_letter_topic("items") + "-keep")
+    keep = subscriber.subscription_path(empty_stack.project, dead_letter_topic("items", "predict") + "-keep")
     deadline = time.monotonic() + 120
     received = []
     while not received and time.monotonic() < deadline:

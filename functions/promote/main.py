@@ -1,0 +1,19 @@
+"""Cloud Function `promote`: when a version's metadata.json appears in the models bucket, judge the
+version against the champion on the same held-out rows and promote it by compare-and-swap."""
+
+import functions_framework
+
+from saikika import logs
+from saikika.events import object_event
+from saikika.promote_service import Promoter
+from saikika.settings import Settings
+
+logs.configure()
+PROMOTER = Promoter(Settings.from_env())
+
+
+@functions_framework.cloud_event
+def promote(cloud_event):
+    event = object_event(cloud_event)
+    if event is not None:
+        PROMOTER.on_object(event)

@@ -1,0 +1,25 @@
+"""Cloud Function `retrain`: new training data (a storage notification for training/ in the data
+bucket) or a message on retrain-requests (the periodic retrain) may start a training run.
+
+Raising (a run in progress, or too soon after the last one) makes Pub/Sub redeliver later: that
+redelivery is the debounced follow-up run.
+"""
+
+import functions_framework
+
+from saikika import logs
+from saikika.events import object_event, pubsub_message
+from saikika.retrain_service import Retrainer
+from saikika.settings import Settings
+
+logs.configure()
+RETRAINER = Retrainer(Settings.from_env())
+
+
+@functions_framework.cloud_event
+def retrain(cloud_event):
+    event = object_event(cloud_event)
+    if event is not None:
+        RETRAINER.on_object(event)
+    else:
+        RETRAINER.on_request(pubsub_message(cloud_event))
