@@ -10,8 +10,9 @@ from saikika.events import pubsub_message
 from saikika.feedback_service import FeedbackRecorder
 from saikika.settings import Settings
 
-logs.configure()
-RECORDER = FeedbackRecorder(Settings.from_env())
+SETTINGS = Settings.from_env()
+logs.configure(SETTINGS.log_level)
+RECORDER = FeedbackRecorder(SETTINGS)
 
 
 @functions_framework.cloud_event

@@ -12,8 +12,9 @@ from saikika.events import pubsub_message
 from saikika.predict_service import Predictor
 from saikika.settings import Settings
 
-logs.configure()
-PREDICTOR = Predictor(Settings.from_env())
+SETTINGS = Settings.from_env()
+logs.configure(SETTINGS.log_level)
+PREDICTOR = Predictor(SETTINGS)
 
 
 @functions_framework.cloud_event

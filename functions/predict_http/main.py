@@ -7,8 +7,9 @@ from saikika import http_service, logs
 from saikika.predict_service import Predictor
 from saikika.settings import Settings
 
-logs.configure()
-PREDICTOR = Predictor(Settings.from_env())
+SETTINGS = Settings.from_env()
+logs.configure(SETTINGS.log_level)
+PREDICTOR = Predictor(SETTINGS)
 
 
 @functions_framework.http

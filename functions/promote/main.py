@@ -8,8 +8,9 @@ from saikika.events import object_event
 from saikika.promote_service import Promoter
 from saikika.settings import Settings
 
-logs.configure()
-PROMOTER = Promoter(Settings.from_env())
+SETTINGS = Settings.from_env()
+logs.configure(SETTINGS.log_level)
+PROMOTER = Promoter(SETTINGS)
 
 
 @functions_framework.cloud_event

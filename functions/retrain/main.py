@@ -12,8 +12,9 @@ from saikika.events import object_event, pubsub_message
 from saikika.retrain_service import Retrainer
 from saikika.settings import Settings
 
-logs.configure()
-RETRAINER = Retrainer(Settings.from_env())
+SETTINGS = Settings.from_env()
+logs.configure(SETTINGS.log_level)
+RETRAINER = Retrainer(SETTINGS)
 
 
 @functions_framework.cloud_event

@@ -148,7 +148,7 @@ def models_list() -> None:
     champion = registry.read_champion(bucket)
     table = Table(title=f"gs://{bucket.name}/models/")
     for column in ("", "version", "rows", "micro F1", "macro F1", "top-1", "decision", "reason"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "reason")
     for version in registry.versions(bucket):
         metadata = gcs.read_json(bucket, registry.version_prefix(version) + "metadata.json")[0]
         decision = gcs.read_json(bucket, registry.version_prefix(version) + registry.DECISION_FILE)
@@ -158,7 +158,7 @@ def models_list() -> None:
             _fmt(metrics.get("micro_f1")), _fmt(metrics.get("macro_f1")), _fmt(metrics.get("top1_accuracy")),
             decision[0]["outcome"] if decision else "—", (decision[0].get("reason", "") if decision else "")[:60],
         )
-    Console().print(table)
+    Console(width=max(Console().width, 160)).print(table)
     if champion is None:
         Console().print("no champion yet")
 

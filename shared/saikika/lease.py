@@ -53,8 +53,15 @@ def acquire(bucket: storage.Bucket, name: str, duration_s: float, clock=time.tim
 
 
 def release(bucket: storage.Bucket, lease: Lease) -> None:
-    """Delete the lease only if it is still ours (it may have expired and been taken over)."""
+    """Mark the lease expired, only if it is still ours (it may have expired and been taken over).
+
+    An overwrite rather than a delete: fake-gcs-server ignores preconditions on delete, and the
+    same code must be safe locally and in the cloud.
+    """
     try:
-        bucket.blob(lease.name).delete(if_generation_match=lease.generation)
-    except (gexc.PreconditionFailed, gexc.NotFound):
+        bucket.blob(lease.name).upload_from_string(
+            json.dumps({"holder": None, "released_by": lease.holder, "expires_at": 0}),
+            content_type="application/json", if_generation_match=lease.generation,
+        )
+    except gexc.PreconditionFailed:
         pass

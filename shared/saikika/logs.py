@@ -30,7 +30,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure(level: int = logging.INFO) -> None:
+def configure(level: int | str = logging.INFO) -> None:
     """Route saikika's loggers to stdout as JSON lines. Safe to call more than once."""
     logger = logging.getLogger("saikika")
     if not any(getattr(h, "_saikika", False) for h in logger.handlers):

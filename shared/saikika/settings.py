@@ -30,6 +30,16 @@ def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    value = env.get("SAIKIKA_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if value not in _LEVELS:
+        raise ConfigError(f"environment variable SAIKIKA_LOG_LEVEL must be one of {', '.join(_LEVELS)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     project: str
@@ -47,6 +57,7 @@ class Settings:
     promotion_tolerance: float = 0.0
     # How far one label's F1 may fall (absolute) before a candidate is rejected for it.
     promotion_label_margin: float = 0.05
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +75,7 @@ class Settings:
             retrain_min_rows=int(_positive_float(env, "SAIKIKA_RETRAIN_MIN_ROWS", 50)),
             promotion_tolerance=_positive_float(env, "SAIKIKA_PROMOTION_TOLERANCE", 0.0),
             promotion_label_margin=_positive_float(env, "SAIKIKA_PROMOTION_LABEL_MARGIN", 0.05),
+            log_level=_log_level(env),
         )
         buckets = [settings.data_bucket, settings.models_bucket, settings.predictions_bucket]
         if len(set(buckets)) != 3:

@@ -73,3 +73,22 @@ def gcloud_publish(stack: LocalStack, topic: str, message: str, workdir: Path) -
     return json.loads(result.stdout)["messageIds"][0]
 
 
+
+
+def wait_until(what: str, check, timeout_s: float = 120, every_s: float = 0.3):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every_s)
+    raise AssertionError(f"gave up waiting for {what} after {timeout_s} s")
+
+
+def saikika_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess:
+    """Run the saikika command as a person would, with the stack's local.env settings."""
+    import sys
+
+    saikika = Path(sys.executable).with_name("saikika")
+    env = {**os.environ, **stack.env}
+    return subprocess.run([str(saikika), *args], env=env, capture_output=True, text=True, timeout=300)

@@ -1,0 +1,253 @@
+"""The loop on the emulators: feedback → training data → retrain → judge and promote → hot swap.
+
+One stack for the module with a fast loop; the steps run in file order and build on each other.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from helpers import publish, saikika_cli, start_stack, today, wait_for_blob, wait_for_prediction_lines, wait_until
+
+from saikika import artifact, catalogue, model, paths, registry, training_data
+from saikika import storage as gcs
+
+pytestmark = pytest.mark.emulators
+
+ALL_FEATURES = {**catalogue.FEATURES, **catalogue.NEW_FEATURES}
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    running = start_stack(
+        tmp_path_factory.mktemp("loop"),
+        SAIKIKA_MODEL_TTL_S="1", SAIKIKA_RETRAIN_MIN_INTERVAL_S="4", SAIKIKA_RETRAIN_SETTLE_S="1",
+        SAIKIKA_RETRAIN_MIN_ROWS="50", SAIKIKA_LOG_LEVEL="DEBUG",
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def buckets(loop):
+    client = loop.storage_client()
+    return {key: client.bucket(loop.env[f"SAIKIKA_{key.upper()}_BUCKET"]) for key in ("data", "models", "predictions")}
+
+
+def runs(models_bucket) -> list[dict]:
+    return [json.loads(b.download_as_bytes()) for b in models_bucket.list_blobs(prefix="retrain/runs/")]
+
+
+def champion_version(models_bucket) -> str | None:
+    champion = registry.read_champion(models_bucket)
+    return champion.version if champion else None
+
+
+def decision(models_bucket, version: str) -> dict | None:
+    found = gcs.read_json(models_bucket, registry.version_prefix(version) + registry.DECISION_FILE)
+    return found[0] if found else None
+
+
+def upload_rows(data_bucket, name: str, items) -> None:
+    data_bucket.blob(name).upload_from_string(training_data.dumps_rows(items), content_type="application/x-ndjson")
+
+
+def log_of(loop, function: str) -> list[dict]:
+    text = (loop.state_dir / "logs" / f"function-{function}.log").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_feedback_becomes_training_data_and_bad_feedback_is_rejected(loop, buckets):
+    publisher = loop.publisher()
+    body = {"items": [
+        {"id": "fb-1", "title": "限定モデル 腕時計", "labels": ["limited-edition"]},
+        {"id": "fb-2", "title": "plain mug", "labels": []},
+        {"id": "fb-3", "title": "no labels field"},
+    ]}
+    message_id = publish(loop, publisher, json.dumps(body, ensure_ascii=False).encode(), topic="feedback")
+    blob = wait_for_blob(buckets["data"], paths.feedback(today(), message_id))
+    rows = [json.loads(line) for line in blob.download_as_text().splitlines()]
+    assert [(r["id"], r["labels"]) for r in rows] == [("fb-1", ["limited-edition"]), ("fb-2", [])]
+    rejected = json.loads(wait_for_blob(buckets["predictions"],
+                                        paths.rejected(today(), message_id, "feedback")).download_as_text())
+    assert [(e["index"], e["id"]) for e in rejected["errors"]] == [(2, "fb-3")]
+    assert "'labels' is required" in rejected["errors"][0]["error"]
+    # Two rows are too few: the retrain function records a skipped run with its reason.
+    skipped = wait_until("a skipped run", lambda: [r for r in runs(buckets["models"]) if r["status"] == "skipped"])
+    assert "fewer than SAIKIKA_RETRAIN_MIN_ROWS" in skipped[0]["reason"]
+
+
+def test_the_loop_end_to_end(loop, buckets):
+    data, models, predictions = buckets["data"], buckets["models"], buckets["predictions"]
+    upload_rows(data, "training/base/catalogue.jsonl", catalogue.generate(1500, seed=7))
+    v1 = wait_until("a first champion", lambda: champion_version(models), timeout_s=120)
+    assert decision(models, v1)["outcome"] == "promoted"
+    assert "no usable champion" in decision(models, v1)["reason"]
+
+    publisher = loop.publisher()
+    first = publish(loop, publisher, b'{"id": "w1", "title": "\xe9\x99\x90\xe5\xae\x9a\xe5\x93\x81 wireless speaker"}')
+    [line] = wait_for_prediction_lines(predictions, first)
+    assert line["model_version"] == v1
+    assert "limited-edition" not in line["scores"]
+
+    novel = list(catalogue.generate(400, seed=4242, features=ALL_FEATURES, id_prefix="novel", noise=0.0))
+    for start in range(0, 400, 100):
+        publish(loop, publisher, json.dumps({"items": [i.to_json() for i in novel[start:start + 100]]},
+                                            ensure_ascii=False).encode(), topic="feedback")
+    v2 = wait_until("a new champion", lambda: (v := champion_version(models)) != v1 and v, timeout_s=180)
+    judged = decision(models, v2)
+    assert judged["outcome"] == "promoted", judged
+    assert judged["champion_version"] == v1
+    assert judged["candidate_metrics"]["micro_f1"] > judged["champion_metrics"]["micro_f1"]
+    assert "eval slice" in judged["evaluated_on"]
+    metadata = gcs.read_json(models, registry.version_prefix(v2) + "metadata.json")[0]
+    assert "limited-edition" in metadata["labels"]
+    assert all({"name", "generation"} <= set(o) for o in metadata["training_objects"])
+    for name in ("report/index.html", "report/roc.png", "report/scores.png", "model.skops"):
+        assert models.get_blob(registry.version_prefix(v2) + name) is not None, name
+    per_label = json.loads(models.blob(registry.version_prefix(v2) + "report/per_label.json").download_as_bytes())
+    assert {"precision", "recall", "f1", "roc_auc", "support"} <= set(per_label["limited-edition"])
+
+    time.sleep(1.5)  # the predictors' TTL
+    second = publish(loop, publisher, "{\"id\": \"w2\", \"title\": \"限定品 シリアルナンバー入り 腕時計\"}".encode())
+    [line] = wait_for_prediction_lines(predictions, second)
+    assert line["model_version"] == v2
+    assert "limited-edition" in line["labels"]
+
+
+def test_a_burst_of_twenty_files_trains_at_most_twice_and_the_last_run_has_them_all(loop, buckets):
+    data, models = buckets["data"], buckets["models"]
+    before = {r["started_at"] for r in runs(models)}
+    names = [f"training/burst/part-{i:02d}.jsonl" for i in range(20)]
+    for i, name in enumerate(names):
+        upload_rows(data, name, catalogue.generate(30, seed=500 + i, features=ALL_FEATURES, id_prefix=f"b{i}"))
+
+    def settled():
+        trained = [r for r in runs(models) if r["started_at"] not in before and r["status"] == "trained"]
+        covering = [r for r in trained if set(names) <= {o["name"] for o in r["objects"]}]
+        return trained if covering and decision(models, covering[-1]["version"]) else None
+
+    trained = wait_until("a judged run over the whole burst", settled, timeout_s=180)
+    time.sleep(6)  # longer than the min interval: any further run would have started by now
+    trained = [r for r in runs(models) if r["started_at"] not in before and r["status"] == "trained"]
+    assert 1 <= len(trained) <= 2, [r["trigger"] for r in trained]
+    last = max(trained, key=lambda r: r["started_at"])
+    assert set(names) <= {o["name"] for o in last["objects"]}
+
+
+def test_a_weaker_candidate_is_rejected_and_the_champion_stays(loop, buckets, tmp_path):
+    models = buckets["models"]
+    champion_before = registry.read_champion(models)
+    noisy = list(catalogue.generate(300, seed=77, noise=0.45))  # nearly half the labels are wrong
+    data, metadata = artifact.serialize(model.train(noisy))
+    artifact.write_dir(tmp_path / "weak", data, metadata)
+    result = saikika_cli(loop, "models", "push", str(tmp_path / "weak"))
+    assert result.returncode == 0, result.stderr
+    judged = wait_until("a decision on the weak model", lambda: decision(models, metadata["version"]))
+    assert judged["outcome"] == "rejected"
+    assert "below the champion" in judged["reason"] or "regress" in judged["reason"]
+    assert judged["candidate_metrics"] and judged["champion_metrics"]
+    assert registry.read_champion(models).generation == champion_before.generation
+
+
+def test_corrupted_and_untrusted_candidates_are_refused(loop, buckets, model_files):
+    import io
+
+    import skops.io as sio
+
+    models = buckets["models"]
+    data, metadata = model_files
+    champion_before = registry.read_champion(models)
+    registry.push(models, data[:-5] + b"xxxxx", {**metadata, "version": "corrupted-1"})
+    buffer = io.BytesIO()
+    sio.dump({"payload": Exception("not a model")}, buffer)  # a type outside the trusted list
+    untrusted = buffer.getvalue()
+    registry.push(models, untrusted, {**metadata, "version": "untrusted-1", "sha256": artifact.sha256_hex(untrusted)})
+    corrupted = wait_until("decision on corrupted-1", lambda: decision(models, "corrupted-1"))
+    refused = wait_until("decision on untrusted-1", lambda: decision(models, "untrusted-1"))
+    assert corrupted["outcome"] == "rejected" and "does not match" in corrupted["reason"]
+    assert refused["outcome"] == "rejected" and "cannot be loaded safely" in refused["reason"]
+    assert registry.read_champion(models).generation == champion_before.generation
+
+
+def test_rollback_hot_swaps_predictors_with_no_failed_request(loop, buckets):
+    models = buckets["models"]
+    current = registry.read_champion(models)
+    previous = current.pointer["history"][-1]["version"]
+    url = loop.env["SAIKIKA_PREDICT_URL"]
+    body = json.dumps({"instances": [{"id": "swap", "title": "防水 テント"}]}, ensure_ascii=False).encode()
+    seen: list[tuple[float, int, str | None]] = []
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    seen.append((time.monotonic(), response.status, json.loads(response.read())["model_version"]))
+            except urllib.error.HTTPError as error:
+                seen.append((time.monotonic(), error.code, None))
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        time.sleep(1)
+        result = saikika_cli(loop, "models", "rollback")
+        swapped_at = time.monotonic()
+        assert result.returncode == 0, result.stderr
+        time.sleep(3)
+    finally:
+        stop.set()
+        thread.join()
+    assert registry.read_champion(models).version == previous
+    assert seen and all(status == 200 for _, status, _ in seen), {s for _, s, _ in seen}
+    assert {version for _, _, version in seen} == {current.version, previous}
+    after_ttl = [version for at, _, version in seen if at > swapped_at + 1.0 + 0.5]
+    assert after_ttl and set(after_ttl) == {previous}
+
+
+def test_models_list_and_promote_by_hand(loop, buckets):
+    models = buckets["models"]
+    current = registry.read_champion(models)
+    listing = saikika_cli(loop, "models", "list")
+    assert listing.returncode == 0, listing.stderr
+    assert current.version in listing.stdout and "★" in listing.stdout
+    target = current.pointer["history"][-1]["version"] if current.pointer["history"] else None
+    if target:
+        result = saikika_cli(loop, "models", "promote", target)
+        assert result.returncode == 0, result.stderr
+        assert registry.read_champion(models).version == target
+    assert saikika_cli(loop, "models", "promote", "no-such-version").returncode != 0
+
+
+def test_periodic_request_without_new_data_trains_nothing(loop, buckets):
+    before = len(runs(buckets["models"]))
+    publish(loop, loop.publisher(), b'{"reason": "nightly"}', topic="retrain-requests")
+    wait_until("the request to be handled", lambda: any(
+        e.get("message") == "retrain not needed: no new training data" and "nightly" in e.get("trigger", "")
+        for e in log_of(loop, "retrain")))
+    assert len(runs(buckets["models"])) == before
+
+
+def test_no_function_reacts_to_its_own_writes(loop, buckets):
+    models = buckets["models"]
+    # Every trained run was started by training data or a retrain request, never by a models-bucket write.
+    for run in runs(models):
+        assert run["trigger"].startswith(f"gs://{buckets['data'].name}/training/") or \
+            run["trigger"].startswith("retrain-requests"), run["trigger"]
+    # Every committed version was judged exactly once, though the bucket saw many more writes.
+    history = registry.history(models)
+    judged = [h["version"] for h in history if h.get("action") == "judge"]
+    assert sorted(judged) == sorted(set(judged))
+    assert set(judged) == set(registry.versions(models))
+    # The functions did see those writes (one topic carries every bucket's events) and ignored them.
+    promote_ignored = {e["object"] for e in log_of(loop, "promote") if e.get("message", "").startswith("event ignored")}
+    assert any(name.endswith("decision.json") for name in promote_ignored)
+    assert "models/champion.json" in promote_ignored
+    retrain_ignored = {e["object"] for e in log_of(loop, "retrain") if e.get("message", "").startswith("event ignored")}
+    assert any(name.startswith("models/") for name in retrain_ignored)

@@ -1,0 +1,99 @@
+"""Compare-and-swap on real storage: racing promotions, rollback, and the retrain lease."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from saikika import artifact, catalogue, lease, model, registry, training_data
+from saikika.promote_service import Promoter
+from saikika.settings import Settings
+
+pytestmark = pytest.mark.emulators
+
+
+@pytest.fixture
+def fresh(stack, storage_client):
+    suffix = uuid.uuid4().hex[:10]
+    data = storage_client.create_bucket(f"data-{suffix}")
+    models = storage_client.create_bucket(f"models-{suffix}")
+    settings = Settings.from_env({"GOOGLE_CLOUD_PROJECT": stack.project, "SAIKIKA_DATA_BUCKET": data.name,
+                                  "SAIKIKA_MODELS_BUCKET": models.name, "SAIKIKA_PREDICTIONS_BUCKET": f"p-{suffix}"})
+    return settings, data, models, storage_client
+
+
+@pytest.fixture(scope="module")
+def two_candidates():
+    first = artifact.serialize(model.train(list(catalogue.generate(900, seed=41))))
+    second = artifact.serialize(model.train(list(catalogue.generate(900, seed=42))))
+    return first, second
+
+
+def test_two_racing_promotions_leave_one_champion_and_a_true_history(fresh, two_candidates):
+    settings, data, models, client = fresh
+    data.blob(training_data.HOLDOUT_OBJECT).upload_from_string(
+        training_data.dumps_rows(catalogue.generate(300, seed=43, noise=0.0)))
+    for files in two_candidates:
+        registry.push(models, *files)
+    versions = [files[1]["version"] for files in two_candidates]
+    barrier = threading.Barrier(2)
+    decisions: dict[str, dict] = {}
+
+    def judge(version: str) -> None:
+        promoter = Promoter(settings, client)
+        barrier.wait()
+        decisions[version] = promoter.judge(version)
+
+    threads = [threading.Thread(target=judge, args=(v,)) for v in versions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    champion = registry.read_champion(models)
+    assert champion.version in versions
+    promoted = [v for v in versions if decisions[v]["outcome"] == "promoted"]
+    assert champion.version in promoted
+    if len(promoted) == 2:
+        # Both won in turn: the later one displaced the earlier, and the pointer's history says so.
+        other = next(v for v in versions if v != champion.version)
+        assert [h["version"] for h in champion.pointer["history"]] == [other]
+        assert decisions[champion.version]["champion_version"] == other
+    else:
+        loser = next(v for v in versions if v != champion.version)
+        assert decisions[loser]["outcome"] == "rejected"
+        assert decisions[loser]["champion_version"] == champion.version  # it re-read and re-decided
+    assert sorted(h["version"] for h in registry.history(models)) == sorted(versions)
+
+
+def test_rollback_is_a_compare_and_swap(fresh, two_candidates):
+    _, _, models, _ = fresh
+    (a_data, a_meta), (b_data, b_meta) = two_candidates
+    first = registry.set_champion(models, a_meta, None, reason="a")
+    second = registry.set_champion(models, b_meta, first, reason="b")
+    with pytest.raises(registry.ChampionChanged):
+        registry.set_champion(models, a_meta, first, reason="stale expectation")
+    back = registry.rollback(models, second)
+    assert back.version == a_meta["version"] and back.pointer["history"] == []
+    with pytest.raises(registry.ChampionChanged):
+        registry.rollback(models, second)  # the pointer moved on: a stale rollback changes nothing
+    with pytest.raises(ValueError, match="no previous champion"):
+        registry.rollback(models, back)
+
+
+def test_lease_is_exclusive_expires_and_is_released_only_by_its_holder(fresh):
+    _, _, models, _ = fresh
+    now = [1000.0]
+    clock = lambda: now[0]  # noqa: E731
+    held = lease.acquire(models, "retrain/lease.json", 60, clock)
+    assert isinstance(held, lease.Lease)
+    assert isinstance(lease.acquire(models, "retrain/lease.json", 60, clock), lease.Busy)
+    now[0] += 61  # the holder died: its lease expired
+    taken_over = lease.acquire(models, "retrain/lease.json", 60, clock)
+    assert isinstance(taken_over, lease.Lease) and taken_over.holder != held.holder
+    lease.release(models, held)  # a stale holder cannot release the new holder's lease
+    assert isinstance(lease.acquire(models, "retrain/lease.json", 60, clock), lease.Busy)
+    lease.release(models, taken_over)
+    assert isinstance(lease.acquire(models, "retrain/lease.json", 60, clock), lease.Lease)

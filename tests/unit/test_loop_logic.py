@@ -1,0 +1,116 @@
+"""Pure parts of the loop: the storage-event normaliser, the promotion rule, label-union evaluation,
+and the trigger patterns that keep functions from reacting to their own writes."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+from cloudevents.http import CloudEvent
+
+from saikika import catalogue, evaluation, promotion, training_data
+from saikika.events import ObjectEvent, object_event
+from saikika.items import Item
+from saikika.promote_service import METADATA_OBJECT
+
+
+def test_normalises_a_pubsub_wrapped_gcs_notification():
+    event = CloudEvent(
+        {"type": "google.cloud.pubsub.topic.v1.messagePublished",
+         "source": "//pubsub.googleapis.com/projects/p/topics/bucket-events", "id": "1"},
+        {"message": {"data": base64.b64encode(b'{"kind": "storage#object"}').decode(), "messageId": "1",
+                     "attributes": {"eventType": "OBJECT_FINALIZE", "bucketId": "data", "objectId": "training/a.jsonl",
+                                    "objectGeneration": "1700000000000001", "payloadFormat": "JSON_API_V1"}}},
+    )
+    assert object_event(event) == ObjectEvent("data", "training/a.jsonl", 1700000000000001, "OBJECT_FINALIZE")
+
+
+def test_normalises_an_eventarc_finalized_event():
+    event = CloudEvent(
+        {"type": "google.cloud.storage.object.v1.finalized", "id": "2",
+         "source": "//storage.googleapis.com/projects/_/buckets/data", "subject": "objects/training/a.jsonl"},
+        {"bucket": "data", "name": "training/a.jsonl", "generation": "1700000000000001", "kind": "storage#object"},
+    )
+    assert object_event(event) == ObjectEvent("data", "training/a.jsonl", 1700000000000001, "OBJECT_FINALIZE")
+
+
+def test_a_plain_pubsub_message_is_not_an_object_event():
+    event = CloudEvent(
+        {"type": "google.cloud.pubsub.topic.v1.messagePublished", "id": "3",
+         "source": "//pubsub.googleapis.com/projects/p/topics/retrain-requests"},
+        {"message": {"data": base64.b64encode(b'{"reason": "nightly"}').decode(), "messageId": "3"}},
+    )
+    assert object_event(event) is None
+
+
+# Every object name a function writes, by function (see each service module).
+WRITES = {
+    "predict": ["predictions/dt=2026-11-29/1.jsonl", "rejected/dt=2026-11-29/1.json"],
+    "feedback": ["training/feedback/dt=2026-11-29/1.jsonl", "rejected/feedback/dt=2026-11-29/1.json"],
+    "retrain": ["models/v1/model.skops", "models/v1/report/index.html", "models/v1/report/roc.png",
+                "models/v1/metadata.json", "retrain/lease.json", "retrain/state.json", "retrain/runs/x.json"],
+    "promote": ["models/v1/decision.json", "models/champion.json", "models/history/x-v1.json"],
+}
+
+
+def test_no_function_is_triggered_by_its_own_writes():
+    # retrain reacts to training objects in the data bucket; promote to models/<v>/metadata.json.
+    assert not any(training_data.is_training_object(name) for name in WRITES["retrain"])
+    assert not any(METADATA_OBJECT.match(name) for name in WRITES["promote"])
+    # The chain goes one way: feedback → retrain → promote, never back.
+    assert all(training_data.is_training_object(n) for n in WRITES["feedback"] if n.startswith("training/"))
+    assert [n for n in WRITES["retrain"] if METADATA_OBJECT.match(n)] == ["models/v1/metadata.json"]
+
+
+METRICS_A = {"micro_f1": 0.90, "per_label": {"x": {"f1": 0.9, "support": 5}, "y": {"f1": 0.8, "support": 5}}}
+
+
+@pytest.mark.parametrize(
+    "candidate, champion, has_champion, promote, reason",
+    [
+        (METRICS_A, None, False, True, "no usable champion"),
+        (None, None, True, False, "no evaluation rows"),
+        ({**METRICS_A, "micro_f1": 0.899}, METRICS_A, True, False, "below the champion"),
+        ({"micro_f1": 0.95, "per_label": {"x": {"f1": 0.84, "support": 5}, "y": {"f1": 1.0, "support": 5}}},
+         METRICS_A, True, False, "x 0.900→0.840"),
+        ({"micro_f1": 0.95, "per_label": {"x": {"f1": 0.86, "support": 5}, "y": {"f1": 1.0, "support": 5}}},
+         METRICS_A, True, True, "micro F1 0.9500"),
+    ],
+)
+def test_promotion_rule(candidate, champion, has_champion, promote, reason):
+    decided, why = promotion.decide(candidate, champion, 0.0, 0.05, has_champion=has_champion, shared_labels={"x", "y"})
+    assert decided is promote
+    assert reason in why
+
+
+def test_tolerance_allows_a_small_drop():
+    decided, _ = promotion.decide({**METRICS_A, "micro_f1": 0.89}, METRICS_A, 0.02, 0.05, has_champion=True,
+                                  shared_labels={"x", "y"})
+    assert decided
+
+
+def test_union_evaluation_credits_a_learned_new_label(model_files):
+    from saikika import artifact
+
+    loaded = artifact.load(*model_files)
+    items = [Item(id="n1", title="限定品 腕時計", labels=("limited-edition",)),
+             Item(id="n2", title="waterproof tent", labels=("waterproof",))]
+    own = evaluation.evaluate(loaded, items)
+    union = evaluation.evaluate(loaded, items, labels=sorted({*loaded.labels, "limited-edition"}))
+    assert union["per_label"]["limited-edition"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert union["micro_f1"] < own["micro_f1"]
+
+
+def test_clean_and_noisy_catalogues_are_aligned():
+    noisy = list(catalogue.generate(500, seed=1))
+    clean = list(catalogue.generate(500, seed=1, noise=0.0))
+    assert [(a.id, a.title, a.description) for a in noisy] == [(b.id, b.title, b.description) for b in clean]
+    differing = sum(a.labels != b.labels for a, b in zip(noisy, clean))
+    assert 0 < differing < 60
+
+
+def test_eval_slice_is_stable_and_about_a_tenth():
+    share = np.mean([training_data.in_eval_slice(f"i{i}") for i in range(20000)])
+    assert 0.08 < share < 0.12
+    assert training_data.in_eval_slice("i1") == training_data.in_eval_slice("i1")
