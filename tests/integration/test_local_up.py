@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
+from saikika.local_stack import FUNCTIONS
+
 pytestmark = pytest.mark.emulators
 
 ENV_KEYS = {
     "GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "SAIKIKA_DATA_BUCKET",
     "SAIKIKA_MODELS_BUCKET", "SAIKIKA_PREDICTIONS_BUCKET", "SAIKIKA_ITEMS_TOPIC", "SAIKIKA_FEEDBACK_TOPIC",
-    "SAIKIKA_PREDICT_URL", "SAIKIKA_URL_PREDICT", "SAIKIKA_URL_PREDICT_HTTP",
+    "SAIKIKA_PREDICT_URL", "SAIKIKA_URL_PREDICT", "SAIKIKA_URL_PREDICT_HTTP", "SAIKIKA_URL_FEEDBACK",
+    "SAIKIKA_URL_RETRAIN", "SAIKIKA_URL_PROMOTE", "SAIKIKA_RETRAIN_REQUESTS_TOPIC",
 }
 
 
@@ -50,7 +53,7 @@ def test_local_up_serves_and_leaves_nothing_behind_after_sigterm(tmp_path):
         with urllib.request.urlopen(env["SAIKIKA_PREDICT_URL"], timeout=30) as response:
             assert response.status == 200
         children = {int(pid) for pid in (tmp_path / "state" / "pids").read_text().split()}
-        assert len(children) == 4  # emulator, fake-gcs-server, two functions
+        assert len(children) == 2 + len(FUNCTIONS)  # emulator, fake-gcs-server, one per function
         assert len(_live_in_sessions(children)) > len(children)  # the emulator's Java child is there too
     finally:
         process.send_signal(signal.SIGTERM)
