@@ -208,6 +208,25 @@ def models_rollback() -> None:
     console.print(f"champion rolled back to {restored.version} (was {current.version})")
 
 
+@main.command("package")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("build/functions"), show_default=True)
+@click.option("--lock", is_flag=True, help="First rewrite functions/<name>/requirements.txt from this environment.")
+@click.option("--functions-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def package(out: Path, lock: bool, functions_dir: Path | None) -> None:
+    """Build one reproducible zip per function (main.py, the saikika package, pinned requirements.txt)."""
+    from saikika import function_packages
+    from saikika.local_stack import find_functions_dir
+
+    functions_dir = functions_dir or find_functions_dir()
+    library_dir = Path(__file__).resolve().parent
+    if lock:
+        for path in function_packages.write_locks(functions_dir):
+            console.print(f"locked {path}")
+    for function in function_packages.FUNCTION_DEPENDENCIES:
+        target = function_packages.build(functions_dir, library_dir, out, function)
+        print(f"{target}  sha256={function_packages.sha256_file(target)}")
+
+
 # ---- local stack and demo ---------------------------------------------------------------------
 @main.group()
 def local() -> None:

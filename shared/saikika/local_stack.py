@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +124,9 @@ class LocalStack:
     project: str = PROJECT
     functions: tuple[FunctionSpec, ...] = FUNCTIONS
     extra_env: dict[str, str] = field(default_factory=dict)
+    # How to start a function's server; by default this interpreter's functions-framework. The deploy smoke
+    # test passes each package's own virtual environment instead.
+    function_command: Callable[[FunctionSpec], list[str]] | None = None
     # Locally a short backoff keeps retries visible within a test; production uses terraform's values.
     min_backoff_s: int = 1
     max_backoff_s: int = 10
@@ -319,9 +322,10 @@ class LocalStack:
 
     def _start_function(self, spec: FunctionSpec, port: int) -> None:
         folder = self.functions_dir / spec.name
+        command = self.function_command(spec) if self.function_command else [sys.executable, "-m", "functions_framework"]
         self._spawn(
             f"function-{spec.name}",
-            [sys.executable, "-m", "functions_framework", "--target", spec.name, "--source", str(folder / "main.py"),
+            [*command, "--target", spec.name, "--source", str(folder / "main.py"),
              "--signature-type", spec.signature, "--host", "127.0.0.1", "--port", str(port)],
             self._function_env(), cwd=folder,
         )
