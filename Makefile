@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins an older `packaging` than pytest accepts, so it lives in a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test package lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +15,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+	touch $(CHECKOV_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/saikika demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# One reproducible zip per function under build/functions/ (what terraform uploads).
+package: $(STAMP)
+	$(BIN)/saikika package --out build/functions
+
+# Re-pin functions/<name>/requirements.txt from the installed environment.
+lock: $(STAMP)
+	$(BIN)/saikika package --lock --out build/functions
+
 clean:
-	rm -rf $(VENV) .saikika build .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .saikika build .pytest_cache

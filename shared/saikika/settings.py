@@ -86,10 +86,21 @@ class Settings:
         return settings
 
 
-# The variables every deployed function needs; terraform tests compare against this list.
+# The variables every deployed function needs, and the optional ones; terraform tests compare against these.
 REQUIRED_ENV = (
     "GOOGLE_CLOUD_PROJECT",
     "SAIKIKA_DATA_BUCKET",
     "SAIKIKA_MODELS_BUCKET",
     "SAIKIKA_PREDICTIONS_BUCKET",
+)
+OPTIONAL_ENV = (
+    "SAIKIKA_MODEL_TTL_S",
+    "SAIKIKA_MAX_EVENT_AGE_S",
+    "SAIKIKA_RETRAIN_MIN_INTERVAL_S",
+    "SAIKIKA_RETRAIN_SETTLE_S",
+    "SAIKIKA_RETRAIN_LEASE_S",
+    "SAIKIKA_RETRAIN_MIN_ROWS",
+    "SAIKIKA_PROMOTION_TOLERANCE",
+    "SAIKIKA_PROMOTION_LABEL_MARGIN",
+    "SAIKIKA_LOG_LEVEL",
 )

@@ -13,6 +13,7 @@ from saikika import catalogue, evaluation, promotion, training_data
 from saikika.events import ObjectEvent, object_event
 from saikika.items import Item
 from saikika.promote_service import METADATA_OBJECT
+from writes import WRITES
 
 
 def test_normalises_a_pubsub_wrapped_gcs_notification():
@@ -44,23 +45,14 @@ def test_a_plain_pubsub_message_is_not_an_object_event():
     assert object_event(event) is None
 
 
-# Every object name a function writes, by function (see each service module).
-WRITES = {
-    "predict": ["predictions/dt=2026-11-29/1.jsonl", "rejected/dt=2026-11-29/1.json"],
-    "feedback": ["training/feedback/dt=2026-11-29/1.jsonl", "rejected/feedback/dt=2026-11-29/1.json"],
-    "retrain": ["models/v1/model.skops", "models/v1/report/index.html", "models/v1/report/roc.png",
-                "models/v1/metadata.json", "retrain/lease.json", "retrain/state.json", "retrain/runs/x.json"],
-    "promote": ["models/v1/decision.json", "models/champion.json", "models/history/x-v1.json"],
-}
-
-
 def test_no_function_is_triggered_by_its_own_writes():
-    # retrain reacts to training objects in the data bucket; promote to models/<v>/metadata.json.
-    assert not any(training_data.is_training_object(name) for name in WRITES["retrain"])
-    assert not any(METADATA_OBJECT.match(name) for name in WRITES["promote"])
+    # The code-level filters: retrain takes training objects (data bucket), promote takes metadata.json (models).
+    assert not any(training_data.is_training_object(name) for bucket, name in WRITES["retrain"] if bucket == "data")
+    assert not any(METADATA_OBJECT.match(name) for bucket, name in WRITES["promote"] if bucket == "models")
     # The chain goes one way: feedback → retrain → promote, never back.
-    assert all(training_data.is_training_object(n) for n in WRITES["feedback"] if n.startswith("training/"))
-    assert [n for n in WRITES["retrain"] if METADATA_OBJECT.match(n)] == ["models/v1/metadata.json"]
+    assert [n for b, n in WRITES["feedback"] if b == "data" and training_data.is_training_object(n)]
+    assert [n for b, n in WRITES["retrain"] if b == "models" and METADATA_OBJECT.match(n)]
+    assert not any(b == "data" for b, _ in WRITES["retrain"] + WRITES["promote"])
 
 
 METRICS_A = {"micro_f1": 0.90, "per_label": {"x": {"f1": 0.9, "support": 5}, "y": {"f1": 0.8, "support": 5}}}

@@ -1,0 +1,154 @@
+variable "project_id" {
+  description = "Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the scheduler job and regional resources."
+  type        = string
+  default     = "asia-northeast1"
+}
+
+variable "bucket_location" {
+  description = "Location of the three buckets and the sources bucket (a region, dual-region or multi-region)."
+  type        = string
+  default     = "ASIA-NORTHEAST1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name; bucket names also carry the project id to be globally unique."
+  type        = string
+  default     = "saikika"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,13}$", var.name_prefix))
+    error_message = "name_prefix: 2-14 characters, lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "packages_dir" {
+  description = "Folder with the function zips built by `make package` (build/functions/<name>.zip)."
+  type        = string
+  default     = "../build/functions"
+}
+
+variable "python_runtime" {
+  description = "Cloud Functions runtime."
+  type        = string
+  default     = "python312"
+
+  validation {
+    condition     = contains(["python311", "python312"], var.python_runtime)
+    error_message = "python_runtime must be python311 or python312."
+  }
+}
+
+variable "predictions_retention_days" {
+  description = "Days after which objects under predictions/ are deleted."
+  type        = number
+  default     = 90
+}
+
+variable "rejected_retention_days" {
+  description = "Days after which objects under rejected/ are deleted."
+  type        = number
+  default     = 30
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries before a message goes to its subscription's dead-letter topic (Pub/Sub allows 5-100)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100."
+  }
+}
+
+variable "retrain_max_delivery_attempts" {
+  description = "Deliveries for the retrain subscriptions: the retrain function defers by failing, so it needs more."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.retrain_max_delivery_attempts >= 5 && var.retrain_max_delivery_attempts <= 100
+    error_message = "retrain_max_delivery_attempts must be between 5 and 100."
+  }
+}
+
+variable "retry_minimum_backoff" {
+  description = "Pub/Sub retry backoff, lower bound."
+  type        = string
+  default     = "10s"
+}
+
+variable "retry_maximum_backoff" {
+  description = "Pub/Sub retry backoff, upper bound (at most 600s)."
+  type        = string
+  default     = "600s"
+}
+
+variable "function_resources" {
+  description = "Per function: memory, CPU, instances and concurrency."
+  type = map(object({
+    memory          = string
+    cpu             = string
+    min_instances   = number
+    max_instances   = number
+    concurrency     = number
+    timeout_seconds = number
+  }))
+  default = {
+    predict      = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 20, concurrency = 8, timeout_seconds = 120 }
+    predict_http = { memory = "1Gi", cpu = "1", min_instances = 1, max_instances = 20, concurrency = 8, timeout_seconds = 60 }
+    feedback     = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 10, concurrency = 8, timeout_seconds = 60 }
+    retrain      = { memory = "4Gi", cpu = "2", min_instances = 0, max_instances = 2, concurrency = 1, timeout_seconds = 540 }
+    promote      = { memory = "2Gi", cpu = "1", min_instances = 0, max_instances = 2, concurrency = 1, timeout_seconds = 540 }
+  }
+
+  validation {
+    condition     = length(setsubtract(["predict", "predict_http", "feedback", "retrain", "promote"], keys(var.function_resources))) == 0
+    error_message = "function_resources needs an entry for each of predict, predict_http, feedback, retrain, promote."
+  }
+}
+
+variable "http_invokers" {
+  description = "Members allowed to call predict_http, e.g. serviceAccount:caller@project.iam.gserviceaccount.com. Never public."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.http_invokers : !contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "predict_http is authenticated: allUsers and allAuthenticatedUsers are not allowed."
+  }
+}
+
+variable "retrain_schedule" {
+  description = "Cron schedule of the periodic retrain request (Cloud Scheduler)."
+  type        = string
+  default     = "0 3 * * *"
+}
+
+variable "retrain_time_zone" {
+  description = "Time zone of retrain_schedule."
+  type        = string
+  default     = "Asia/Tokyo"
+}
+
+variable "settings" {
+  description = "Optional SAIKIKA_* settings passed to every function (see README, Configuration)."
+  type        = map(string)
+  default = {
+    SAIKIKA_MODEL_TTL_S            = "60"
+    SAIKIKA_MAX_EVENT_AGE_S        = "86400"
+    SAIKIKA_RETRAIN_MIN_INTERVAL_S = "300"
+    SAIKIKA_RETRAIN_SETTLE_S       = "30"
+    SAIKIKA_PROMOTION_TOLERANCE    = "0.0"
+  }
+
+  validation {
+    condition     = alltrue([for k in keys(var.settings) : startswith(k, "SAIKIKA_")])
+    error_message = "settings keys must start with SAIKIKA_."
+  }
+}

@@ -1,0 +1,160 @@
+"""Offline checks of terraform/: formatting, checkov, and agreement between the HCL and the code."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import hcl2
+import pytest
+from writes import WRITES
+
+from saikika import training_data
+from saikika.promote_service import METADATA_OBJECT
+from saikika.settings import OPTIONAL_ENV, REQUIRED_ENV
+
+REPO = Path(__file__).resolve().parents[2]
+TERRAFORM = REPO / "terraform"
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+CODE_FILTERS = {"retrain": training_data.is_training_object, "promote": lambda name: bool(METADATA_OBJECT.match(name))}
+
+
+@pytest.fixture(scope="module")
+def hcl() -> dict:
+    merged: dict[str, list] = {}
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        with path.open() as handle:
+            for key, value in hcl2.load(handle).items():
+                merged.setdefault(key, []).extend(value)
+    return merged
+
+
+def resources(hcl: dict, kind: str) -> dict[str, dict]:
+    return {name: body for block in hcl.get("resource", []) for name, body in block.get(kind, {}).items()}
+
+
+def local(hcl: dict, name: str):
+    return next(block[name] for block in hcl["locals"] if name in block)
+
+
+def unwrap(value):
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def decorated_functions(main_py: Path) -> list[tuple[str, str]]:
+    """(function name, kind) for each @functions_framework.cloud_event / .http in main.py."""
+    found = []
+    for node in ast.parse(main_py.read_text()).body:
+        if isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                if isinstance(decorator, ast.Attribute) and decorator.attr in ("cloud_event", "http"):
+                    found.append((node.name, "cloudevent" if decorator.attr == "cloud_event" else "http"))
+    return found
+
+
+def test_terraform_fmt():
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is not on PATH"
+    result = subprocess.run([terraform, "fmt", "-check", "-recursive", "-diff"], cwd=TERRAFORM, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_checkov_reports_no_failed_check():
+    assert CHECKOV.exists(), f"{CHECKOV} is missing: `make test` installs checkov in its own venv"
+    result = subprocess.run([str(CHECKOV), "-d", str(TERRAFORM), "--framework", "terraform", "--quiet",
+                             "--skip-download", "--output", "json"], capture_output=True, text=True, timeout=600)
+    report = json.loads(result.stdout)
+    summary = report["summary"]
+    failed = [f"{c['check_id']} {c['resource']}" for c in report["results"]["failed_checks"]]
+    assert summary["failed"] == 0, failed
+    assert summary["passed"] > 10
+
+
+def test_every_checkov_skip_carries_a_reason():
+    skips = [line for path in TERRAFORM.glob("*.tf") for line in path.read_text().splitlines() if "checkov:skip" in line]
+    assert skips
+    for line in skips:
+        assert re.search(r"checkov:skip=CKV2?_\w+:\S.{10,}", line), line
+
+
+def test_every_function_folder_has_exactly_one_matching_function_resource(hcl):
+    functions = unwrap(local(hcl, "functions"))
+    resource = resources(hcl, "google_cloudfunctions2_function")
+    assert list(resource) == ["fn"] and unwrap(resource["fn"]["for_each"]) == "${local.functions}"
+    folders = sorted(p.name for p in (REPO / "functions").iterdir() if (p / "main.py").exists())
+    assert sorted(functions) == folders
+    subscriptions = unwrap(local(hcl, "subscriptions"))
+    for folder in folders:
+        [(entry_point, kind)] = decorated_functions(REPO / "functions" / folder / "main.py")
+        assert functions[folder]["entry_point"] == entry_point
+        assert functions[folder]["kind"] == kind
+        pushed_to = [s for s in subscriptions.values() if s["function"] == folder]
+        if kind == "cloudevent":
+            assert pushed_to, f"{folder} is event-driven but no subscription delivers to it"
+        else:
+            assert not pushed_to, f"{folder} is an HTTP function but a subscription pushes to it"
+
+
+def test_functions_get_every_setting_the_code_requires(hcl):
+    [fn] = resources(hcl, "google_cloudfunctions2_function").values()
+    service = unwrap(fn["service_config"])
+    assert unwrap(service["environment_variables"]) == "${local.settings_env}"
+    settings_env = unwrap(local(hcl, "settings_env"))
+    for name in REQUIRED_ENV:
+        assert f"'{name}'" in settings_env, name
+    variables = {name: body for block in hcl["variable"] for name, body in block.items()}
+    defaults = unwrap(variables["settings"]["default"])
+    assert set(defaults) <= set(OPTIONAL_ENV)
+
+
+def _members(node) -> list[str]:
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k in ("member", "members")]
+        return [str(m) for m in found] + [m for v in node.values() for m in _members(v)]
+    if isinstance(node, list):
+        return [m for v in node for m in _members(v)]
+    return []
+
+
+def test_nothing_is_public(hcl):
+    members = _members(hcl.get("resource", []))
+    assert members
+    assert not [m for m in members if "allUsers" in m or "allAuthenticatedUsers" in m]
+    example = (TERRAFORM / "terraform.tfvars.example").read_text()
+    assert "allUsers" not in example and "allAuthenticatedUsers" not in example
+    variables = {name: body for block in hcl["variable"] for name, body in block.items()}
+    assert "allUsers" in json.dumps(variables["http_invokers"]["validation"])  # refused by validation
+
+
+def test_every_push_subscription_has_a_dead_letter_policy(hcl):
+    subscriptions = resources(hcl, "google_pubsub_subscription")
+    pushed = {name: body for name, body in subscriptions.items() if "push_config" in body}
+    assert pushed
+    for name, body in pushed.items():
+        policy = unwrap(body["dead_letter_policy"])
+        assert unwrap(policy["dead_letter_topic"]) and unwrap(policy["max_delivery_attempts"]), name
+        assert "oidc_token" in unwrap(body["push_config"]), f"{name} must push with an OIDC token"
+
+
+def test_no_function_trigger_fires_on_what_that_function_writes(hcl):
+    buckets = {f"${{google_storage_bucket.{role}.name}}": role for role in ("data", "models", "predictions")}
+    topics = {f"${{google_pubsub_topic.{key}.id}}": key for key in unwrap(local(hcl, "topics"))}
+    subscriptions = unwrap(local(hcl, "subscriptions"))
+    notifications = resources(hcl, "google_storage_notification")
+    assert notifications
+    for name, body in notifications.items():
+        bucket = buckets[unwrap(body["bucket"])]
+        prefix = unwrap(body["object_name_prefix"])
+        topic = topics[unwrap(body["topic"])]
+        for function in {s["function"] for s in subscriptions.values() if s["topic"] == topic}:
+            own = [obj for b, obj in WRITES[function] if b == bucket and obj.startswith(prefix)]
+            # Where the bucket prefix cannot exclude a function's own writes, its code filter must.
+            fired = [obj for obj in own if CODE_FILTERS[function](obj)]
+            assert fired == [], f"{name}: {function} would react to its own {fired}"
+    # The predictions bucket, where predict and feedback write, has no notification at all.
+    assert "predictions" not in {buckets[unwrap(b["bucket"])] for b in notifications.values()}
