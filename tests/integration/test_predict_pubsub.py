@@ -109,3 +109,20 @@ def test_partially_valid_batch_predicts_valid_items_and_rejects_the_rest(stack, 
     assert [line["id"] for line in lines] == ["p-1", "p-4"]
     record = wait_for_rejected(predictions_bucket, message_id)
     assert [(e["index"], e["id"]) for e in record["errors"]] == [(1, "p-2"), (2, None)]
+
+
+def test_an_event_older_than_the_max_age_is_stored_as_rejected_not_retried(stack, storage_client, predictions_bucket):
+    from datetime import timedelta
+
+    from saikika.events import PubSubMessage
+    from saikika.predict_service import Predictor
+    from saikika.settings import Settings
+
+    settings = Settings.from_env({**stack.env, "SAIKIKA_MAX_EVENT_AGE_S": "60"})
+    published = today() - timedelta(minutes=5)
+    message = PubSubMessage(id="expired-1", data=b'{"id": "old", "title": "t"}', publish_time=published)
+    outcome = Predictor(settings, storage_client).handle(message)  # returns: acknowledged, not raised
+    assert outcome.predictions_object is None
+    record = json.loads(predictions_bucket.blob(paths.rejected(published, "expired-1")).download_as_text())
+    assert "older than SAIKIKA_MAX_EVENT_AGE_S=60" in record["errors"][0]["error"]
+    assert record["data"] == '{"id": "old", "title": "t"}'  # nothing is lost

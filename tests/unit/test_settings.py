@@ -39,3 +39,18 @@ def test_ttl_is_parsed():
 def test_buckets_must_differ():
     with pytest.raises(ConfigError, match="three different buckets"):
         Settings.from_env({**BASE, "SAIKIKA_PREDICTIONS_BUCKET": "d"})
+
+
+def test_local_stack_passes_saikika_settings_to_functions(monkeypatch, tmp_path):
+    from saikika.local_stack import LocalStack
+
+    monkeypatch.setenv("SAIKIKA_MODEL_TTL_S", "7")
+    monkeypatch.setenv("SAIKIKA_RETRAIN_MIN_INTERVAL_S", "5")
+    monkeypatch.setenv("UNRELATED_SECRET", "x")
+    stack = LocalStack(state_dir=tmp_path, extra_env={"SAIKIKA_RETRAIN_MIN_INTERVAL_S": "9"})
+    stack.env = {"SAIKIKA_DATA_BUCKET": "d"}
+    env = stack._function_env()
+    assert env["SAIKIKA_MODEL_TTL_S"] == "7"
+    assert env["SAIKIKA_RETRAIN_MIN_INTERVAL_S"] == "9"  # the stack's own choice wins over the environment
+    assert env["SAIKIKA_DATA_BUCKET"] == "d"
+    assert "UNRELATED_SECRET" not in env
