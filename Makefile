@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: install demo test package lock clean
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+.PHONY: install demo test bench package lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +31,16 @@ demo: $(STAMP)
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The benchmark has a venv of its own: MLServer (the peer) brings dependencies the product does not need.
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/run.py --out bench/results.json $(BENCH_ARGS)
+
 # One reproducible zip per function under build/functions/ (what terraform uploads).
 package: $(STAMP)
 	$(BIN)/saikika package --out build/functions
@@ -37,4 +50,4 @@ lock: $(STAMP)
 	$(BIN)/saikika package --lock --out build/functions
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .saikika build .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) .saikika build .pytest_cache

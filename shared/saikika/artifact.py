@@ -13,14 +13,28 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-import skops.io as sio
+from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
+
+from saikika import inference
 from saikika.errors import ModelIntegrityError
-from saikika.model import LabelModel, TrainedModel
+from saikika.prediction import LabelModel
+
+if TYPE_CHECKING:
+    from saikika.model import TrainedModel
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
+INFERENCE_FILE = inference.INFERENCE_FILE
+
+
+class ModelFiles(NamedTuple):
+    """A model version's files: the skops pipeline, its metadata, and the inference arrays (if exportable)."""
+
+    model: bytes
+    metadata: dict
+    inference: bytes | None = None
 
 # Every type inside a saikika model file beyond skops' own defaults. Anything else, a
 # pickled custom object above all, makes loading fail.
@@ -77,8 +91,10 @@ def new_version_id(sha256: str, now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{sha256[:8]}"
 
 
-def serialize(trained: TrainedModel, extra: dict | None = None) -> tuple[bytes, dict]:
-    """The model file's bytes and its metadata (which names the file's sha256)."""
+def serialize(trained: TrainedModel, extra: dict | None = None) -> ModelFiles:
+    """The model file, its metadata (which names the sha256 of every file), and the inference arrays."""
+    import skops.io as sio
+
     buffer = io.BytesIO()
     sio.dump(trained.pipeline, buffer)
     data = buffer.getvalue()
@@ -88,6 +104,7 @@ def serialize(trained: TrainedModel, extra: dict | None = None) -> tuple[bytes, 
         raise ModelIntegrityError(f"model holds types outside the trusted list: {sorted(untrusted)}")
     digest = sha256_hex(data)
     now = datetime.now(timezone.utc)
+    arrays, inference_meta = _export_inference(trained)
     metadata = {
         "version": new_version_id(digest, now),
         "created_at": now.isoformat(),
@@ -101,35 +118,78 @@ def serialize(trained: TrainedModel, extra: dict | None = None) -> tuple[bytes, 
         "holdout_rows": trained.holdout_rows,
         "labels_dropped": trained.labels_dropped,
         "library_versions": library_versions(),
+        **({"inference": inference_meta} if inference_meta else {}),
         **(extra or {}),
     }
-    return data, metadata
+    return ModelFiles(data, metadata, arrays)
 
 
-def write_dir(directory: Path, data: bytes, metadata: dict) -> None:
+def _export_inference(trained: TrainedModel) -> tuple[bytes | None, dict | None]:
+    """Export the pipeline as plain arrays, but only if they reproduce its scores to 1e-9."""
+    arrays = inference.export(trained.pipeline)
+    if arrays is None:
+        return None, None
+    difference = inference.max_difference(trained.pipeline, inference.load(arrays), trained.check_texts)
+    if difference > inference.MAX_SCORE_DIFFERENCE:
+        return None, None
+    return arrays, {"file": INFERENCE_FILE, "format": inference.FORMAT, "sha256": sha256_hex(arrays),
+                    "max_score_difference": difference, "checked_on_texts": len(trained.check_texts)}
+
+
+def write_dir(directory: Path, files: ModelFiles) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / MODEL_FILE).write_bytes(data)
+    (directory / MODEL_FILE).write_bytes(files.model)
+    if files.inference is not None:
+        (directory / INFERENCE_FILE).write_bytes(files.inference)
     # metadata.json last: it is the commit marker of a version.
-    (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")
+    (directory / METADATA_FILE).write_text(json.dumps(files.metadata, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_dir(directory: Path) -> tuple[bytes, dict]:
+def read_dir(directory: Path) -> ModelFiles:
     metadata = json.loads((directory / METADATA_FILE).read_text())
-    return (directory / MODEL_FILE).read_bytes(), metadata
+    arrays = directory / INFERENCE_FILE
+    return ModelFiles((directory / MODEL_FILE).read_bytes(), metadata, arrays.read_bytes() if arrays.exists() else None)
 
 
-def load(data: bytes, metadata: dict, expected_sha256: str | None = None) -> LabelModel:
-    """Verify the checksum, then parse with the trusted-type list only."""
+def _verify(data: bytes, what: str, expectations: tuple[tuple[str, str | None], ...]) -> None:
     actual = sha256_hex(data)
-    for source, expected in (("metadata.json", metadata.get("sha256")), ("champion pointer", expected_sha256)):
+    for source, expected in expectations:
         if expected is not None and actual != expected:
             raise ModelIntegrityError(
-                f"model file sha256 {actual} does not match {expected} named by the {source}; refusing to load it"
+                f"{what} sha256 {actual} does not match {expected} named by the {source}; refusing to load it"
             )
+
+
+def _thresholds(metadata: dict) -> tuple[tuple[str, ...], np.ndarray]:
+    labels = tuple(metadata["labels"])
+    return labels, np.array([float(metadata["thresholds"][label]) for label in labels])
+
+
+def load(data: bytes, metadata: dict, inference_data: bytes | None = None, *,
+         expected_sha256: str | None = None) -> LabelModel:
+    """The full pipeline: verify the checksum, then parse with the trusted-type list only."""
+    import skops.io as sio
+
+    _verify(data, "model file", (("metadata.json", metadata.get("sha256")), ("champion pointer", expected_sha256)))
     try:
         pipeline = sio.loads(data, trusted=TRUSTED_TYPES)
     except Exception as exc:  # skops raises TypeError subclasses for untrusted types, others for corruption
         raise ModelIntegrityError(f"model file cannot be loaded safely: {exc}") from exc
-    labels = tuple(metadata["labels"])
-    thresholds = np.array([float(metadata["thresholds"][label]) for label in labels])
-    return LabelModel(version=metadata["version"], labels=labels, thresholds=thresholds, pipeline=pipeline)
+    labels, thresholds = _thresholds(metadata)
+    return LabelModel(metadata["version"], labels, thresholds, pipeline.predict_proba, backend="skops")
+
+
+def load_inference(arrays: bytes, metadata: dict, *, expected_sha256: str | None = None) -> LabelModel:
+    """The inference arrays only (no scikit-learn, no skops): what predictors serve."""
+    declared = metadata.get("inference") or {}
+    if declared.get("format") != inference.FORMAT:
+        raise ModelIntegrityError(f"unknown inference format {declared.get('format')!r}")
+    _verify(arrays, "inference file", (("metadata.json", declared.get("sha256")), ("champion pointer", expected_sha256)))
+    try:
+        scorer = inference.load(arrays)
+    except (ValueError, KeyError, OSError) as exc:  # allow_pickle=False refuses object arrays with ValueError
+        raise ModelIntegrityError(f"inference file cannot be loaded: {exc}") from exc
+    labels, thresholds = _thresholds(metadata)
+    if scorer.intercept.shape != (len(labels),):
+        raise ModelIntegrityError(f"inference file has {scorer.intercept.shape[0]} labels, metadata {len(labels)}")
+    return LabelModel(metadata["version"], labels, thresholds, scorer, backend="inference")

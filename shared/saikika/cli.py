@@ -47,11 +47,12 @@ def train(data: tuple[str, ...], out: Path) -> None:
             trained = model.train(rows.items, progress=report)
         except model.TrainingDataError as exc:
             raise click.ClickException(str(exc)) from exc
-    data_bytes, metadata = artifact.serialize(
+    files = artifact.serialize(
         trained, extra={"data_sources": list(data), "invalid_rows": len(rows.invalid),
                         "training_seconds": round(time.perf_counter() - started, 2)}
     )
-    artifact.write_dir(out, data_bytes, metadata)
+    artifact.write_dir(out, files)
+    data_bytes, metadata = files.model, files.metadata
     m = trained.metrics
     console.print(
         f"model {metadata['version']}: {trained.rows_used} rows, {len(trained.labels)} labels, "
@@ -68,8 +69,8 @@ def evaluate(model_dir: Path, data: tuple[str, ...], out: Path | None) -> None:
     """Evaluate a model folder on labeled rows: top-1 accuracy, micro/macro F1, per-label figures."""
     from saikika import artifact, datasets, evaluation
 
-    model_bytes, metadata = artifact.read_dir(model_dir)
-    loaded = artifact.load(model_bytes, metadata)
+    files = artifact.read_dir(model_dir)
+    loaded = artifact.load(files.model, files.metadata)
     rows = datasets.load_rows(data)
     result = evaluation.evaluate(loaded, rows.items)
     result["invalid_rows"] = len(rows.invalid)
@@ -124,10 +125,11 @@ def models_push(model_dir: Path, promote: bool) -> None:
     """Upload a trained model folder to gs://$SAIKIKA_MODELS_BUCKET/models/<version>/."""
     from saikika import artifact, registry
 
-    data, metadata = artifact.read_dir(model_dir)
-    artifact.load(data, metadata)  # refuse to upload what a predictor would refuse
+    files = artifact.read_dir(model_dir)
+    artifact.load(files.model, files.metadata)  # refuse to upload what a predictor would refuse
+    metadata = files.metadata
     bucket = _models_bucket()
-    version = registry.push(bucket, data, metadata)
+    version = registry.push(bucket, *files)
     console.print(f"pushed {version} → gs://{bucket.name}/{registry.version_prefix(version)}")
     if promote:
         current = registry.read_champion(bucket)
@@ -177,10 +179,10 @@ def models_promote(version: str) -> None:
     found = registry.read_version(bucket, version)
     if found is None:
         raise click.ClickException(f"no committed version {version} (models/{version}/metadata.json is missing)")
-    artifact.load(*found)  # refuse what a predictor would refuse
+    artifact.load(found.model, found.metadata)  # refuse what a predictor would refuse
     current = registry.read_champion(bucket)
     try:
-        registry.set_champion(bucket, found[1], current, reason="promoted by hand (saikika models promote)")
+        registry.set_champion(bucket, found.metadata, current, reason="promoted by hand (saikika models promote)")
     except registry.ChampionChanged as exc:
         raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
     registry.record_history(bucket, {"version": version, "action": "promote-by-hand", "outcome": "promoted",

@@ -112,15 +112,16 @@ def run(state_dir: Path) -> None:
         holdout = list(catalogue.generate(600, seed=99, features=ALL_FEATURES, id_prefix="holdout", noise=0.0))
         datasets.write_jsonl(work / "catalogue.jsonl", base)
         trained = model.train(base)
-        data, metadata = artifact.serialize(trained, extra={"data_sources": [str(work / "catalogue.jsonl")]})
-        artifact.write_dir(work / "model-v1", data, metadata)
+        files = artifact.serialize(trained, extra={"data_sources": [str(work / "catalogue.jsonl")]})
+        artifact.write_dir(work / "model-v1", files)
+        metadata = files.metadata
         v1 = metadata["version"]
         m = trained.metrics
         console.print(f"  v1 = {v1}: {trained.rows_used} rows, labels: {', '.join(trained.labels)}")
         console.print(f"  held-out: top-1 {m['top1_accuracy']:.3f}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f}")
 
         _step("Pushing v1 to the models bucket and promoting it (saikika models push --promote)")
-        registry.push(models_bucket, data, metadata)
+        registry.push(models_bucket, *files)
         registry.set_champion(models_bucket, metadata, registry.read_champion(models_bucket), reason="demo: first model")
         # The rows promotions are judged on; training never reads eval/.
         gcs.create_only(data_bucket, training_data.HOLDOUT_OBJECT, training_data.dumps_rows(holdout), "application/x-ndjson")

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from saikika.items import Item
-from saikika.model import LabelModel, binarize, evaluate_scores
+from saikika.model import binarize, evaluate_scores
+from saikika.prediction import LabelModel
 
 
 def evaluate(model: LabelModel, items: Sequence[Item], labels: Sequence[str] | None = None) -> dict:

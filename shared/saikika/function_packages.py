@@ -16,14 +16,17 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-# What each function imports (directly or through the saikika modules it uses), and nothing more.
-_SERVING = ("functions-framework", "google-cloud-storage", "scikit-learn", "skops")
+# What each function imports (directly or through the saikika modules it uses), and nothing more. The
+# predictors serve the inference arrays, so they need neither scikit-learn nor skops.
+_BASE = ("functions-framework", "google-cloud-storage")
+_SERVING = (*_BASE, "numpy", "mmh3")
+_TRAINING = (*_SERVING, "scikit-learn", "skops")
 FUNCTION_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "predict": _SERVING,
     "predict_http": _SERVING,
-    "feedback": ("functions-framework", "google-cloud-storage"),
-    "retrain": (*_SERVING, "matplotlib"),
-    "promote": _SERVING,
+    "feedback": _BASE,
+    "retrain": (*_TRAINING, "matplotlib"),
+    "promote": _TRAINING,
 }
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same sources give the same bytes
 

@@ -21,6 +21,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
 from saikika.items import Item
+from saikika.prediction import LabelModel, Prediction  # noqa: F401  (re-exported for callers)
 from saikika.thresholds import label_metrics, top1_accuracy, tune_thresholds
 
 NGRAM_RANGE = (1, 3)
@@ -68,6 +69,8 @@ class TrainedModel:
     # Held-out scores and truth behind `metrics`, for reports; not saved with the model.
     holdout_scores: np.ndarray | None = None
     holdout_truth: np.ndarray | None = None
+    # Texts on which an exported inference artifact must reproduce the pipeline's scores.
+    check_texts: list[str] = field(default_factory=list)
 
 
 def binarize(items: Sequence[Item], labels: Sequence[str]) -> np.ndarray:
@@ -141,41 +144,10 @@ def train(items: Sequence[Item], progress: Progress | None = None) -> TrainedMod
         labels_dropped=dropped,
         holdout_scores=holdout_scores,
         holdout_truth=y[held],
+        check_texts=[item.text() for item, h in zip(items, held) if h][:500],
     )
 
 
 def evaluate_scores(scores: np.ndarray, truth: np.ndarray, thresholds: np.ndarray, labels: list[str]) -> dict:
     metrics = label_metrics(truth, scores >= thresholds[np.newaxis, :], labels)
     return {"top1_accuracy": top1_accuracy(scores, truth), **metrics}
-
-
-@dataclass(frozen=True)
-class Prediction:
-    labels: list[str]
-    scores: dict[str, float]
-
-
-@dataclass(frozen=True)
-class LabelModel:
-    """A loaded, immutable model version: safe to share between request threads."""
-
-    version: str
-    labels: tuple[str, ...]
-    thresholds: np.ndarray
-    pipeline: Pipeline
-
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self.pipeline.predict_proba(list(texts)), dtype=float)
-
-    def predict(self, items: Sequence[Item]) -> list[Prediction]:
-        if not items:
-            return []
-        scores = self.scores([item.text() for item in items])
-        return [self._one(row) for row in scores]
-
-    def _one(self, row: np.ndarray) -> Prediction:
-        passing = [j for j in np.argsort(-row, kind="stable") if row[j] >= self.thresholds[j]]
-        return Prediction(
-            labels=[self.labels[j] for j in passing],
-            scores={label: round(float(score), 6) for label, score in zip(self.labels, row)},
-        )

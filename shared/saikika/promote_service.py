@@ -58,10 +58,15 @@ class Promoter:
         found = registry.read_version(self.models_bucket, version)
         if found is None:
             return {**base, "outcome": "rejected", "reason": "model.skops or metadata.json is missing"}
-        data, metadata = found
+        metadata = found.metadata
         try:
-            candidate = artifact.load(data, metadata)
+            candidate = artifact.load(found.model, metadata)
             promotion.smoke_check(candidate)
+            if metadata.get("inference"):
+                if found.inference is None:
+                    raise ModelIntegrityError(f"{artifact.INFERENCE_FILE} named in metadata.json is missing")
+                # Predictors serve the arrays: they must score exactly as the pipeline judged here.
+                promotion.check_same_scores(candidate, artifact.load_inference(found.inference, metadata))
         except (ModelIntegrityError, ValueError, KeyError, TypeError) as exc:
             return {**base, "outcome": "rejected", "reason": f"refused: {exc}"}
 
@@ -101,7 +106,7 @@ class Promoter:
         try:
             if found is None:
                 raise ModelIntegrityError(f"champion {champion.version} has no committed files")
-            model = artifact.load(found[0], found[1], expected_sha256=champion.sha256)
+            model = artifact.load(found.model, found.metadata, expected_sha256=champion.sha256)
         except ModelIntegrityError as exc:
             logs.event(log, logging.ERROR, "champion cannot be loaded for comparison", model_version=champion.version,
                        error=str(exc))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 
 from saikika.items import Item
-from saikika.model import LabelModel
+from saikika.inference import MAX_SCORE_DIFFERENCE
+from saikika.prediction import LabelModel
 
 SMOKE_ITEMS = (
     Item(id="smoke-ja", title="防水 ワイヤレス スピーカー", description="持ち運びに便利なコンパクト設計です。"),
@@ -28,6 +29,14 @@ def smoke_check(model: LabelModel) -> None:
             raise ValueError("smoke batch: a score is not a probability in [0, 1]")
         if not set(prediction.labels) <= set(model.labels):
             raise ValueError("smoke batch: a predicted label is not one of the model's labels")
+
+
+def check_same_scores(pipeline_model: LabelModel, inference_model: LabelModel) -> None:
+    """Raise ValueError unless the inference arrays score the smoke batch as the pipeline does."""
+    texts = [item.text() for item in SMOKE_ITEMS]
+    difference = float(abs(pipeline_model.scores(texts) - inference_model.scores(texts)).max())
+    if difference > MAX_SCORE_DIFFERENCE:
+        raise ValueError(f"inference file scores differ from the pipeline's by {difference:.3g}")
 
 
 def decide(candidate: dict | None, champion: dict | None, tolerance: float, label_margin: float, *,

@@ -15,7 +15,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from saikika import storage as gcs
-from saikika.artifact import METADATA_FILE, MODEL_FILE
+from saikika.artifact import INFERENCE_FILE, METADATA_FILE, MODEL_FILE, ModelFiles
 
 MODELS_PREFIX = "models/"
 CHAMPION_OBJECT = "models/champion.json"
@@ -34,18 +34,24 @@ class Champion:
     generation: int
     pointer: dict
 
+    @property
+    def inference_sha256(self) -> str | None:
+        return self.pointer.get("inference_sha256")
+
 
 class ChampionChanged(Exception):
     """The pointer moved between read and write: re-read and decide again."""
 
 
-def push(bucket: storage.Bucket, data: bytes, metadata: dict,
+def push(bucket: storage.Bucket, data: bytes, metadata: dict, inference: bytes | None = None,
          extra_files: dict[str, tuple[bytes, str]] | None = None) -> str:
-    """Upload a version, create-only: the model, any extra files (name → bytes, content type), and
-    metadata.json last, since its appearance is what commits the version. Returns the version id."""
+    """Upload a version, create-only: the model, the inference arrays, any extra files (name → bytes,
+    content type), and metadata.json last, since its appearance is what commits the version."""
     version = metadata["version"]
     prefix = version_prefix(version)
     gcs.create_only(bucket, prefix + MODEL_FILE, data, "application/octet-stream")
+    if inference is not None:
+        gcs.create_only(bucket, prefix + INFERENCE_FILE, inference, "application/octet-stream")
     for name, (content, content_type) in (extra_files or {}).items():
         gcs.create_only(bucket, prefix + name, content, content_type)
     gcs.create_json(bucket, prefix + METADATA_FILE, metadata)
@@ -64,8 +70,10 @@ def set_champion(bucket: storage.Bucket, metadata: dict, expected: Champion | No
     """Compare-and-swap the pointer: succeeds only if it is still `expected` (None: still absent)."""
     history = list(expected.pointer.get("history", [])) if expected else []
     if expected:
-        history.append({k: expected.pointer[k] for k in ("version", "sha256", "promoted_at") if k in expected.pointer})
-    pointer = {"version": metadata["version"], "sha256": metadata["sha256"], "reason": reason,
+        history.append({k: expected.pointer[k] for k in ("version", "sha256", "inference_sha256", "promoted_at")
+                        if k in expected.pointer})
+    pointer = {"version": metadata["version"], "sha256": metadata["sha256"],
+               "inference_sha256": (metadata.get("inference") or {}).get("sha256"), "reason": reason,
                # Earlier champions, oldest first: what rollback goes back to.
                "history": history[-50:]}
     return _swap(bucket, pointer, expected)
@@ -78,6 +86,7 @@ def rollback(bucket: storage.Bucket, expected: Champion) -> Champion:
         raise ValueError(f"{expected.version} has no previous champion to roll back to")
     previous = history.pop()
     pointer = {"version": previous["version"], "sha256": previous["sha256"],
+               "inference_sha256": previous.get("inference_sha256"),
                "reason": f"rolled back from {expected.version}", "history": history}
     return _swap(bucket, pointer, expected)
 
@@ -96,16 +105,26 @@ def _swap(bucket: storage.Bucket, pointer: dict, expected: Champion | None) -> C
     return Champion(version=pointer["version"], sha256=pointer["sha256"], generation=int(blob.generation), pointer=pointer)
 
 
-def read_version(bucket: storage.Bucket, version: str) -> tuple[bytes, dict] | None:
-    """A committed version's model bytes and metadata; None if its metadata is absent."""
-    prefix = version_prefix(version)
-    meta = gcs.read_json(bucket, prefix + METADATA_FILE)
-    if meta is None:
+def read_metadata(bucket: storage.Bucket, version: str) -> dict | None:
+    found = gcs.read_json(bucket, version_prefix(version) + METADATA_FILE)
+    return None if found is None else found[0]
+
+
+def read_file(bucket: storage.Bucket, version: str, name: str) -> bytes | None:
+    found = gcs.read(bucket, version_prefix(version) + name)
+    return None if found is None else found[0]
+
+
+def read_version(bucket: storage.Bucket, version: str) -> ModelFiles | None:
+    """A committed version's files; None if its metadata or model file is absent."""
+    metadata = read_metadata(bucket, version)
+    if metadata is None:
         return None
-    model = gcs.read(bucket, prefix + MODEL_FILE)
+    model = read_file(bucket, version, MODEL_FILE)
     if model is None:
         return None
-    return model[0], meta[0]
+    arrays = read_file(bucket, version, INFERENCE_FILE) if metadata.get("inference") else None
+    return ModelFiles(model, metadata, arrays)
 
 
 def record_history(bucket: storage.Bucket, entry: dict) -> str:

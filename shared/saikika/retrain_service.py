@@ -160,7 +160,7 @@ class Retrainer:
         return int(blob.generation)
 
     def _write_candidate(self, trained, snapshot, rows, evaluation_source: str, trigger: str, started: float) -> str:
-        data, metadata = artifact.serialize(trained, extra={
+        files = artifact.serialize(trained, extra={
             "training_objects": [o.to_json() for o in snapshot],
             "rows_invalid": len(rows.invalid),
             "evaluation_source": evaluation_source,
@@ -168,8 +168,8 @@ class Retrainer:
             "training_seconds": round(self._clock() - started, 2),
             "report": "report/index.html",
         })
-        files = report.build(metadata["version"], trained.holdout_scores, trained.holdout_truth,
+        pages = report.build(files.metadata["version"], trained.holdout_scores, trained.holdout_truth,
                              trained.thresholds, trained.labels)
         content_types = {"html": "text/html", "png": "image/png", "json": "application/json"}
-        extra = {f"report/{name}": (content, content_types[name.rsplit(".", 1)[1]]) for name, content in files.items()}
-        return registry.push(self.models_bucket, data, metadata, extra_files=extra)
+        extra = {f"report/{name}": (content, content_types[name.rsplit(".", 1)[1]]) for name, content in pages.items()}
+        return registry.push(self.models_bucket, *files, extra_files=extra)

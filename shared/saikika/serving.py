@@ -15,9 +15,26 @@ from google.cloud import storage
 from saikika import artifact, logs, registry
 from saikika import storage as gcs
 from saikika.errors import ModelIntegrityError, NoChampionError, TransientError
-from saikika.model import LabelModel
+from saikika.prediction import LabelModel
 
 log = logging.getLogger("saikika.serving")
+
+
+def load_champion(bucket: storage.Bucket, champion: registry.Champion) -> LabelModel:
+    """The champion as predictors serve it: the inference arrays when the version has them (no
+    scikit-learn import, no 20 MB skops download), else the full pipeline. Both are checksum-verified."""
+    metadata = registry.read_metadata(bucket, champion.version)
+    if metadata is None:
+        raise ModelIntegrityError(f"champion version {champion.version} has no committed metadata.json")
+    if metadata.get("inference"):
+        arrays = registry.read_file(bucket, champion.version, artifact.INFERENCE_FILE)
+        if arrays is None:
+            raise ModelIntegrityError(f"champion version {champion.version} has no {artifact.INFERENCE_FILE}")
+        return artifact.load_inference(arrays, metadata, expected_sha256=champion.inference_sha256)
+    data = registry.read_file(bucket, champion.version, artifact.MODEL_FILE)
+    if data is None:
+        raise ModelIntegrityError(f"champion version {champion.version} has no {artifact.MODEL_FILE}")
+    return artifact.load(data, metadata, expected_sha256=champion.sha256)
 
 
 class ChampionCache:
@@ -80,10 +97,7 @@ class ChampionCache:
             champion = registry.read_champion(self._bucket)
             if champion is None:
                 raise ModelIntegrityError("champion pointer disappeared while loading")
-            found = registry.read_version(self._bucket, champion.version)
-            if found is None:
-                raise ModelIntegrityError(f"champion version {champion.version} has no committed files")
-            model = artifact.load(found[0], found[1], expected_sha256=champion.sha256)
+            model = load_champion(self._bucket, champion)
         except (ModelIntegrityError, KeyError, ValueError, TypeError) as exc:
             # Remember the bad generation so we do not download it again on every request.
             self._generation = seen_generation

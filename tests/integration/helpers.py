@@ -19,11 +19,11 @@ def start_stack(state_dir: Path, **env: str) -> LocalStack:
     return LocalStack(state_dir=state_dir, functions_dir=REPO / "functions", extra_env=env).start()
 
 
-def promote(stack: LocalStack, files: tuple[bytes, dict]) -> None:
+def promote(stack: LocalStack, files) -> None:
+    """Push a version (saikika.artifact.ModelFiles) and make it the champion, as `models push --promote` does."""
     bucket = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
-    data, metadata = files
-    registry.push(bucket, data, metadata)
-    registry.set_champion(bucket, metadata, registry.read_champion(bucket), reason="test")
+    registry.push(bucket, *files)
+    registry.set_champion(bucket, files.metadata, registry.read_champion(bucket), reason="test")
 
 
 def publish(stack: LocalStack, publisher, payload: bytes, topic: str = "items", **attributes: str) -> str:

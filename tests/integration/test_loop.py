@@ -144,8 +144,9 @@ def test_a_weaker_candidate_is_rejected_and_the_champion_stays(loop, buckets, tm
     models = buckets["models"]
     champion_before = registry.read_champion(models)
     noisy = list(catalogue.generate(300, seed=77, noise=0.45))  # nearly half the labels are wrong
-    data, metadata = artifact.serialize(model.train(noisy))
-    artifact.write_dir(tmp_path / "weak", data, metadata)
+    files = artifact.serialize(model.train(noisy))
+    artifact.write_dir(tmp_path / "weak", files)
+    metadata = files.metadata
     result = saikika_cli(loop, "models", "push", str(tmp_path / "weak"))
     assert result.returncode == 0, result.stderr
     judged = wait_until("a decision on the weak model", lambda: decision(models, metadata["version"]))
@@ -161,7 +162,7 @@ def test_corrupted_and_untrusted_candidates_are_refused(loop, buckets, model_fil
     import skops.io as sio
 
     models = buckets["models"]
-    data, metadata = model_files
+    data, metadata, _ = model_files
     champion_before = registry.read_champion(models)
     registry.push(models, data[:-5] + b"xxxxx", {**metadata, "version": "corrupted-1"})
     buffer = io.BytesIO()

@@ -89,8 +89,8 @@ def test_readers_never_fail_during_a_swap(models_bucket, model_files, second_mod
 
 
 def test_tampered_champion_without_a_current_model_is_transient(models_bucket, model_files):
-    data, metadata = model_files
-    registry.push(models_bucket, data + b"x", metadata)
+    data, metadata, arrays = model_files
+    registry.push(models_bucket, data, metadata, arrays + b"x")
     registry.set_champion(models_bucket, metadata, None, reason="test")
     with pytest.raises(TransientError, match="does not match"):
         ChampionCache(models_bucket, ttl_s=60).get()
@@ -105,3 +105,18 @@ def test_missing_version_files_keep_the_current_model(models_bucket, model_files
     registry.set_champion(models_bucket, {"version": "deleted-version", "sha256": "0" * 64}, current, reason="test")
     clock.now = 5
     assert cache.get().version == model_files[1]["version"]
+
+
+def test_serves_inference_arrays_and_falls_back_to_skops_without_them(models_bucket, model_files):
+    data, metadata, arrays = model_files
+    registry.push(models_bucket, *model_files)
+    first = registry.set_champion(models_bucket, metadata, None, reason="test")
+    clock = ManualClock()
+    cache = ChampionCache(models_bucket, ttl_s=1, clock=clock)
+    assert cache.get().backend == "inference"
+    plain = {k: v for k, v in metadata.items() if k != "inference"} | {"version": "no-arrays-1"}
+    registry.push(models_bucket, data, plain)
+    registry.set_champion(models_bucket, plain, first, reason="test")
+    clock.now = 2
+    served = cache.get()
+    assert (served.version, served.backend) == ("no-arrays-1", "skops")

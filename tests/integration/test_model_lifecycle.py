@@ -65,10 +65,11 @@ def test_without_champion_messages_are_retried_then_dead_lettered(empty_stack):
 
 
 def test_tampered_champion_is_refused(empty_stack, model_files):
-    data, metadata = model_files
+    data, metadata, arrays = model_files
     bucket = empty_stack.storage_client().bucket(empty_stack.env["SAIKIKA_MODELS_BUCKET"])
     tampered = {**metadata, "version": "tampered-1"}
-    registry.push(bucket, data[:-4] + b"evil", tampered)
+    # Predictors serve the inference arrays: tamper with those (the skops file is the promote function's).
+    registry.push(bucket, data, tampered, arrays[:-4] + b"evil")
     registry.set_champion(bucket, tampered, registry.read_champion(bucket), reason="test: tampered")
     time.sleep(1)
     status, body = _http(empty_stack)
@@ -89,7 +90,7 @@ def test_message_retried_until_a_champion_appears_is_predicted(empty_stack, mode
 
 
 def test_a_broken_new_champion_leaves_the_current_model_serving(empty_stack, model_files):
-    data, metadata = model_files
+    data, metadata, _ = model_files
     bucket = empty_stack.storage_client().bucket(empty_stack.env["SAIKIKA_MODELS_BUCKET"])
     broken = {**metadata, "version": "broken-2", "sha256": artifact.sha256_hex(b"corrupt")}
     registry.push(bucket, b"corrupt", broken)

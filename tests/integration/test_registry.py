@@ -70,7 +70,7 @@ def test_two_racing_promotions_leave_one_champion_and_a_true_history(fresh, two_
 
 def test_rollback_is_a_compare_and_swap(fresh, two_candidates):
     _, _, models, _ = fresh
-    (a_data, a_meta), (b_data, b_meta) = two_candidates
+    a_meta, b_meta = two_candidates[0].metadata, two_candidates[1].metadata
     first = registry.set_champion(models, a_meta, None, reason="a")
     second = registry.set_champion(models, b_meta, first, reason="b")
     with pytest.raises(registry.ChampionChanged):

@@ -85,7 +85,7 @@ def test_tolerance_allows_a_small_drop():
 def test_union_evaluation_credits_a_learned_new_label(model_files):
     from saikika import artifact
 
-    loaded = artifact.load(*model_files)
+    loaded = artifact.load(model_files.model, model_files.metadata)
     items = [Item(id="n1", title="限定品 腕時計", labels=("limited-edition",)),
              Item(id="n2", title="waterproof tent", labels=("waterproof",))]
     own = evaluation.evaluate(loaded, items)

@@ -19,7 +19,7 @@ def test_trained_model_learns_the_catalogue(trained_small):
 
 
 def test_predictions_follow_the_contract(model_files):
-    data, metadata = model_files
+    data, metadata, _ = model_files
     loaded = artifact.load(data, metadata, expected_sha256=metadata["sha256"])
     items = [Item(id="1", title="防水 ワイヤレス スピーカー"), Item(id="2", title="handmade vintage mug")]
     p1, p2 = loaded.predict(items)
@@ -34,7 +34,7 @@ def test_predictions_follow_the_contract(model_files):
 
 
 def test_metadata_names_everything(model_files):
-    data, metadata = model_files
+    data, metadata, _ = model_files
     for key in ("version", "created_at", "sha256", "labels", "thresholds", "metrics", "rows_used", "library_versions"):
         assert key in metadata
     assert metadata["sha256"] == artifact.sha256_hex(data)
@@ -43,7 +43,7 @@ def test_metadata_names_everything(model_files):
 
 
 def test_tampered_model_is_refused(model_files):
-    data, metadata = model_files
+    data, metadata, _ = model_files
     tampered = data[:-10] + b"0123456789"
     with pytest.raises(ModelIntegrityError, match="does not match"):
         artifact.load(tampered, metadata)
@@ -59,7 +59,7 @@ class Sneaky:
 
 
 def test_untrusted_types_fail_closed(model_files):
-    _, metadata = model_files
+    _, metadata, _ = model_files
     buffer = io.BytesIO()
     sio.dump({"model": Sneaky()}, buffer)
     data = buffer.getvalue()
@@ -70,7 +70,7 @@ def test_untrusted_types_fail_closed(model_files):
 def test_pickle_file_is_refused(model_files):
     import pickle
 
-    _, metadata = model_files
+    _, metadata, _ = model_files
     data = pickle.dumps({"anything": 1})
     with pytest.raises(ModelIntegrityError):
         artifact.load(data, {**metadata, "sha256": artifact.sha256_hex(data)})
@@ -104,7 +104,7 @@ def test_holdout_is_stable_by_id():
 
 
 def test_evaluate_reports_unknown_labels(model_files):
-    data, metadata = model_files
+    data, metadata, _ = model_files
     loaded = artifact.load(data, metadata)
     items = list(catalogue.generate(200, seed=99))
     items.append(Item(id="z", title="限定品 腕時計", labels=("limited-edition",)))
@@ -112,3 +112,51 @@ def test_evaluate_reports_unknown_labels(model_files):
     assert result["labels_unknown_to_model"] == ["limited-edition"]
     assert result["rows"] == 201
     assert 0.8 < result["micro_f1"] <= 1.0
+
+
+def test_inference_arrays_score_exactly_as_the_pipeline(trained_small, model_files):
+    from saikika import inference
+
+    _, metadata, arrays = model_files
+    assert arrays is not None and metadata["inference"]["sha256"] == artifact.sha256_hex(arrays)
+    assert metadata["inference"]["max_score_difference"] <= 1e-9
+    texts = [item.text() for item in catalogue.generate(300, seed=123)]
+    texts += ["", "   ", "ＡＢＣ　全角\t\tタブ\n\n改行", "🙂 emoji ✨", "x" * 5000]
+    difference = inference.max_difference(trained_small.pipeline, inference.load(arrays), texts)
+    assert difference <= 1e-9
+
+
+def test_inference_arrays_are_checked_and_never_unpickled(model_files):
+    import numpy as np
+
+    _, metadata, arrays = model_files
+    with pytest.raises(ModelIntegrityError, match="does not match"):
+        artifact.load_inference(arrays + b"x", metadata)
+    buffer = io.BytesIO()
+    np.savez(buffer, idf=np.array([Sneaky()], dtype=object))  # an object array would need pickle
+    evil = buffer.getvalue()
+    evil_meta = {**metadata, "inference": {**metadata["inference"], "sha256": artifact.sha256_hex(evil)}}
+    with pytest.raises(ModelIntegrityError, match="cannot be loaded"):
+        artifact.load_inference(evil, evil_meta)
+
+
+def test_serving_modules_do_not_import_scikit_learn():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys, runpy\n"
+        "for name in ('predict', 'predict_http'):\n"
+        "    runpy.run_path(f'functions/{name}/main.py')\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skops', 'scipy', 'matplotlib'))\n"
+        "print(heavy)\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    env = {"GOOGLE_CLOUD_PROJECT": "p", "SAIKIKA_DATA_BUCKET": "d", "SAIKIKA_MODELS_BUCKET": "m",
+           "SAIKIKA_PREDICTIONS_BUCKET": "x", "PATH": "/usr/bin:/bin",
+           # The storage client wants credentials when built; an emulator address needs none and is never called.
+           "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

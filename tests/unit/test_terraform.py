@@ -23,13 +23,25 @@ CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 CODE_FILTERS = {"retrain": training_data.is_training_object, "promote": lambda name: bool(METADATA_OBJECT.match(name))}
 
 
+def normalise(node):
+    """python-hcl2 keeps HCL's quotes on labels and string literals and adds comment keys: drop both, so
+    that a literal reads as its text and an expression as `${...}`."""
+    if isinstance(node, dict):
+        return {normalise(key): normalise(value) for key, value in node.items() if not str(key).startswith("__")}
+    if isinstance(node, list):
+        return [normalise(value) for value in node]
+    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
+        return json.loads(node) if "${" not in node else node[1:-1]
+    return node
+
+
 @pytest.fixture(scope="module")
 def hcl() -> dict:
     merged: dict[str, list] = {}
     for path in sorted(TERRAFORM.glob("*.tf")):
         with path.open() as handle:
-            for key, value in hcl2.load(handle).items():
-                merged.setdefault(key, []).extend(value)
+            for key, value in normalise(hcl2.load(handle)).items():
+                merged.setdefault(key, []).extend(value if isinstance(value, list) else [value])
     return merged
 
 
@@ -106,7 +118,7 @@ def test_functions_get_every_setting_the_code_requires(hcl):
     assert unwrap(service["environment_variables"]) == "${local.settings_env}"
     settings_env = unwrap(local(hcl, "settings_env"))
     for name in REQUIRED_ENV:
-        assert f"'{name}'" in settings_env, name
+        assert re.search(rf"\b{name}\b", settings_env), name
     variables = {name: body for block in hcl["variable"] for name, body in block.items()}
     defaults = unwrap(variables["settings"]["default"])
     assert set(defaults) <= set(OPTIONAL_ENV)

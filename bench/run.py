@@ -1,0 +1,359 @@
+"""`make bench`: saikika's serving and training figures, side by side with a naive function and
+MLServer, all measured in one run on this machine. Writes bench/results.json and bench/results.md.
+
+Ratios are what to compare; absolute times drift from run to run on shared machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
+sys.path.insert(0, str(REPO / "bench"))
+
+from saikika import artifact, catalogue, model, paths, registry  # noqa: E402
+from saikika.items import Item  # noqa: E402
+from saikika.local_stack import FUNCTIONS, LocalStack, free_port  # noqa: E402
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def summary(values: list[float]) -> dict:
+    ordered = sorted(values)
+    return {"median": statistics.median(ordered), "min": ordered[0], "max": ordered[-1], "runs": len(ordered),
+            "values": [round(v, 6) for v in ordered]}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# ---- data ----------------------------------------------------------------------------------------
+def load_items() -> tuple[list[Item], list[Item], str]:
+    if CORPUS.exists():
+        records = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
+
+        def item(r):
+            return Item(id=r["id"], title=r["title"], description=r["text"][len(r["title"]):].strip(),
+                        labels=tuple(r["labels"]))
+
+        train = [item(r) for r in records if r["split_kikuta"] != "test"]
+        test = [item(r) for r in records if r["split_kikuta"] == "test"]
+        return train, test, f"livedoor news corpus ({CORPUS.name}), title + description as they are"
+    items = list(catalogue.generate(4000, seed=7))
+    return items[:3000], items[3000:], "synthetic catalogue (saikika.catalogue), ../shared/data absent"
+
+
+def public(item: Item) -> dict:
+    return {"id": item.id, "title": item.title, "description": item.description, "tags": list(item.tags)}
+
+
+# ---- in-process ceiling ------------------------------------------------------------------------------
+def ceiling(served, items: list[Item], repeats: int) -> dict:
+    batches = [items[i:i + 100] for i in range(0, len(items) - 99, 100)][:15]
+    rates, singles = [], []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for batch in batches:
+            served.predict(batch)
+        rates.append(sum(len(b) for b in batches) / (time.perf_counter() - began))
+    for item in items[:300]:
+        began = time.perf_counter()
+        served.predict([item])
+        singles.append(time.perf_counter() - began)
+    return {"items_per_s_100": summary(rates), "single_p50_ms": statistics.median(singles) * 1000,
+            "single_p99_ms": percentile(singles, 0.99) * 1000}
+
+
+# ---- HTTP through the load generator -------------------------------------------------------------------
+def loadgen(url: str, body: bytes, concurrency: int, requests: int) -> dict:
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as handle:
+        handle.write(body)
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "loadgen.py"), "--url", url, "--body", handle.name,
+                             "--concurrency", str(concurrency), "--requests", str(requests)],
+                            capture_output=True, text=True, check=True, timeout=900)
+    os.unlink(handle.name)
+    return json.loads(result.stdout)
+
+
+def http_figures(url: str, items: list[Item], body_for, repeats: int, batch_requests: int = 40,
+                 single_requests: int = 400) -> dict:
+    batch = body_for(items[:100])
+    single = body_for(items[:1])
+    out: dict = {}
+    for concurrency in (1, 8):
+        rates = []
+        for _ in range(repeats):
+            run = loadgen(url, batch, concurrency, batch_requests)
+            assert not run["failures"], run["failures"][:5]
+            rates.append(100 * len(run["latencies_s"]) / run["wall_s"])
+        out[f"items_per_s_100_c{concurrency}"] = summary(rates)
+        p50s, p99s = [], []
+        for _ in range(repeats):
+            run = loadgen(url, single, concurrency, single_requests)
+            assert not run["failures"], run["failures"][:5]
+            p50s.append(percentile(run["latencies_s"], 0.5) * 1000)
+            p99s.append(percentile(run["latencies_s"], 0.99) * 1000)
+        out[f"single_p50_ms_c{concurrency}"] = summary(p50s)
+        out[f"single_p99_ms_c{concurrency}"] = summary(p99s)
+    return out
+
+
+def saikika_body(items: list[Item]) -> bytes:
+    return json.dumps({"instances": [public(i) for i in items]}, ensure_ascii=False).encode()
+
+
+# ---- Pub/Sub end to end ------------------------------------------------------------------------------------
+def pubsub_figures(stack: LocalStack, items: list[Item], repeats: int, messages: int = 20) -> dict:
+    publisher = stack.publisher()
+    bucket = stack.storage_client().bucket(stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
+    topic = publisher.topic_path(stack.project, "items")
+    rates = []
+    for run in range(repeats):
+        payloads = [json.dumps({"items": [{**public(i), "id": f"r{run}-m{m}-{i.id}"} for i in items[m * 100 % len(items):][:100]]},
+                               ensure_ascii=False).encode() for m in range(messages)]
+        began = time.perf_counter()
+        ids = [f.result(timeout=60) for f in [publisher.publish(topic, p) for p in payloads]]
+        today = datetime.now(timezone.utc)
+        wanted = {paths.predictions(today, message_id) for message_id in ids}
+        while wanted:
+            present = {b.name for b in bucket.list_blobs(prefix=f"predictions/dt={today:%Y-%m-%d}/")}
+            wanted -= present
+            if time.perf_counter() - began > 300:
+                raise TimeoutError(f"{len(wanted)} predictions objects missing")
+            time.sleep(0.05)
+        rates.append(100 * messages / (time.perf_counter() - began))
+    return {"items_per_s_100": summary(rates), "messages_per_run": messages}
+
+
+# ---- cold start ----------------------------------------------------------------------------------------------
+def cold_start(command: list[str], cwd: Path, env: dict, url_port: int, body: bytes, timeout_s: float = 120) -> float:
+    began = time.perf_counter()
+    process = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(url_port)], cwd=cwd, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while time.perf_counter() - began < timeout_s:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{url_port}/", data=body,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - began
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.01)
+        raise TimeoutError("no successful prediction")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def cold_starts(stack: LocalStack, files, items: list[Item], rounds: int) -> dict:
+    models = stack.env["SAIKIKA_MODELS_BUCKET"]
+    base_env = {k: v for k, v in os.environ.items()} | {k: stack.env[k] for k in (
+        "GOOGLE_CLOUD_PROJECT", "STORAGE_EMULATOR_HOST", "SAIKIKA_DATA_BUCKET", "SAIKIKA_MODELS_BUCKET",
+        "SAIKIKA_PREDICTIONS_BUCKET")}
+    naive_env = base_env | {"NAIVE_MODEL_BUCKET": models,
+                            "NAIVE_MODEL_OBJECT": registry.version_prefix(files.metadata["version"]) + artifact.MODEL_FILE}
+    framework = [sys.executable, "-m", "functions_framework", "--signature-type", "http"]
+    body = saikika_body(items[:1])
+    saikika_runs, naive_runs = [], []
+    for _ in range(rounds):  # alternating, so drift hits both alike
+        saikika_runs.append(cold_start([*framework, "--target", "predict_http", "--source", "main.py"],
+                                       REPO / "functions" / "predict_http", base_env, free_port(), body))
+        naive_runs.append(cold_start([*framework, "--target", "predict", "--source", "main.py"],
+                                     REPO / "bench" / "naive", naive_env, free_port(), body))
+    return {"saikika_s": summary(saikika_runs), "naive_s": summary(naive_runs)}
+
+
+# ---- memory -----------------------------------------------------------------------------------------------------
+def serving_peak_rss_mb(stack: LocalStack, items: list[Item]) -> float:
+    loadgen(stack.env["SAIKIKA_PREDICT_URL"], saikika_body(items[:100]), 4, 100)  # 10,000 predictions
+    root = dict(stack._processes)["function-predict_http"].pid
+    peak = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if int(fields.get("NSpid", "0").split()[0]) and (int(fields["PPid"]) == root or int(fields["Pid"]) == root):
+            peak = max(peak, int(fields.get("VmHWM", "0 kB").split()[0]))
+    return peak / 1024
+
+
+# ---- training -----------------------------------------------------------------------------------------------------
+TRAIN_SNIPPET = """
+import json, sys, time
+from saikika import datasets, model
+rows = datasets.load_rows([sys.argv[1]]).items
+began = time.perf_counter()
+model.train(rows)
+print(json.dumps({"seconds": time.perf_counter() - began, "rows": len(rows)}))
+"""
+
+
+def training_figures(train: list[Item], sizes: tuple[int, ...]) -> dict:
+    out = {}
+    padding = catalogue.generate(max(sizes), seed=99)
+    pool = list(train)
+    for size in sizes:
+        while len(pool) < size:
+            pool.append(next(padding))
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as handle:
+            for item in pool[:size]:
+                handle.write(json.dumps(item.to_json(), ensure_ascii=False) + "\n")
+        process = subprocess.Popen([sys.executable, "-c", TRAIN_SNIPPET, handle.name], stdout=subprocess.PIPE, text=True)
+        stdout = process.stdout.read()
+        _, _, usage = os.wait4(process.pid, 0)
+        os.unlink(handle.name)
+        result = json.loads(stdout)
+        out[str(size)] = {"seconds": result["seconds"], "peak_rss_mb": usage.ru_maxrss / 1024,
+                          "real_rows": min(size, len(train))}
+        log(f"trained {size} rows in {result['seconds']:.1f} s")
+    return out
+
+
+def load_times(files, repeats: int = 5) -> dict:
+    skops_runs, arrays_runs = [], []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        artifact.load(files.model, files.metadata)
+        skops_runs.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        artifact.load_inference(files.inference, files.metadata)
+        arrays_runs.append(time.perf_counter() - began)
+    return {"model_skops_mb": len(files.model) / 1e6, "model_npz_mb": len(files.inference) / 1e6,
+            "load_skops_s": summary(skops_runs), "load_inference_s": summary(arrays_runs)}
+
+
+# ---- main --------------------------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+
+    train, test, data_source = load_items()
+    log(f"data: {data_source}: {len(train)} train, {len(test)} test items")
+    began = time.perf_counter()
+    trained = model.train(train)
+    train_seconds = time.perf_counter() - began
+    files = artifact.serialize(trained)
+    serving = artifact.load_inference(files.inference, files.metadata)
+    pipeline = artifact.load(files.model, files.metadata)
+
+    results: dict = {
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+        "library_versions": artifact.library_versions(),
+        "data": {"source": data_source, "train_items": len(train), "test_items": len(test)},
+        "model": {"version": files.metadata["version"], "training_seconds": train_seconds,
+                  **load_times(files)},
+    }
+    log("ceiling")
+    results["ceiling"] = ceiling(serving, test, args.repeats)
+    results["ceiling_skops_pipeline"] = ceiling(pipeline, test, 1)
+
+    specs = tuple(s for s in FUNCTIONS if s.name in ("predict", "predict_http"))
+    with LocalStack(state_dir=Path(tempfile.mkdtemp(prefix="saikika-bench-")), functions=specs,
+                    extra_env={"SAIKIKA_LOG_LEVEL": "WARNING"}) as stack:
+        bucket = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
+        registry.push(bucket, *files)
+        registry.set_champion(bucket, files.metadata, None, reason="bench")
+        log("http")
+        results["http"] = http_figures(stack.env["SAIKIKA_PREDICT_URL"], test, saikika_body, args.repeats)
+        log("pubsub")
+        results["pubsub"] = pubsub_figures(stack, test, args.repeats)
+        log("memory")
+        results["memory"] = {"serving_peak_rss_mb_after_10k_predictions": serving_peak_rss_mb(stack, test)}
+        log("cold start")
+        results["cold_start"] = cold_starts(stack, files, test, rounds=max(3, args.repeats))
+
+    if not args.skip_peer:
+        log("peer: MLServer")
+        from peer_mlserver import mlserver_figures
+
+        results["peer"] = mlserver_figures(pipeline_bytes=files.model, metadata=files.metadata, items=test,
+                                           repeats=args.repeats, http_figures=http_figures, log=log)
+    if not args.skip_training:
+        log("training")
+        results["training"] = training_figures(train, (1_000, 10_000, 100_000))
+
+    results["ratios"] = ratios(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(results))
+    log(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    print(json.dumps(results["ratios"], indent=2))
+
+
+def ratios(r: dict) -> dict:
+    ceiling_rate = r["ceiling"]["items_per_s_100"]["median"]
+    peer = r.get("peer") or {}
+    peer_http = peer.get("http") or {}
+    return {
+        "cold_start_vs_naive": r["cold_start"]["saikika_s"]["median"] / r["cold_start"]["naive_s"]["median"],
+        "http_vs_ceiling": r["http"]["items_per_s_100_c1"]["median"] / ceiling_rate,
+        "pubsub_vs_ceiling": r["pubsub"]["items_per_s_100"]["median"] / ceiling_rate,
+        "throughput_vs_mlserver": (r["http"]["items_per_s_100_c8"]["median"] / peer_http["items_per_s_100_c8"]["median"]
+                                   if peer_http else None),
+        "p50_latency_vs_mlserver": (r["http"]["single_p50_ms_c8"]["median"] / peer_http["single_p50_ms_c8"]["median"]
+                                    if peer_http else None),
+    }
+
+
+def markdown(r: dict) -> str:
+    def fmt(value) -> str:
+        if isinstance(value, dict) and "median" in value:
+            return f"{value['median']:.4g} ({value['min']:.4g}–{value['max']:.4g})"
+        return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    peer = (r.get("peer") or {}).get("http") or {}
+    rows = [
+        ("ceiling, items/s (100-item batches)", fmt(r["ceiling"]["items_per_s_100"]), ""),
+        ("ceiling, single item p50 ms", fmt(r["ceiling"]["single_p50_ms"]), ""),
+    ]
+    for key in ("items_per_s_100_c1", "items_per_s_100_c8", "single_p50_ms_c1", "single_p99_ms_c1",
+                "single_p50_ms_c8", "single_p99_ms_c8"):
+        rows.append((f"http {key}", fmt(r["http"][key]), fmt(peer.get(key))))
+    rows += [
+        ("pubsub end to end, items/s", fmt(r["pubsub"]["items_per_s_100"]), ""),
+        ("cold start s (saikika / naive)", fmt(r["cold_start"]["saikika_s"]), f"naive {fmt(r['cold_start']['naive_s'])}"),
+        ("serving peak RSS MB after 10k predictions", fmt(r["memory"]["serving_peak_rss_mb_after_10k_predictions"]), ""),
+        ("model.skops MB / load s", f"{r['model']['model_skops_mb']:.1f} / {fmt(r['model']['load_skops_s'])}", ""),
+        ("model.npz MB / load s", f"{r['model']['model_npz_mb']:.1f} / {fmt(r['model']['load_inference_s'])}", ""),
+    ]
+    for size, figures in (r.get("training") or {}).items():
+        rows.append((f"training {size} rows: s / peak RSS MB", f"{figures['seconds']:.1f} / {figures['peak_rss_mb']:.0f}", ""))
+    lines = [f"# saikika benchmark ({r['created_at']})", "", f"Data: {r['data']['source']}. "
+             f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}.", "",
+             "| figure | saikika: median (min–max) | MLServer |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines += ["", "| ratio | value |", "| --- | --- |"]
+    lines += [f"| {k} | {fmt(v)} |" for k, v in r["ratios"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
