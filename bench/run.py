@@ -194,9 +194,9 @@ def serving_peak_rss_mb(stack: LocalStack, items: list[Item]) -> float:
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        if int(fields.get("NSpid", "0").split()[0]) and (int(fields["PPid"]) == root or int(fields["Pid"]) == root):
+        if int(fields["PPid"]) == root or int(fields["Pid"]) == root:
             peak = max(peak, int(fields.get("VmHWM", "0 kB").split()[0]))
-    return peak / 1024
+    return peak / 1024  # the largest process: one worker holds one model
 
 
 # ---- training -----------------------------------------------------------------------------------------------------
@@ -251,10 +251,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--only-training", action="store_true", help="just the training figures, printed")
     args = parser.parse_args()
 
     train, test, data_source = load_items()
     log(f"data: {data_source}: {len(train)} train, {len(test)} test items")
+    if args.only_training:
+        print(json.dumps(training_figures(train, (1_000, 10_000, 100_000)), indent=2))
+        return
     began = time.perf_counter()
     trained = model.train(train)
     train_seconds = time.perf_counter() - began
@@ -277,7 +281,9 @@ def main() -> None:
 
     specs = tuple(s for s in FUNCTIONS if s.name in ("predict", "predict_http"))
     with LocalStack(state_dir=Path(tempfile.mkdtemp(prefix="saikika-bench-")), functions=specs,
-                    extra_env={"SAIKIKA_LOG_LEVEL": "WARNING"}) as stack:
+                    # One gunicorn worker per core, as terraform sets WORKERS from a function's CPUs; MLServer
+                    # likewise runs its HTTP server and its inference worker as two processes.
+                    extra_env={"SAIKIKA_LOG_LEVEL": "WARNING", "WORKERS": str(os.cpu_count() or 1)}) as stack:
         bucket = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
         registry.push(bucket, *files)
         registry.set_champion(bucket, files.metadata, None, reason="bench")

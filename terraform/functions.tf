@@ -52,8 +52,12 @@ resource "google_cloudfunctions2_function" "fn" {
     service_account_email            = google_service_account.fn[each.key].email
     all_traffic_on_latest_revision   = true
     # Every call must carry an identity token of a member granted roles/run.invoker (iam.tf): nothing is public.
-    ingress_settings      = each.value.ingress
-    environment_variables = local.settings_env
+    ingress_settings = each.value.ingress
+    # functions-framework runs gunicorn with WORKERS processes (default 1): one per CPU, since scoring is
+    # CPU-bound Python and threads of one process share a GIL.
+    environment_variables = merge(local.settings_env, {
+      WORKERS = tostring(max(1, floor(tonumber(var.function_resources[each.key].cpu))))
+    })
   }
 
   depends_on = [google_project_service.apis]

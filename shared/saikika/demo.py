@@ -20,6 +20,7 @@ from rich.table import Table
 
 from saikika import artifact, catalogue, datasets, model, paths, registry, training_data
 from saikika import storage as gcs
+from saikika.polling import wait_until
 from saikika.local_stack import FEEDBACK_TOPIC, ITEMS_TOPIC, LocalStack
 
 console = Console()
@@ -28,16 +29,6 @@ ALL_FEATURES = {**catalogue.FEATURES, **catalogue.NEW_FEATURES}
 
 def _step(text: str) -> None:
     console.print(f"\n[bold cyan]▶ {text}[/]")
-
-
-def _poll(what: str, check, timeout_s: float = 180, every_s: float = 0.3):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(every_s)
-    raise TimeoutError(f"gave up waiting for {what} after {timeout_s:.0f} s")
 
 
 def wait_for_objects(bucket, names: list[str], timeout_s: float = 120) -> dict[str, str]:
@@ -50,7 +41,7 @@ def wait_for_objects(bucket, names: list[str], timeout_s: float = 120) -> dict[s
                 found[name] = blob.download_as_text()
         return len(found) == len(names)
 
-    _poll(f"{len(names)} object(s) in gs://{bucket.name}", check, timeout_s)
+    wait_until(f"{len(names)} object(s) in gs://{bucket.name}", check, timeout_s)
     return found
 
 
@@ -160,7 +151,7 @@ def run(state_dir: Path) -> None:
 
         _step("The retrain function trains v2 by itself; the promote function judges it")
         every_object = {o.name for o in training_data.list_objects(data_bucket)}
-        decision = _poll("a judged version trained on every training object",
+        decision = wait_until("a judged version trained on every training object",
                          lambda: _decision_covering(models_bucket, every_object), timeout_s=240)
         v2 = decision["version"]
         for run_blob in models_bucket.list_blobs(prefix="retrain/runs/"):

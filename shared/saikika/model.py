@@ -8,6 +8,7 @@ milliseconds, where a TF-IDF vocabulary of this size takes over a second with sk
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +32,10 @@ MIN_LABEL_EXAMPLES = 3
 HOLDOUT_FRACTION = 0.15
 SEED = 0
 _HASH_CHUNK = 500
+# Above this many rows, featurising and the per-label fits use every core (2 here); below it, starting worker
+# processes costs more than it saves.
+PARALLEL_FROM_ROWS = 20_000
+_PARALLEL_CHUNK = 5_000
 
 Progress = Callable[[str, int, int], None]
 
@@ -45,9 +50,14 @@ def _vectorizer() -> HashingVectorizer:
     )
 
 
-def _classifier() -> OneVsRestClassifier:
+def _jobs(rows: int) -> int | None:
+    return (os.cpu_count() or 1) if rows >= PARALLEL_FROM_ROWS else None
+
+
+def _classifier(rows: int) -> OneVsRestClassifier:
+    # One independent binary model per label: fitting them in parallel changes nothing in the result.
     return OneVsRestClassifier(
-        SGDClassifier(loss="log_loss", alpha=ALPHA, max_iter=50, tol=1e-4, random_state=SEED)
+        SGDClassifier(loss="log_loss", alpha=ALPHA, max_iter=50, tol=1e-4, random_state=SEED), n_jobs=_jobs(rows)
     )
 
 
@@ -84,12 +94,22 @@ def binarize(items: Sequence[Item], labels: Sequence[str]) -> np.ndarray:
 
 
 def _hash(texts: list[str], progress: Progress | None) -> sp.csr_matrix:
+    """Hashed n-gram counts. The vectorizer is stateless, so chunks can be featurised in parallel."""
     vectorizer = _vectorizer()
+    jobs = _jobs(len(texts))
+    chunk = _PARALLEL_CHUNK if jobs else _HASH_CHUNK
+    chunks = [texts[start : start + chunk] for start in range(0, len(texts), chunk)]
+    if jobs:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=jobs, return_as="generator")(delayed(vectorizer.transform)(c) for c in chunks)
+    else:
+        results = (vectorizer.transform(c) for c in chunks)
     parts = []
-    for start in range(0, len(texts), _HASH_CHUNK):
-        parts.append(vectorizer.transform(texts[start : start + _HASH_CHUNK]))
+    for part in results:
+        parts.append(part)
         if progress:
-            progress("featurise", min(start + _HASH_CHUNK, len(texts)), len(texts))
+            progress("featurise", sum(p.shape[0] for p in parts), len(texts))
     return sp.vstack(parts).tocsr()
 
 
@@ -98,7 +118,7 @@ def _fit(counts: sp.csr_matrix, y: np.ndarray) -> tuple[TfidfTransformer, OneVsR
     with warnings.catch_warnings():
         # A label absent from one split's positives gets a constant predictor; that is expected.
         warnings.simplefilter("ignore", UserWarning)
-        classifier = _classifier().fit(tfidf.transform(counts), y)
+        classifier = _classifier(counts.shape[0]).fit(tfidf.transform(counts), y)
     return tfidf, classifier
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from saikika import paths, registry
 from saikika.local_stack import LocalStack
+from saikika.polling import wait_until  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,16 +74,6 @@ def gcloud_publish(stack: LocalStack, topic: str, message: str, workdir: Path) -
     return json.loads(result.stdout)["messageIds"][0]
 
 
-
-
-def wait_until(what: str, check, timeout_s: float = 120, every_s: float = 0.3):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(every_s)
-    raise AssertionError(f"gave up waiting for {what} after {timeout_s} s")
 
 
 def saikika_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess:
