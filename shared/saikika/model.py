@@ -34,8 +34,8 @@ SEED = 0
 _HASH_CHUNK = 500
 # Above this many rows, featurising and the per-label fits use every core (2 here); below it, starting worker
 # processes costs more than it saves.
-PARALLEL_FROM_ROWS = 20_000
-_PARALLEL_CHUNK = 5_000
+PARALLEL_FROM_ROWS = 5_000
+_PARALLEL_CHUNK = 2_500
 
 Progress = Callable[[str, int, int], None]
 
