@@ -186,14 +186,14 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop every process group started, newest first: SIGTERM, then SIGKILL after a grace period."""
-        for name, process in reversed(self._processes):
+        for _, process in reversed(self._processes):
             if process.poll() is None:
                 try:
                     os.killpg(process.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + 10
-        for name, process in reversed(self._processes):
+        for _, process in reversed(self._processes):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
