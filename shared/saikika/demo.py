@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -23,7 +24,8 @@ from saikika import storage as gcs
 from saikika.polling import wait_until
 from saikika.local_stack import FEEDBACK_TOPIC, ITEMS_TOPIC, LocalStack
 
-console = Console()
+# Wide enough for the tables when the output goes to a file or CI log rather than a terminal.
+console = Console(width=None if sys.stdout.isatty() else 140)
 ALL_FEATURES = {**catalogue.FEATURES, **catalogue.NEW_FEATURES}
 
 
