@@ -72,6 +72,7 @@ def mlserver_figures(pipeline_bytes: bytes, metadata: dict, items, repeats: int,
         expected = pipeline.predict_proba([items[0].text()])[0]
         assert max(abs(a - b) for a, b in zip(scores, expected)) < 1e-6, "MLServer answered different scores"
         figures = http_figures(url, items, _body, repeats)
+        figures.pop("interleaved", None)
         return {"http": figures, "cold_start_to_first_prediction_s": ready_s,
                 "adapter": "client joins title/description/tags into one text; V2 BYTES tensor, content_type str",
                 "version": subprocess.run([mlserver, "--version"], capture_output=True, text=True).stdout.strip()}
