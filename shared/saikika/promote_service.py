@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from google.cloud import storage
 
-from saikika import artifact, evaluation, logs, promotion, registry, training_data
+from saikika import artifact, evaluation, logs, promotion, registry, serving, training_data
 from saikika import storage as gcs
 from saikika.errors import ModelIntegrityError
 from saikika.events import ObjectEvent
@@ -101,12 +101,10 @@ class Promoter:
         return {**base, "outcome": "rejected", "reason": f"champion kept changing ({MAX_CAS_ATTEMPTS} attempts)"}
 
     def _load_champion(self, champion: registry.Champion):
-        """The champion's model; None if it cannot be loaded (then it is no obstacle to a valid candidate)."""
-        found = registry.read_version(self.models_bucket, champion.version)
+        """The champion as predictors serve it (serving.load_champion: same checks, same files); None if it
+        cannot be loaded, and then it is no obstacle to a valid candidate."""
         try:
-            if found is None:
-                raise ModelIntegrityError(f"champion {champion.version} has no committed files")
-            model = artifact.load(found.model, found.metadata, expected_sha256=champion.sha256)
+            model = serving.load_champion(self.models_bucket, champion)
         except ModelIntegrityError as exc:
             logs.event(log, logging.ERROR, "champion cannot be loaded for comparison", model_version=champion.version,
                        error=str(exc))

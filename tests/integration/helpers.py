@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from saikika import paths, registry
 from saikika.local_stack import LocalStack
-from saikika.polling import wait_until  # noqa: F401  (re-exported for the tests)
+from saikika.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,13 +35,7 @@ def today() -> datetime:
 
 
 def wait_for_blob(bucket, name: str, timeout_s: float = 60):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        blob = bucket.get_blob(name)
-        if blob is not None:
-            return blob
-        time.sleep(0.2)
-    raise AssertionError(f"gs://{bucket.name}/{name} did not appear within {timeout_s} s")
+    return wait_until(f"gs://{bucket.name}/{name}", lambda: bucket.get_blob(name), timeout_s, every_s=0.2)
 
 
 def wait_for_prediction_lines(bucket, message_id: str) -> list[dict]:
