@@ -26,8 +26,7 @@ def _pins(requirements: str) -> str:
     return "".join(line + "\n" for line in requirements.splitlines() if line and not line.startswith("#"))
 
 
-def _make_venv(folder: Path, requirements: Path) -> Path:
-    venv.EnvBuilder(with_pip=True).create(folder)
+def _install(folder: Path, requirements: Path) -> Path:
     subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                     "-r", str(requirements)], check=True, capture_output=True, text=True, timeout=600)
     return folder
@@ -44,9 +43,14 @@ def packaged(tmp_path_factory):
             zipped.extractall(unpacked / function)
         by_pins.setdefault(_pins((unpacked / function / "requirements.txt").read_text()), []).append(function)
     # Functions whose locks pin the same packages share one fresh venv: same requirements, same environment.
+    # The venvs are created one at a time: EnvBuilder copies the interpreter and then runs it, and a fork from
+    # another thread while that copy is open for writing makes the exec fail with ETXTBSY ("Text file busy").
+    folders = [root / f"venv-{i}" for i in range(len(by_pins))]
+    for folder in folders:
+        venv.EnvBuilder(with_pip=True).create(folder)
     with ThreadPoolExecutor(max_workers=len(by_pins)) as pool:
-        futures = {tuple(functions): pool.submit(_make_venv, root / f"venv-{i}", unpacked / functions[0] / "requirements.txt")
-                   for i, functions in enumerate(by_pins.values())}
+        futures = {tuple(functions): pool.submit(_install, folder, unpacked / functions[0] / "requirements.txt")
+                   for folder, functions in zip(folders, by_pins.values())}
         venvs = {function: future.result() for functions, future in futures.items() for function in functions}
     return unpacked, venvs
 

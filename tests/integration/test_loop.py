@@ -53,6 +53,14 @@ def decision(models_bucket, version: str) -> dict | None:
     return found[0] if found else None
 
 
+def wait_for_judged_champion(models_bucket, previous: str | None, timeout_s: float) -> str:
+    """The promoter moves the pointer first and writes decision.json right after: wait for both."""
+    def judged_new_champion():
+        version = champion_version(models_bucket)
+        return version if version != previous and version and decision(models_bucket, version) else None
+    return wait_until("a new, judged champion", judged_new_champion, timeout_s=timeout_s)
+
+
 def upload_rows(data_bucket, name: str, items) -> None:
     data_bucket.blob(name).upload_from_string(training_data.dumps_rows(items), content_type="application/x-ndjson")
 
@@ -85,7 +93,7 @@ def test_feedback_becomes_training_data_and_bad_feedback_is_rejected(loop, bucke
 def test_the_loop_end_to_end(loop, buckets):
     data, models, predictions = buckets["data"], buckets["models"], buckets["predictions"]
     upload_rows(data, "training/base/catalogue.jsonl", catalogue.generate(1500, seed=7))
-    v1 = wait_until("a first champion", lambda: champion_version(models), timeout_s=120)
+    v1 = wait_for_judged_champion(models, None, timeout_s=120)
     assert decision(models, v1)["outcome"] == "promoted"
     assert "no usable champion" in decision(models, v1)["reason"]
 
@@ -99,7 +107,7 @@ def test_the_loop_end_to_end(loop, buckets):
     for start in range(0, 400, 100):
         publish(loop, publisher, json.dumps({"items": [i.to_json() for i in novel[start:start + 100]]},
                                             ensure_ascii=False).encode(), topic="feedback")
-    v2 = wait_until("a new champion", lambda: (v := champion_version(models)) != v1 and v, timeout_s=180)
+    v2 = wait_for_judged_champion(models, v1, timeout_s=180)
     judged = decision(models, v2)
     assert judged["outcome"] == "promoted", judged
     assert judged["champion_version"] == v1
