@@ -71,6 +71,8 @@ class ChampionCache:
         return self._clock() - self._checked_at >= self._ttl_s
 
     def _refresh(self) -> None:
+        # Freshness counts from when we asked, not from when the answer came: a slow read must not stretch the TTL.
+        asked_at = self._clock()
         try:
             generation = gcs.generation(self._bucket, registry.CHAMPION_OBJECT)
         except gcs.TRANSIENT_ERRORS as exc:
@@ -78,20 +80,20 @@ class ChampionCache:
                 raise TransientError(f"cannot read the champion pointer: {exc}") from exc
             logs.event(log, logging.WARNING, "champion pointer unreadable; serving the current model",
                        model_version=self._model.version, error=str(exc))
-            self._checked_at = self._clock()
+            self._checked_at = asked_at
             return
         if generation is None:
             if self._model is not None:
                 logs.event(log, logging.ERROR, "champion pointer is gone; serving the current model",
                            model_version=self._model.version)
-            self._checked_at = self._clock()
+            self._checked_at = asked_at
             return
         if generation == self._generation:
-            self._checked_at = self._clock()
+            self._checked_at = asked_at
             return
-        self._load(generation)
+        self._load(generation, asked_at)
 
-    def _load(self, seen_generation: int) -> None:
+    def _load(self, seen_generation: int, asked_at: float) -> None:
         started = time.perf_counter()
         try:
             champion = registry.read_champion(self._bucket)
@@ -101,7 +103,7 @@ class ChampionCache:
         except (ModelIntegrityError, KeyError, ValueError, TypeError) as exc:
             # Remember the bad generation so we do not download it again on every request.
             self._generation = seen_generation
-            self._checked_at = self._clock()
+            self._checked_at = asked_at
             logs.event(log, logging.ERROR, "champion model refused", error=str(exc),
                        model_version=self._model.version if self._model else None)
             if self._model is None:
@@ -110,6 +112,6 @@ class ChampionCache:
         previous = self._model.version if self._model else None
         self._model = model
         self._generation = champion.generation
-        self._checked_at = self._clock()
+        self._checked_at = asked_at
         logs.event(log, logging.INFO, "champion model loaded", model_version=model.version,
                    previous_version=previous, load_ms=round((time.perf_counter() - started) * 1000, 1))

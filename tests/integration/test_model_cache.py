@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from saikika import artifact, catalogue, model, registry
+from saikika import artifact, catalogue, model, registry, serving
 from saikika.errors import NoChampionError, TransientError
 from saikika.serving import ChampionCache
 
@@ -49,6 +49,30 @@ def test_swaps_after_ttl_only(models_bucket, model_files, second_model_files):
     clock.now = 9.9
     assert cache.get().version == model_files[1]["version"]  # within the TTL: no storage read at all
     clock.now = 10.0
+    assert cache.get().version == second_model_files[1]["version"]
+
+
+def test_ttl_counts_from_when_the_pointer_was_asked_not_when_the_answer_came(models_bucket, model_files,
+                                                                             second_model_files, monkeypatch):
+    registry.push(models_bucket, *model_files)
+    first = registry.set_champion(models_bucket, model_files[1], None, reason="test")
+    clock = ManualClock()
+    cache = ChampionCache(models_bucket, ttl_s=10, clock=clock)
+    assert cache.get().version == model_files[1]["version"]
+
+    real_generation = serving.gcs.generation
+
+    def slow_generation(*args, **kwargs):  # the real read, on a clock that moves 7 s while it runs
+        answer = real_generation(*args, **kwargs)
+        clock.now += 7.0
+        return answer
+
+    monkeypatch.setattr(serving.gcs, "generation", slow_generation)
+    clock.now = 10.0
+    assert cache.get().version == model_files[1]["version"]  # asked at 10, answered at 17: unchanged
+    registry.push(models_bucket, *second_model_files)
+    registry.set_champion(models_bucket, second_model_files[1], first, reason="test")
+    clock.now = 20.0  # 10 s after asking, only 3 s after the answer: stale
     assert cache.get().version == second_model_files[1]["version"]
 
 
