@@ -43,11 +43,11 @@ def packaged(tmp_path_factory):
             zipped.extractall(unpacked / function)
         by_pins.setdefault(_pins((unpacked / function / "requirements.txt").read_text()), []).append(function)
     # Functions whose locks pin the same packages share one fresh venv: same requirements, same environment.
-    # The venvs are created one at a time: EnvBuilder copies the interpreter and then runs it, and a fork from
-    # another thread while that copy is open for writing makes the exec fail with ETXTBSY ("Text file busy").
+    # One at a time and with symlinks: EnvBuilder's default copies the interpreter and then runs it, and a fork
+    # from another thread while that copy is open for writing makes the exec fail with ETXTBSY.
     folders = [root / f"venv-{i}" for i in range(len(by_pins))]
     for folder in folders:
-        venv.EnvBuilder(with_pip=True).create(folder)
+        venv.EnvBuilder(with_pip=True, symlinks=True).create(folder)
     with ThreadPoolExecutor(max_workers=len(by_pins)) as pool:
         futures = {tuple(functions): pool.submit(_install, folder, unpacked / functions[0] / "requirements.txt")
                    for folder, functions in zip(folders, by_pins.values())}
