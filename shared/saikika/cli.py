@@ -144,7 +144,6 @@ def models_push(model_dir: Path, promote: bool) -> None:
 def models_list() -> None:
     """Versions with their metrics and decision; the champion is marked."""
     from saikika import registry
-    from saikika import storage as gcs
 
     bucket = _models_bucket()
     champion = registry.read_champion(bucket)
@@ -152,13 +151,13 @@ def models_list() -> None:
     for column in ("", "version", "rows", "micro F1", "macro F1", "top-1", "decision", "reason"):
         table.add_column(column, no_wrap=column != "reason")
     for version in registry.versions(bucket):
-        metadata = gcs.read_json(bucket, registry.version_prefix(version) + "metadata.json")[0]
-        decision = gcs.read_json(bucket, registry.version_prefix(version) + registry.DECISION_FILE)
+        metadata = registry.read_metadata(bucket, version)
+        decision = registry.read_decision(bucket, version)
         metrics = metadata.get("metrics", {})
         table.add_row(
             "★" if champion and champion.version == version else "", version, str(metadata.get("rows_used", "")),
             _fmt(metrics.get("micro_f1")), _fmt(metrics.get("macro_f1")), _fmt(metrics.get("top1_accuracy")),
-            decision[0]["outcome"] if decision else "—", (decision[0].get("reason", "") if decision else "")[:60],
+            decision["outcome"] if decision else "—", (decision.get("reason", "") if decision else "")[:60],
         )
     Console(width=max(Console().width, 160)).print(table)
     if champion is None:

@@ -160,7 +160,7 @@ def run(state_dir: Path) -> None:
             run = json.loads(run_blob.download_as_bytes())
             console.print(f"  retrain run: {run['status']} on {len(run['objects'])} objects in {run['seconds']} s "
                           f"→ {run['version'] or run['reason']}")
-        v2_meta = gcs.read_json(models_bucket, registry.version_prefix(v2) + "metadata.json")[0]
+        v2_meta = registry.read_metadata(models_bucket, v2)
         report_dir = work / "v2-report"
         report_dir.mkdir(exist_ok=True)
         for blob in models_bucket.list_blobs(prefix=registry.version_prefix(v2) + "report/"):
@@ -193,10 +193,8 @@ def run(state_dir: Path) -> None:
 def _decision_covering(models_bucket, objects: set[str]) -> dict | None:
     """The decision on a version whose training included every one of `objects`, once judged."""
     for version in registry.versions(models_bucket):
-        prefix = registry.version_prefix(version)
-        metadata = gcs.read_json(models_bucket, prefix + "metadata.json")[0]
+        metadata = registry.read_metadata(models_bucket, version)
         trained_on = {o["name"] for o in metadata.get("training_objects", [])}
         if objects <= trained_on:
-            found = gcs.read_json(models_bucket, prefix + registry.DECISION_FILE)
-            return found[0] if found else None
+            return registry.read_decision(models_bucket, version)
     return None

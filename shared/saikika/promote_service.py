@@ -38,10 +38,10 @@ class Promoter:
     def judge(self, version: str) -> dict:
         started = time.perf_counter()
         decision_name = registry.version_prefix(version) + registry.DECISION_FILE
-        existing = gcs.read_json(self.models_bucket, decision_name)
+        existing = registry.read_decision(self.models_bucket, version)
         if existing is not None:
-            logs.event(log, logging.INFO, "version already judged", model_version=version, outcome=existing[0]["outcome"])
-            return existing[0]
+            logs.event(log, logging.INFO, "version already judged", model_version=version, outcome=existing["outcome"])
+            return existing
 
         decision = self._decide(version)
         decision["decided_at"] = datetime.now(timezone.utc).isoformat()

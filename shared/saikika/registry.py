@@ -110,6 +110,12 @@ def read_metadata(bucket: storage.Bucket, version: str) -> dict | None:
     return None if found is None else found[0]
 
 
+def read_decision(bucket: storage.Bucket, version: str) -> dict | None:
+    """The promote function's verdict on a version; None until it has been judged."""
+    found = gcs.read_json(bucket, version_prefix(version) + DECISION_FILE)
+    return None if found is None else found[0]
+
+
 def read_file(bucket: storage.Bucket, version: str, name: str) -> bytes | None:
     found = gcs.read(bucket, version_prefix(version) + name)
     return None if found is None else found[0]

@@ -106,8 +106,7 @@ def test_every_packaged_function_serves_its_events(deployed, model_files):
 
     # promote also judges a version pushed by hand (saikika models push without --promote).
     registry.push(models, *model_files)
-    judged = wait_until("the promote function's decision", lambda: models.get_blob(
-        registry.version_prefix(model_files[1]["version"]) + registry.DECISION_FILE), timeout_s=60)
-    decision = json.loads(judged.download_as_bytes())
+    decision = wait_until("the promote function's decision",
+                          lambda: registry.read_decision(models, model_files[1]["version"]), timeout_s=60)
     assert decision["outcome"] in {"promoted", "rejected"} and decision["candidate_metrics"]
     assert decision["champion_version"] == champion.version

@@ -15,7 +15,6 @@ import pytest
 from helpers import publish, saikika_cli, start_stack, today, wait_for_blob, wait_for_prediction_lines, wait_until
 
 from saikika import artifact, catalogue, model, paths, registry, training_data
-from saikika import storage as gcs
 
 pytestmark = pytest.mark.emulators
 
@@ -48,16 +47,11 @@ def champion_version(models_bucket) -> str | None:
     return champion.version if champion else None
 
 
-def decision(models_bucket, version: str) -> dict | None:
-    found = gcs.read_json(models_bucket, registry.version_prefix(version) + registry.DECISION_FILE)
-    return found[0] if found else None
-
-
 def wait_for_judged_champion(models_bucket, previous: str | None, timeout_s: float) -> str:
     """The promoter moves the pointer first and writes decision.json right after: wait for both."""
     def judged_new_champion():
         version = champion_version(models_bucket)
-        return version if version != previous and version and decision(models_bucket, version) else None
+        return version if version != previous and version and registry.read_decision(models_bucket, version) else None
     return wait_until("a new, judged champion", judged_new_champion, timeout_s=timeout_s)
 
 
@@ -94,8 +88,8 @@ def test_the_loop_end_to_end(loop, buckets):
     data, models, predictions = buckets["data"], buckets["models"], buckets["predictions"]
     upload_rows(data, "training/base/catalogue.jsonl", catalogue.generate(1500, seed=7))
     v1 = wait_for_judged_champion(models, None, timeout_s=120)
-    assert decision(models, v1)["outcome"] == "promoted"
-    assert "no usable champion" in decision(models, v1)["reason"]
+    assert registry.read_decision(models, v1)["outcome"] == "promoted"
+    assert "no usable champion" in registry.read_decision(models, v1)["reason"]
 
     publisher = loop.publisher()
     first = publish(loop, publisher, b'{"id": "w1", "title": "\xe9\x99\x90\xe5\xae\x9a\xe5\x93\x81 wireless speaker"}')
@@ -108,12 +102,12 @@ def test_the_loop_end_to_end(loop, buckets):
         publish(loop, publisher, json.dumps({"items": [i.to_json() for i in novel[start:start + 100]]},
                                             ensure_ascii=False).encode(), topic="feedback")
     v2 = wait_for_judged_champion(models, v1, timeout_s=180)
-    judged = decision(models, v2)
+    judged = registry.read_decision(models, v2)
     assert judged["outcome"] == "promoted", judged
     assert judged["champion_version"] == v1
     assert judged["candidate_metrics"]["micro_f1"] > judged["champion_metrics"]["micro_f1"]
     assert "eval slice" in judged["evaluated_on"]
-    metadata = gcs.read_json(models, registry.version_prefix(v2) + "metadata.json")[0]
+    metadata = registry.read_metadata(models, v2)
     assert "limited-edition" in metadata["labels"]
     assert all({"name", "generation"} <= set(o) for o in metadata["training_objects"])
     for name in ("report/index.html", "report/roc.png", "report/scores.png", "model.skops"):
@@ -138,7 +132,7 @@ def test_a_burst_of_twenty_files_trains_at_most_twice_and_the_last_run_has_them_
     def settled():
         trained = [r for r in runs(models) if r["started_at"] not in before and r["status"] == "trained"]
         covering = [r for r in trained if set(names) <= {o["name"] for o in r["objects"]}]
-        return trained if covering and decision(models, covering[-1]["version"]) else None
+        return trained if covering and registry.read_decision(models, covering[-1]["version"]) else None
 
     trained = wait_until("a judged run over the whole burst", settled, timeout_s=180)
     time.sleep(6)  # longer than the min interval: any further run would have started by now
@@ -157,7 +151,7 @@ def test_a_weaker_candidate_is_rejected_and_the_champion_stays(loop, buckets, tm
     metadata = files.metadata
     result = saikika_cli(loop, "models", "push", str(tmp_path / "weak"))
     assert result.returncode == 0, result.stderr
-    judged = wait_until("a decision on the weak model", lambda: decision(models, metadata["version"]))
+    judged = wait_until("a decision on the weak model", lambda: registry.read_decision(models, metadata["version"]))
     assert judged["outcome"] == "rejected"
     assert "below the champion" in judged["reason"] or "regress" in judged["reason"]
     assert judged["candidate_metrics"] and judged["champion_metrics"]
@@ -177,8 +171,8 @@ def test_corrupted_and_untrusted_candidates_are_refused(loop, buckets, model_fil
     sio.dump({"payload": Exception("not a model")}, buffer)  # a type outside the trusted list
     untrusted = buffer.getvalue()
     registry.push(models, untrusted, {**metadata, "version": "untrusted-1", "sha256": artifact.sha256_hex(untrusted)})
-    corrupted = wait_until("decision on corrupted-1", lambda: decision(models, "corrupted-1"))
-    refused = wait_until("decision on untrusted-1", lambda: decision(models, "untrusted-1"))
+    corrupted = wait_until("decision on corrupted-1", lambda: registry.read_decision(models, "corrupted-1"))
+    refused = wait_until("decision on untrusted-1", lambda: registry.read_decision(models, "untrusted-1"))
     assert corrupted["outcome"] == "rejected" and "does not match" in corrupted["reason"]
     assert refused["outcome"] == "rejected" and "cannot be loaded safely" in refused["reason"]
     assert registry.read_champion(models).generation == champion_before.generation
