@@ -20,8 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from saikika import artifact
-from saikika.local_stack import free_port
+from saikika.model import pipeline_file
+from saikika.tooling.local_stack import free_port
 
 
 def _body(items) -> bytes:
@@ -38,7 +38,7 @@ def mlserver_figures(pipeline_bytes: bytes, metadata: dict, items, repeats: int,
         return {"skipped": "mlserver not installed"}
     import joblib
 
-    pipeline = artifact.load(pipeline_bytes, metadata).scorer.__self__  # the fitted Pipeline behind predict_proba
+    pipeline = pipeline_file.load(pipeline_bytes, metadata).scorer.__self__  # the fitted Pipeline behind predict_proba
     folder = Path(tempfile.mkdtemp(prefix="saikika-mlserver-"))
     joblib.dump(pipeline, folder / "model.joblib")
     http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()

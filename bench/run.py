@@ -25,9 +25,11 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
 sys.path.insert(0, str(REPO / "bench"))
 
-from saikika import artifact, catalogue, model, paths, registry  # noqa: E402
-from saikika.items import Item  # noqa: E402
-from saikika.local_stack import FUNCTIONS, LocalStack, free_port  # noqa: E402
+from saikika.cloud import registry  # noqa: E402
+from saikika.core import objects  # noqa: E402
+from saikika.model import artifact, catalogue, pipeline_file, training  # noqa: E402
+from saikika.core.items import Item  # noqa: E402
+from saikika.tooling.local_stack import FUNCTIONS, LocalStack, free_port  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -147,7 +149,7 @@ def pubsub_figures(stack: LocalStack, items: list[Item], repeats: int, messages:
         began = time.perf_counter()
         ids = [f.result(timeout=60) for f in [publisher.publish(topic, p) for p in payloads]]
         today = datetime.now(timezone.utc)
-        wanted = {paths.predictions(today, message_id) for message_id in ids}
+        wanted = {objects.predictions(today, message_id) for message_id in ids}
         while wanted:
             present = {b.name for b in bucket.list_blobs(prefix=f"predictions/dt={today:%Y-%m-%d}/")}
             wanted -= present
@@ -185,7 +187,7 @@ def cold_starts(stack: LocalStack, files, items: list[Item], rounds: int) -> dic
         "GOOGLE_CLOUD_PROJECT", "STORAGE_EMULATOR_HOST", "SAIKIKA_DATA_BUCKET", "SAIKIKA_MODELS_BUCKET",
         "SAIKIKA_PREDICTIONS_BUCKET")}
     naive_env = base_env | {"NAIVE_MODEL_BUCKET": models,
-                            "NAIVE_MODEL_OBJECT": registry.version_prefix(files.metadata["version"]) + artifact.MODEL_FILE}
+                            "NAIVE_MODEL_OBJECT": objects.version_prefix(files.metadata["version"]) + objects.MODEL_FILE}
     framework = [sys.executable, "-m", "functions_framework", "--signature-type", "http"]
     body = saikika_body(items[:1])
     saikika_runs, naive_runs = [], []
@@ -216,10 +218,11 @@ def serving_peak_rss_mb(stack: LocalStack, items: list[Item]) -> float:
 # ---- training -----------------------------------------------------------------------------------------------------
 TRAIN_SNIPPET = """
 import json, sys, time
-from saikika import datasets, model
-rows = datasets.load_rows([sys.argv[1]]).items
+from saikika.cloud import data_files
+from saikika.model import training
+rows = data_files.load_rows([sys.argv[1]]).items
 began = time.perf_counter()
-model.train(rows)
+training.train(rows)
 print(json.dumps({"seconds": time.perf_counter() - began, "rows": len(rows)}))
 """
 
@@ -249,7 +252,7 @@ def load_times(files, repeats: int = 5) -> dict:
     skops_runs, arrays_runs = [], []
     for _ in range(repeats):
         began = time.perf_counter()
-        artifact.load(files.model, files.metadata)
+        pipeline_file.load(files.model, files.metadata)
         skops_runs.append(time.perf_counter() - began)
         began = time.perf_counter()
         artifact.load_inference(files.inference, files.metadata)
@@ -274,17 +277,17 @@ def main() -> None:
         print(json.dumps(training_figures(train, (1_000, 10_000, 100_000)), indent=2))
         return
     began = time.perf_counter()
-    trained = model.train(train)
+    trained = training.train(train)
     train_seconds = time.perf_counter() - began
-    files = artifact.serialize(trained)
+    files = training.serialize(trained)
     serving = artifact.load_inference(files.inference, files.metadata)
-    pipeline = artifact.load(files.model, files.metadata)
+    pipeline = pipeline_file.load(files.model, files.metadata)
 
     results: dict = {
         "created_at": datetime.now(timezone.utc).isoformat(),
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
                     "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
-        "library_versions": artifact.library_versions(),
+        "library_versions": training.library_versions(),
         "data": {"source": data_source, "train_items": len(train), "test_items": len(test)},
         "model": {"version": files.metadata["version"], "training_seconds": train_seconds,
                   **load_times(files)},

@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from saikika import artifact, catalogue, model
+from saikika.model import catalogue, training
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
 
 
 @pytest.fixture(scope="session")
-def trained_small() -> model.TrainedModel:
-    return model.train(list(catalogue.generate(1500, seed=11)))
+def trained_small() -> training.TrainedModel:
+    return training.train(list(catalogue.generate(1500, seed=11)))
 
 
 @pytest.fixture(scope="session")
 def model_files(trained_small) -> tuple[bytes, dict]:
-    return artifact.serialize(trained_small)
+    return training.serialize(trained_small)
 
 
 @pytest.fixture(scope="session")

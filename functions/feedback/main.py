@@ -5,10 +5,10 @@ Returning acknowledges (bad input is stored under rejected/feedback/); raising r
 
 import functions_framework
 
-from saikika import logs
-from saikika.events import pubsub_message
-from saikika.feedback_service import FeedbackRecorder
-from saikika.settings import Settings
+from saikika.core import logs
+from saikika.core.events import pubsub_message
+from saikika.handlers.feedback import FeedbackRecorder
+from saikika.core.settings import Settings
 
 SETTINGS = Settings.from_env()
 logs.configure(SETTINGS.log_level)

@@ -7,10 +7,10 @@ input is stored under rejected/ by the library); raising makes Pub/Sub redeliver
 
 import functions_framework
 
-from saikika import logs
-from saikika.events import pubsub_message
-from saikika.predict_service import Predictor
-from saikika.settings import Settings
+from saikika.core import logs
+from saikika.core.events import pubsub_message
+from saikika.handlers.predict import Predictor
+from saikika.core.settings import Settings
 
 SETTINGS = Settings.from_env()
 logs.configure(SETTINGS.log_level)

@@ -3,10 +3,10 @@ version against the champion on the same held-out rows and promote it by compare
 
 import functions_framework
 
-from saikika import logs
-from saikika.events import object_event
-from saikika.promote_service import Promoter
-from saikika.settings import Settings
+from saikika.core import logs
+from saikika.core.events import object_event
+from saikika.handlers.promote import Promoter
+from saikika.core.settings import Settings
 
 SETTINGS = Settings.from_env()
 logs.configure(SETTINGS.log_level)

@@ -7,10 +7,10 @@ redelivery is the debounced follow-up run.
 
 import functions_framework
 
-from saikika import logs
-from saikika.events import object_event, pubsub_message
-from saikika.retrain_service import Retrainer
-from saikika.settings import Settings
+from saikika.core import logs
+from saikika.core.events import object_event, pubsub_message
+from saikika.handlers.retrain import Retrainer
+from saikika.core.settings import Settings
 
 SETTINGS = Settings.from_env()
 logs.configure(SETTINGS.log_level)

@@ -8,9 +8,10 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-from saikika import paths, registry
-from saikika.local_stack import LocalStack
-from saikika.polling import wait_until
+from saikika.cloud import registry
+from saikika.core import objects
+from saikika.tooling.local_stack import LocalStack
+from saikika.tooling.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,7 +21,7 @@ def start_stack(state_dir: Path, **env: str) -> LocalStack:
 
 
 def promote(stack: LocalStack, files) -> None:
-    """Push a version (saikika.artifact.ModelFiles) and make it the champion, as `models push --promote` does."""
+    """Push a version (saikika.model.artifact.ModelFiles) and make it the champion, as `models push --promote` does."""
     bucket = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
     registry.push(bucket, *files)
     registry.set_champion(bucket, files.metadata, registry.read_champion(bucket), reason="test")
@@ -39,12 +40,12 @@ def wait_for_blob(bucket, name: str, timeout_s: float = 60):
 
 
 def wait_for_prediction_lines(bucket, message_id: str) -> list[dict]:
-    blob = wait_for_blob(bucket, paths.predictions(today(), message_id))
+    blob = wait_for_blob(bucket, objects.predictions(today(), message_id))
     return [json.loads(line) for line in blob.download_as_text().splitlines()]
 
 
 def wait_for_rejected(bucket, message_id: str) -> dict:
-    return json.loads(wait_for_blob(bucket, paths.rejected(today(), message_id)).download_as_text())
+    return json.loads(wait_for_blob(bucket, objects.rejected(today(), message_id)).download_as_text())
 
 
 def gcloud_publish(stack: LocalStack, topic: str, message: str, workdir: Path) -> str:

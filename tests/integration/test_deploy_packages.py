@@ -16,8 +16,11 @@ from pathlib import Path
 import pytest
 from helpers import REPO, publish, today, wait_for_blob, wait_for_prediction_lines, wait_until
 
-from saikika import catalogue, function_packages, paths, registry, training_data
-from saikika.local_stack import LocalStack
+from saikika.cloud import registry
+from saikika.core import objects, rows
+from saikika.model import catalogue
+from saikika.tooling import packaging
+from saikika.tooling.local_stack import LocalStack
 
 pytestmark = pytest.mark.emulators
 
@@ -37,8 +40,8 @@ def packaged(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
     unpacked = root / "unpacked"
     by_pins: dict[str, list[str]] = {}
-    for function in function_packages.FUNCTION_DEPENDENCIES:
-        archive = function_packages.build(REPO / "functions", REPO / "shared" / "saikika", root / "build", function)
+    for function in packaging.FUNCTION_DEPENDENCIES:
+        archive = packaging.build(REPO / "functions", root / "build", function)
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(unpacked / function)
         by_pins.setdefault(_pins((unpacked / function / "requirements.txt").read_text()), []).append(function)
@@ -84,7 +87,7 @@ def test_every_packaged_function_serves_its_events(deployed, model_files):
 
     # retrain (storage event) → promote (storage event): the loop's first champion.
     data.blob("training/base/catalogue.jsonl").upload_from_string(
-        training_data.dumps_rows(catalogue.generate(800, seed=5)))
+        rows.dumps(catalogue.generate(800, seed=5)))
     champion = wait_until("a champion trained and promoted by the packaged functions",
                           lambda: registry.read_champion(models), timeout_s=180)
 
@@ -102,7 +105,7 @@ def test_every_packaged_function_serves_its_events(deployed, model_files):
     # feedback (Pub/Sub).
     feedback_id = publish(deployed, publisher, b'{"id": "pkg-3", "title": "mug", "labels": ["handmade"]}',
                           topic="feedback")
-    wait_for_blob(data, paths.feedback(today(), feedback_id))
+    wait_for_blob(data, objects.feedback(today(), feedback_id))
 
     # promote also judges a version pushed by hand (saikika models push without --promote).
     registry.push(models, *model_files)

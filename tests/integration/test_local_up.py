@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
-from saikika.local_stack import FUNCTIONS
+from saikika.tooling.local_stack import FUNCTIONS
 
 pytestmark = pytest.mark.emulators
 

@@ -14,7 +14,9 @@ import urllib.request
 import pytest
 from helpers import publish, saikika_cli, start_stack, today, wait_for_blob, wait_for_prediction_lines, wait_until
 
-from saikika import artifact, catalogue, model, paths, registry, training_data
+from saikika.cloud import registry
+from saikika.core import objects, rows
+from saikika.model import artifact, catalogue, training
 
 pytestmark = pytest.mark.emulators
 
@@ -56,7 +58,7 @@ def wait_for_judged_champion(models_bucket, previous: str | None, timeout_s: flo
 
 
 def upload_rows(data_bucket, name: str, items) -> None:
-    data_bucket.blob(name).upload_from_string(training_data.dumps_rows(items), content_type="application/x-ndjson")
+    data_bucket.blob(name).upload_from_string(rows.dumps(items), content_type="application/x-ndjson")
 
 
 def log_of(loop, function: str) -> list[dict]:
@@ -72,11 +74,11 @@ def test_feedback_becomes_training_data_and_bad_feedback_is_rejected(loop, bucke
         {"id": "fb-3", "title": "no labels field"},
     ]}
     message_id = publish(loop, publisher, json.dumps(body, ensure_ascii=False).encode(), topic="feedback")
-    blob = wait_for_blob(buckets["data"], paths.feedback(today(), message_id))
+    blob = wait_for_blob(buckets["data"], objects.feedback(today(), message_id))
     rows = [json.loads(line) for line in blob.download_as_text().splitlines()]
     assert [(r["id"], r["labels"]) for r in rows] == [("fb-1", ["limited-edition"]), ("fb-2", [])]
     rejected = json.loads(wait_for_blob(buckets["predictions"],
-                                        paths.rejected(today(), message_id, "feedback")).download_as_text())
+                                        objects.rejected(today(), message_id, "feedback")).download_as_text())
     assert [(e["index"], e["id"]) for e in rejected["errors"]] == [(2, "fb-3")]
     assert "'labels' is required" in rejected["errors"][0]["error"]
     # Two rows are too few: the retrain function records a skipped run with its reason.
@@ -106,13 +108,13 @@ def test_the_loop_end_to_end(loop, buckets):
     assert judged["outcome"] == "promoted", judged
     assert judged["champion_version"] == v1
     assert judged["candidate_metrics"]["micro_f1"] > judged["champion_metrics"]["micro_f1"]
-    assert "eval slice" in judged["evaluated_on"]
+    assert "evaluation slice" in judged["evaluated_on"]
     metadata = registry.read_metadata(models, v2)
     assert "limited-edition" in metadata["labels"]
     assert all({"name", "generation"} <= set(o) for o in metadata["training_objects"])
     for name in ("report/index.html", "report/roc.png", "report/scores.png", "model.skops"):
-        assert models.get_blob(registry.version_prefix(v2) + name) is not None, name
-    per_label = json.loads(models.blob(registry.version_prefix(v2) + "report/per_label.json").download_as_bytes())
+        assert models.get_blob(objects.version_prefix(v2) + name) is not None, name
+    per_label = json.loads(models.blob(objects.version_prefix(v2) + "report/per_label.json").download_as_bytes())
     assert {"precision", "recall", "f1", "roc_auc", "support"} <= set(per_label["limited-edition"])
 
     time.sleep(1.5)  # the predictors' TTL
@@ -146,7 +148,7 @@ def test_a_weaker_candidate_is_rejected_and_the_champion_stays(loop, buckets, tm
     models = buckets["models"]
     champion_before = registry.read_champion(models)
     noisy = list(catalogue.generate(300, seed=77, noise=0.45))  # nearly half the labels are wrong
-    files = artifact.serialize(model.train(noisy))
+    files = training.serialize(training.train(noisy))
     artifact.write_dir(tmp_path / "weak", files)
     metadata = files.metadata
     result = saikika_cli(loop, "models", "push", str(tmp_path / "weak"))
@@ -245,7 +247,7 @@ def test_no_function_reacts_to_its_own_writes(loop, buckets):
         assert run["trigger"].startswith(f"gs://{buckets['data'].name}/training/") or \
             run["trigger"].startswith("retrain-requests"), run["trigger"]
     # Every committed version was judged exactly once, though the bucket saw many more writes.
-    history = registry.history(models)
+    history = registry.decision_log(models)
     judged = [h["version"] for h in history if h.get("action") == "judge"]
     assert sorted(judged) == sorted(set(judged))
     assert set(judged) == set(registry.versions(models))

@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 
-from saikika import artifact, catalogue, model, registry, serving
-from saikika.errors import NoChampionError, TransientError
-from saikika.serving import ChampionCache
+from saikika.cloud import champion_cache, registry
+from saikika.model import catalogue, training
+from saikika.core.errors import NoChampionError, TransientError
+from saikika.cloud.champion_cache import ChampionCache
 
 pytestmark = pytest.mark.emulators
 
@@ -29,7 +30,7 @@ def models_bucket(storage_client):
 
 @pytest.fixture(scope="module")
 def second_model_files():
-    return artifact.serialize(model.train(list(catalogue.generate(800, seed=23))))
+    return training.serialize(training.train(list(catalogue.generate(800, seed=23))))
 
 
 def test_no_champion_raises(models_bucket):
@@ -60,14 +61,14 @@ def test_ttl_counts_from_when_the_pointer_was_asked_not_when_the_answer_came(mod
     cache = ChampionCache(models_bucket, ttl_s=10, clock=clock)
     assert cache.get().version == model_files[1]["version"]
 
-    real_generation = serving.gcs.generation
+    real_generation = champion_cache.gcs.generation
 
     def slow_generation(*args, **kwargs):  # the real read, on a clock that moves 7 s while it runs
         answer = real_generation(*args, **kwargs)
         clock.now += 7.0
         return answer
 
-    monkeypatch.setattr(serving.gcs, "generation", slow_generation)
+    monkeypatch.setattr(champion_cache.gcs, "generation", slow_generation)
     clock.now = 10.0
     assert cache.get().version == model_files[1]["version"]  # asked at 10, answered at 17: unchanged
     registry.push(models_bucket, *second_model_files)
@@ -131,16 +132,18 @@ def test_missing_version_files_keep_the_current_model(models_bucket, model_files
     assert cache.get().version == model_files[1]["version"]
 
 
-def test_serves_inference_arrays_and_falls_back_to_skops_without_them(models_bucket, model_files):
+def test_serves_inference_arrays_and_refuses_a_version_without_them(models_bucket, model_files):
+    """Predictors serve model.npz only (they never import skops): a champion without it is refused, and the
+    instance keeps the model it has."""
     data, metadata, arrays = model_files
     registry.push(models_bucket, *model_files)
     first = registry.set_champion(models_bucket, metadata, None, reason="test")
     clock = ManualClock()
     cache = ChampionCache(models_bucket, ttl_s=1, clock=clock)
-    assert cache.get().backend == "inference"
+    assert (cache.get().version, cache.get().backend) == (metadata["version"], "inference")
     plain = {k: v for k, v in metadata.items() if k != "inference"} | {"version": "no-arrays-1"}
     registry.push(models_bucket, data, plain)
     registry.set_champion(models_bucket, plain, first, reason="test")
     clock.now = 2
     served = cache.get()
-    assert (served.version, served.backend) == ("no-arrays-1", "skops")
+    assert (served.version, served.backend) == (metadata["version"], "inference")

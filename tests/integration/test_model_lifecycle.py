@@ -13,8 +13,9 @@ import urllib.request
 import pytest
 from helpers import promote, publish, start_stack, wait_for_prediction_lines
 
-from saikika import artifact, registry
-from saikika.local_stack import dead_letter_topic
+from saikika.cloud import registry
+from saikika.model import artifact
+from saikika.tooling.local_stack import dead_letter_topic
 
 pytestmark = pytest.mark.emulators
 

@@ -63,7 +63,7 @@ def test_invalid_instances_are_400_with_details(stack):
 
 
 def test_oversize_body_is_413(stack):
-    from saikika.http_service import HTTP_MAX_BYTES
+    from saikika.handlers.predict_http import HTTP_MAX_BYTES
 
     status, answer = call(stack, "POST", b" " * (HTTP_MAX_BYTES + 1))
     assert status == 413

@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 from helpers import gcloud_publish, publish, today, wait_for_prediction_lines, wait_for_rejected
 
-from saikika import paths
-from saikika.items import MESSAGE_MAX_BYTES
+from saikika.core import objects
+from saikika.core.items import MESSAGE_MAX_BYTES
 
 pytestmark = pytest.mark.emulators
 
@@ -33,7 +33,7 @@ def test_thousand_item_message_becomes_one_object_in_order(stack, publisher, pre
     lines = wait_for_prediction_lines(predictions_bucket, message_id)
     assert [line["id"] for line in lines] == [item["id"] for item in items]
     assert all({"handmade", "vintage"} <= set(line["labels"]) for line in lines)
-    assert not predictions_bucket.get_blob(paths.rejected(today(), message_id))
+    assert not predictions_bucket.get_blob(objects.rejected(today(), message_id))
 
 
 def _push_envelope(message_id: str, data: bytes, publish_time: str) -> bytes:
@@ -48,7 +48,7 @@ def test_redelivery_changes_nothing(stack, publisher, predictions_bucket):
     payload = json.dumps({"id": "dup-1", "title": "中古 レトロ カメラバッグ"}, ensure_ascii=False).encode()
     message_id = publish(stack, publisher, payload)
     wait_for_prediction_lines(predictions_bucket, message_id)
-    blob = predictions_bucket.get_blob(paths.predictions(today(), message_id))
+    blob = predictions_bucket.get_blob(objects.predictions(today(), message_id))
     first_generation, first_text = blob.generation, blob.download_as_text()
 
     # Pub/Sub redelivers by pushing the same envelope (same message id) again.
@@ -60,7 +60,7 @@ def test_redelivery_changes_nothing(stack, publisher, predictions_bucket):
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status < 300  # acknowledged, not retried
 
-    again = predictions_bucket.get_blob(paths.predictions(today(), message_id))
+    again = predictions_bucket.get_blob(objects.predictions(today(), message_id))
     assert (again.generation, again.download_as_text()) == (first_generation, first_text)
     same_id = [b.name for b in predictions_bucket.list_blobs(prefix="predictions/") if b.name.endswith(f"/{message_id}.jsonl")]
     assert len(same_id) == 1
@@ -93,7 +93,7 @@ def test_malformed_messages_are_stored_with_reasons_and_function_keeps_serving(s
             assert base64.b64decode(record["data"]) == data
         else:
             assert record["data"].encode() == data
-        assert not predictions_bucket.get_blob(paths.predictions(today(), message_id))
+        assert not predictions_bucket.get_blob(objects.predictions(today(), message_id))
 
     # Still serving after all of that.
     ok = publish(stack, publisher, b'{"id": "after", "title": "wireless headphones"}')
@@ -114,15 +114,15 @@ def test_partially_valid_batch_predicts_valid_items_and_rejects_the_rest(stack, 
 def test_an_event_older_than_the_max_age_is_stored_as_rejected_not_retried(stack, storage_client, predictions_bucket):
     from datetime import timedelta
 
-    from saikika.events import PubSubMessage
-    from saikika.predict_service import Predictor
-    from saikika.settings import Settings
+    from saikika.core.events import PubSubMessage
+    from saikika.handlers.predict import Predictor
+    from saikika.core.settings import Settings
 
     settings = Settings.from_env({**stack.env, "SAIKIKA_MAX_EVENT_AGE_S": "60"})
     published = today() - timedelta(minutes=5)
     message = PubSubMessage(id="expired-1", data=b'{"id": "old", "title": "t"}', publish_time=published)
     outcome = Predictor(settings, storage_client).handle(message)  # returns: acknowledged, not raised
     assert outcome.predictions_object is None
-    record = json.loads(predictions_bucket.blob(paths.rejected(published, "expired-1")).download_as_text())
+    record = json.loads(predictions_bucket.blob(objects.rejected(published, "expired-1")).download_as_text())
     assert "older than SAIKIKA_MAX_EVENT_AGE_S=60" in record["errors"][0]["error"]
     assert record["data"] == '{"id": "old", "title": "t"}'  # nothing is lost

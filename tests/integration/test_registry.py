@@ -7,9 +7,11 @@ import uuid
 
 import pytest
 
-from saikika import artifact, catalogue, lease, model, registry, training_data
-from saikika.promote_service import Promoter
-from saikika.settings import Settings
+from saikika.cloud import lease, registry
+from saikika.core import objects, rows
+from saikika.model import catalogue, training
+from saikika.handlers.promote import Promoter
+from saikika.core.settings import Settings
 
 pytestmark = pytest.mark.emulators
 
@@ -26,15 +28,15 @@ def fresh(stack, storage_client):
 
 @pytest.fixture(scope="module")
 def two_candidates():
-    first = artifact.serialize(model.train(list(catalogue.generate(900, seed=41))))
-    second = artifact.serialize(model.train(list(catalogue.generate(900, seed=42))))
+    first = training.serialize(training.train(list(catalogue.generate(900, seed=41))))
+    second = training.serialize(training.train(list(catalogue.generate(900, seed=42))))
     return first, second
 
 
 def test_two_racing_promotions_leave_one_champion_and_a_true_history(fresh, two_candidates):
     settings, data, models, client = fresh
-    data.blob(training_data.HOLDOUT_OBJECT).upload_from_string(
-        training_data.dumps_rows(catalogue.generate(300, seed=43, noise=0.0)))
+    data.blob(objects.HOLDOUT_OBJECT).upload_from_string(
+        rows.dumps(catalogue.generate(300, seed=43, noise=0.0)))
     for files in two_candidates:
         registry.push(models, *files)
     versions = [files[1]["version"] for files in two_candidates]
@@ -65,7 +67,7 @@ def test_two_racing_promotions_leave_one_champion_and_a_true_history(fresh, two_
         loser = next(v for v in versions if v != champion.version)
         assert decisions[loser]["outcome"] == "rejected"
         assert decisions[loser]["champion_version"] == champion.version  # it re-read and re-decided
-    assert sorted(h["version"] for h in registry.history(models)) == sorted(versions)
+    assert sorted(h["version"] for h in registry.decision_log(models)) == sorted(versions)
 
 
 def test_rollback_is_a_compare_and_swap(fresh, two_candidates):

@@ -4,8 +4,8 @@ from datetime import datetime, timezone
 import pytest
 from cloudevents.http import CloudEvent
 
-from saikika import paths
-from saikika.events import parse_rfc3339, pubsub_message
+from saikika.core import objects
+from saikika.core.events import parse_rfc3339, pubsub_message
 
 
 def _event(payload: bytes, **message):
@@ -47,5 +47,5 @@ def test_rfc3339_variants(text):
 
 def test_paths_use_utc_date_and_safe_ids():
     published = datetime(2026, 11, 29, 23, 59, tzinfo=timezone.utc)
-    assert paths.predictions(published, "42") == "predictions/dt=2026-11-29/42.jsonl"
-    assert paths.rejected(published, "../x") == "rejected/dt=2026-11-29/.._x.json"
+    assert objects.predictions(published, "42") == "predictions/dt=2026-11-29/42.jsonl"
+    assert objects.rejected(published, "../x") == "rejected/dt=2026-11-29/.._x.json"

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from saikika.items import (
+from saikika.core.items import (
     BATCH_MAX_ITEMS,
     DESCRIPTION_MAX_CHARS,
     MESSAGE_MAX_BYTES,

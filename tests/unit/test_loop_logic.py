@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from cloudevents.http import CloudEvent
 
-from saikika import catalogue, evaluation, promotion, training_data
-from saikika.events import ObjectEvent, object_event
-from saikika.items import Item
-from saikika.promote_service import METADATA_OBJECT
+from saikika.core import objects, promotion, splits
+from saikika.model import catalogue, evaluation
+from saikika.core.events import ObjectEvent, object_event
+from saikika.core.items import Item
 from writes import WRITES
 
 
@@ -30,7 +30,7 @@ def test_normalises_a_pubsub_wrapped_gcs_notification():
 def test_normalises_an_eventarc_finalized_event():
     event = CloudEvent(
         {"type": "google.cloud.storage.object.v1.finalized", "id": "2",
-         "source": "//storage.googleapis.com/projects/_/buckets/data", "subject": "objects/training/a.jsonl"},
+         "source": "//gcs.googleapis.com/projects/_/buckets/data", "subject": "objects/training/a.jsonl"},
         {"bucket": "data", "name": "training/a.jsonl", "generation": "1700000000000001", "kind": "storage#object"},
     )
     assert object_event(event) == ObjectEvent("data", "training/a.jsonl", 1700000000000001, "OBJECT_FINALIZE")
@@ -47,11 +47,11 @@ def test_a_plain_pubsub_message_is_not_an_object_event():
 
 def test_no_function_is_triggered_by_its_own_writes():
     # The code-level filters: retrain takes training objects (data bucket), promote takes metadata.json (models).
-    assert not any(training_data.is_training_object(name) for bucket, name in WRITES["retrain"] if bucket == "data")
-    assert not any(METADATA_OBJECT.match(name) for bucket, name in WRITES["promote"] if bucket == "models")
+    assert not any(objects.is_training_object(name) for bucket, name in WRITES["retrain"] if bucket == "data")
+    assert not any(objects.version_of_metadata(name) for bucket, name in WRITES["promote"] if bucket == "models")
     # The chain goes one way: feedback → retrain → promote, never back.
-    assert [n for b, n in WRITES["feedback"] if b == "data" and training_data.is_training_object(n)]
-    assert [n for b, n in WRITES["retrain"] if b == "models" and METADATA_OBJECT.match(n)]
+    assert [n for b, n in WRITES["feedback"] if b == "data" and objects.is_training_object(n)]
+    assert [n for b, n in WRITES["retrain"] if b == "models" and objects.version_of_metadata(n)]
     assert not any(b == "data" for b, _ in WRITES["retrain"] + WRITES["promote"])
 
 
@@ -83,9 +83,9 @@ def test_tolerance_allows_a_small_drop():
 
 
 def test_union_evaluation_credits_a_learned_new_label(model_files):
-    from saikika import artifact
+    from saikika.model import pipeline_file
 
-    loaded = artifact.load(model_files.model, model_files.metadata)
+    loaded = pipeline_file.load(model_files.model, model_files.metadata)
     items = [Item(id="n1", title="限定品 腕時計", labels=("limited-edition",)),
              Item(id="n2", title="waterproof tent", labels=("waterproof",))]
     own = evaluation.evaluate(loaded, items)
@@ -102,7 +102,7 @@ def test_clean_and_noisy_catalogues_are_aligned():
     assert 0 < differing < 60
 
 
-def test_eval_slice_is_stable_and_about_a_tenth():
-    share = np.mean([training_data.in_eval_slice(f"i{i}") for i in range(20000)])
+def test_evaluation_slice_is_stable_and_about_a_tenth():
+    share = np.mean([splits.in_evaluation_slice(f"i{i}") for i in range(20000)])
     assert 0.08 < share < 0.12
-    assert training_data.in_eval_slice("i1") == training_data.in_eval_slice("i1")
+    assert splits.in_evaluation_slice("i1") == splits.in_evaluation_slice("i1")

@@ -5,22 +5,23 @@ import numpy as np
 import pytest
 import skops.io as sio
 
-from saikika import artifact, catalogue, evaluation
-from saikika.errors import ModelIntegrityError
-from saikika.items import Item
-from saikika.model import TrainingDataError, in_holdout, train
+from saikika.core import splits
+from saikika.model import artifact, catalogue, evaluation, pipeline_file, training
+from saikika.core.errors import ModelIntegrityError
+from saikika.core.items import Item
+from saikika.model.training import TrainingDataError, train
 
 
 def test_trained_model_learns_the_catalogue(trained_small):
     m = trained_small.metrics
     assert set(trained_small.labels) == set(catalogue.FEATURES)
     assert m["micro_f1"] > 0.85 and m["top1_accuracy"] > 0.85
-    assert trained_small.holdout_rows > 100
+    assert trained_small.tuning_rows > 100
 
 
 def test_predictions_follow_the_contract(model_files):
     data, metadata, _ = model_files
-    loaded = artifact.load(data, metadata, expected_sha256=metadata["sha256"])
+    loaded = pipeline_file.load(data, metadata, expected_sha256=metadata["sha256"])
     items = [Item(id="1", title="防水 ワイヤレス スピーカー"), Item(id="2", title="handmade vintage mug")]
     p1, p2 = loaded.predict(items)
     assert set(p1.scores) == set(loaded.labels) and set(p2.scores) == set(loaded.labels)
@@ -46,9 +47,9 @@ def test_tampered_model_is_refused(model_files):
     data, metadata, _ = model_files
     tampered = data[:-10] + b"0123456789"
     with pytest.raises(ModelIntegrityError, match="does not match"):
-        artifact.load(tampered, metadata)
+        pipeline_file.load(tampered, metadata)
     with pytest.raises(ModelIntegrityError, match="champion pointer"):
-        artifact.load(data, metadata, expected_sha256="0" * 64)
+        pipeline_file.load(data, metadata, expected_sha256="0" * 64)
 
 
 class Sneaky:
@@ -64,7 +65,7 @@ def test_untrusted_types_fail_closed(model_files):
     sio.dump({"model": Sneaky()}, buffer)
     data = buffer.getvalue()
     with pytest.raises(ModelIntegrityError, match="cannot be loaded safely"):
-        artifact.load(data, {**metadata, "sha256": artifact.sha256_hex(data)})
+        pipeline_file.load(data, {**metadata, "sha256": artifact.sha256_hex(data)})
 
 
 def test_pickle_file_is_refused(model_files):
@@ -73,7 +74,7 @@ def test_pickle_file_is_refused(model_files):
     _, metadata, _ = model_files
     data = pickle.dumps({"anything": 1})
     with pytest.raises(ModelIntegrityError):
-        artifact.load(data, {**metadata, "sha256": artifact.sha256_hex(data)})
+        pipeline_file.load(data, {**metadata, "sha256": artifact.sha256_hex(data)})
 
 
 def test_training_is_deterministic():
@@ -97,15 +98,15 @@ def test_too_little_data_is_a_clear_error():
         train([Item(id=str(i), title="t", labels=("a",)) for i in range(10)])
 
 
-def test_holdout_is_stable_by_id():
-    assert in_holdout("item-1") == in_holdout("item-1")
-    share = np.mean([in_holdout(f"id-{i}") for i in range(20000)])
+def test_tuning_split_is_stable_by_id():
+    assert splits.in_tuning_split("item-1") == splits.in_tuning_split("item-1")
+    share = np.mean([splits.in_tuning_split(f"id-{i}") for i in range(20000)])
     assert 0.13 < share < 0.17
 
 
 def test_evaluate_reports_unknown_labels(model_files):
     data, metadata, _ = model_files
-    loaded = artifact.load(data, metadata)
+    loaded = pipeline_file.load(data, metadata)
     items = list(catalogue.generate(200, seed=99))
     items.append(Item(id="z", title="限定品 腕時計", labels=("limited-edition",)))
     result = evaluation.evaluate(loaded, items)
@@ -115,14 +116,14 @@ def test_evaluate_reports_unknown_labels(model_files):
 
 
 def test_inference_arrays_score_exactly_as_the_pipeline(trained_small, model_files):
-    from saikika import inference
+    from saikika.model import inference_artifact
 
     _, metadata, arrays = model_files
     assert arrays is not None and metadata["inference"]["sha256"] == artifact.sha256_hex(arrays)
     assert metadata["inference"]["max_score_difference"] <= 1e-9
     texts = [item.text() for item in catalogue.generate(300, seed=123)]
     texts += ["", "   ", "ＡＢＣ　全角\t\tタブ\n\n改行", "🙂 emoji ✨", "x" * 5000]
-    difference = inference.max_difference(trained_small.pipeline, inference.load(arrays), texts)
+    difference = training.max_difference(trained_small.pipeline, inference_artifact.load(arrays), texts)
     assert difference <= 1e-9
 
 
@@ -160,3 +161,26 @@ def test_serving_modules_do_not_import_scikit_learn():
            "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"}
     result = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_validation_refuses_what_predictors_could_not_serve_faithfully(model_files):
+    """One routine for the promote function and `saikika models push/promote`: the arrays predictors serve must
+    exist and score as the pipeline does, even when every checksum has been updated to match."""
+    from saikika.model import validation
+
+    assert validation.validate(model_files).version == model_files.metadata["version"]
+    with pytest.raises(ModelIntegrityError, match="missing"):
+        validation.validate(model_files._replace(inference=None))
+    plain = {k: v for k, v in model_files.metadata.items() if k != "inference"}
+    with pytest.raises(ModelIntegrityError, match="names no inference artifact"):
+        validation.validate(model_files._replace(metadata=plain))
+    with np.load(io.BytesIO(model_files.inference), allow_pickle=False) as arrays:
+        negated = {name: arrays[name] for name in arrays.files}
+    negated["coef"] = -negated["coef"]
+    buffer = io.BytesIO()
+    np.savez(buffer, **negated)
+    tampered = buffer.getvalue()
+    metadata = {**model_files.metadata,
+                "inference": {**model_files.metadata["inference"], "sha256": artifact.sha256_hex(tampered)}}
+    with pytest.raises(ValueError, match="differ"):
+        validation.validate(model_files._replace(metadata=metadata, inference=tampered))

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from saikika import artifact, evaluation
-from saikika.items import Item
-from saikika.model import train
+from saikika.model import evaluation, pipeline_file, training
+from saikika.core.items import Item
+from saikika.model.training import train
 
 
 def livedoor_item(record: dict, titles_only: bool) -> Item:
@@ -23,18 +23,18 @@ def livedoor_item(record: dict, titles_only: bool) -> Item:
 def test_livedoor_top1_floor(corpus_records, titles_only, floor):
     train_items = [livedoor_item(r, titles_only) for r in corpus_records if r["split_kikuta"] == "train"]
     test_items = [livedoor_item(r, titles_only) for r in corpus_records if r["split_kikuta"] == "test"]
-    files = artifact.serialize(train(train_items))
-    result = evaluation.evaluate(artifact.load(files.model, files.metadata), test_items)
+    files = training.serialize(train(train_items))
+    result = evaluation.evaluate(pipeline_file.load(files.model, files.metadata), test_items)
     assert result["rows"] == 1473
     assert result["top1_accuracy"] >= floor, result["top1_accuracy"]
     assert result["micro_f1"] > 0.8
 
 
 def test_inference_arrays_match_the_pipeline_on_the_livedoor_test_split(corpus_records):
-    from saikika import inference
+    from saikika.model import inference_artifact
 
     train_items = [livedoor_item(r, False) for r in corpus_records if r["split_kikuta"] == "train"][:1500]
     texts = [livedoor_item(r, False).text() for r in corpus_records if r["split_kikuta"] == "test"]
     trained = train(train_items)
-    scorer = inference.load(inference.export(trained.pipeline))
-    assert inference.max_difference(trained.pipeline, scorer, texts) <= 1e-9
+    scorer = inference_artifact.load(training.export_inference(trained.pipeline))
+    assert training.max_difference(trained.pipeline, scorer, texts) <= 1e-9

@@ -1,7 +1,7 @@
 import pytest
 
-from saikika.errors import ConfigError
-from saikika.settings import REQUIRED_ENV, Settings
+from saikika.core.errors import ConfigError
+from saikika.core.settings import REQUIRED_ENV, Settings
 
 BASE = {
     "GOOGLE_CLOUD_PROJECT": "p",
@@ -42,7 +42,7 @@ def test_buckets_must_differ():
 
 
 def test_local_stack_passes_saikika_settings_to_functions(monkeypatch, tmp_path):
-    from saikika.local_stack import LocalStack
+    from saikika.tooling.local_stack import LocalStack
 
     monkeypatch.setenv("SAIKIKA_MODEL_TTL_S", "7")
     monkeypatch.setenv("SAIKIKA_RETRAIN_MIN_INTERVAL_S", "5")

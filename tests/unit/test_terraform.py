@@ -13,14 +13,13 @@ import hcl2
 import pytest
 from writes import WRITES
 
-from saikika import training_data
-from saikika.promote_service import METADATA_OBJECT
-from saikika.settings import OPTIONAL_ENV, REQUIRED_ENV
+from saikika.core import objects
+from saikika.core.settings import OPTIONAL_ENV, REQUIRED_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
-CODE_FILTERS = {"retrain": training_data.is_training_object, "promote": lambda name: bool(METADATA_OBJECT.match(name))}
+CODE_FILTERS = {"retrain": objects.is_training_object, "promote": lambda name: bool(objects.version_of_metadata(name))}
 
 
 def normalise(node):

@@ -1,6 +1,7 @@
 import numpy as np
 
-from saikika.thresholds import DEFAULT_THRESHOLD, label_metrics, top1_accuracy, tune_thresholds
+from saikika.core.metrics import label_metrics, top1_accuracy
+from saikika.model.thresholds import DEFAULT_THRESHOLD, tune_thresholds
 
 
 def test_threshold_separates_perfectly_separable_scores():

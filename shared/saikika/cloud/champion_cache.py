@@ -1,0 +1,114 @@
+"""The champion model cache every predictor shares: loaded once per instance, thread-safe,
+re-checked every `SAIKIKA_MODEL_TTL_S` with a metadata read, reloaded only when the
+champion pointer's generation changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from google.cloud import storage
+
+from saikika.cloud import gcs, registry
+from saikika.core import logs
+from saikika.core.errors import ModelIntegrityError, NoChampionError, TransientError
+from saikika.core.objects import CHAMPION_OBJECT, INFERENCE_FILE
+from saikika.model import artifact
+from saikika.model.label_model import LabelModel
+
+log = logging.getLogger("saikika.serving")
+
+
+def load_champion(bucket: storage.Bucket, champion: registry.Champion) -> LabelModel:
+    """The champion as predictors serve it: its inference artifact (no scikit-learn import, no skops
+    download), checksum-verified against metadata.json and the pointer."""
+    metadata = registry.read_metadata(bucket, champion.version)
+    if metadata is None:
+        raise ModelIntegrityError(f"champion version {champion.version} has no committed metadata.json")
+    arrays = registry.read_file(bucket, champion.version, INFERENCE_FILE) if metadata.get("inference") else None
+    if arrays is None:
+        raise ModelIntegrityError(f"champion version {champion.version} has no {INFERENCE_FILE}")
+    return artifact.load_inference(arrays, metadata, expected_sha256=champion.inference_sha256)
+
+
+class ChampionCache:
+    def __init__(self, bucket: storage.Bucket, ttl_s: float, clock: Callable[[], float] = time.monotonic):
+        self._bucket = bucket
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._model: LabelModel | None = None
+        self._generation: int | None = None
+        self._checked_at = float("-inf")
+        self._refresh_lock = threading.Lock()
+
+    @property
+    def current(self) -> LabelModel | None:
+        return self._model
+
+    def get(self) -> LabelModel:
+        """The model to serve now. Raises NoChampionError while there is none.
+
+        Once the TTL has passed, callers wait for the pointer check (a metadata read) and, only if
+        the champion changed, for the load: after the TTL nobody is served the old model.
+        """
+        model = self._model
+        if model is not None and not self._stale():
+            return model
+        with self._refresh_lock:
+            if self._model is None or self._stale():
+                self._refresh()
+        if self._model is None:
+            raise NoChampionError("no champion model has been promoted yet")
+        return self._model
+
+    def _stale(self) -> bool:
+        return self._clock() - self._checked_at >= self._ttl_s
+
+    def _refresh(self) -> None:
+        # Freshness counts from when we asked, not from when the answer came: a slow read must not stretch the TTL.
+        asked_at = self._clock()
+        try:
+            generation = gcs.generation(self._bucket, CHAMPION_OBJECT)
+        except gcs.TRANSIENT_ERRORS as exc:
+            if self._model is None:
+                raise TransientError(f"cannot read the champion pointer: {exc}") from exc
+            logs.event(log, logging.WARNING, "champion pointer unreadable; serving the current model",
+                       model_version=self._model.version, error=str(exc))
+            self._checked_at = asked_at
+            return
+        if generation is None:
+            if self._model is not None:
+                logs.event(log, logging.ERROR, "champion pointer is gone; serving the current model",
+                           model_version=self._model.version)
+            self._checked_at = asked_at
+            return
+        if generation == self._generation:
+            self._checked_at = asked_at
+            return
+        self._load(generation, asked_at)
+
+    def _load(self, seen_generation: int, asked_at: float) -> None:
+        started = time.perf_counter()
+        try:
+            champion = registry.read_champion(self._bucket)
+            if champion is None:
+                raise ModelIntegrityError("champion pointer disappeared while loading")
+            model = load_champion(self._bucket, champion)
+        except (ModelIntegrityError, KeyError, ValueError, TypeError) as exc:
+            # Remember the bad generation so we do not download it again on every request.
+            self._generation = seen_generation
+            self._checked_at = asked_at
+            logs.event(log, logging.ERROR, "champion model refused", error=str(exc),
+                       model_version=self._model.version if self._model else None)
+            if self._model is None:
+                raise TransientError(f"the champion model cannot be used: {exc}") from exc
+            return
+        previous = self._model.version if self._model else None
+        self._model = model
+        self._generation = champion.generation
+        self._checked_at = asked_at
+        logs.event(log, logging.INFO, "champion model loaded", model_version=model.version,
+                   previous_version=previous, load_ms=round((time.perf_counter() - started) * 1000, 1))

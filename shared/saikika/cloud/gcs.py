@@ -1,0 +1,78 @@
+"""Thin helpers over google-cloud-storage: conditional writes (generation preconditions) and reads with
+generations. The client honours STORAGE_EMULATOR_HOST, so the same code runs against fake-gcs-server."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import storage
+
+# Errors worth a retry: the service, not the request, is at fault.
+TRANSIENT_ERRORS = (
+    gexc.ServiceUnavailable,
+    gexc.InternalServerError,
+    gexc.BadGateway,
+    gexc.GatewayTimeout,
+    gexc.TooManyRequests,
+    gexc.RetryError,
+    ConnectionError,
+    TimeoutError,
+)
+JSON = "application/json"
+
+
+def client(project: str) -> storage.Client:
+    return storage.Client(project=project)
+
+
+def write_if_generation(bucket: storage.Bucket, name: str, data: bytes | str, content_type: str,
+                        generation: int) -> int | None:
+    """Write `name` only if its generation is still `generation` (0: only if it does not exist yet).
+
+    Returns the new generation, or None if the precondition failed (someone else wrote first). The one
+    compare-and-swap every writer uses: create-only results, the lease, the champion pointer, retrain state.
+    """
+    blob = bucket.blob(name)
+    try:
+        blob.upload_from_string(data, content_type=content_type, if_generation_match=generation)
+    except gexc.PreconditionFailed:
+        return None
+    return int(blob.generation)
+
+
+def create_only(bucket: storage.Bucket, name: str, data: bytes | str, content_type: str) -> bool:
+    """Write `name` only if it does not exist yet. False means it already existed (a redelivery)."""
+    return write_if_generation(bucket, name, data, content_type, 0) is not None
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+
+
+def create_json(bucket: storage.Bucket, name: str, value: Any) -> bool:
+    return create_only(bucket, name, to_json(value), JSON)
+
+
+def read(bucket: storage.Bucket, name: str) -> tuple[bytes, int] | None:
+    """The object's bytes and generation, or None if it does not exist."""
+    blob = bucket.blob(name)
+    try:
+        data = blob.download_as_bytes()
+    except gexc.NotFound:
+        return None
+    return data, int(blob.generation)
+
+
+def read_json(bucket: storage.Bucket, name: str) -> tuple[Any, int] | None:
+    found = read(bucket, name)
+    if found is None:
+        return None
+    return json.loads(found[0]), found[1]
+
+
+def generation(bucket: storage.Bucket, name: str) -> int | None:
+    """A metadata read: cheaper than a download, enough to tell whether an object changed."""
+    blob = bucket.get_blob(name)
+    return None if blob is None else int(blob.generation)

@@ -1,0 +1,92 @@
+"""Object names: the layout of the three buckets, in one place. Pure: names only, no I/O.
+
+- data bucket: `training/**.jsonl` (what retraining reads; feedback lands under `training/feedback/`) and
+  `eval/holdout.jsonl` (the trusted holdout file, never trained on);
+- models bucket: `models/<version>/` (a version's files; `metadata.json` last, as its commit marker),
+  `models/champion.json` (the pointer), `models/history/` (the decision log) and `retrain/` (the lease,
+  state and run records of retraining);
+- predictions bucket: `predictions/` and `rejected/`, which trigger nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+# ---- data bucket ----------------------------------------------------------------------------------
+TRAINING_PREFIX = "training/"
+FEEDBACK_PREFIX = "training/feedback"
+HOLDOUT_OBJECT = "eval/holdout.jsonl"
+
+# ---- models bucket --------------------------------------------------------------------------------
+MODELS_PREFIX = "models/"
+CHAMPION_OBJECT = "models/champion.json"
+# One object per decision (judged, promoted by hand, rolled back): the decision log.
+DECISION_LOG_PREFIX = "models/history/"
+# A version's files.
+MODEL_FILE = "model.skops"
+INFERENCE_FILE = "model.npz"
+METADATA_FILE = "metadata.json"
+DECISION_FILE = "decision.json"
+REPORT_FOLDER = "report/"
+RETRAIN_LEASE_OBJECT = "retrain/lease.json"
+RETRAIN_STATE_OBJECT = "retrain/state.json"
+RETRAIN_RUNS_PREFIX = "retrain/runs/"
+
+_VERSION_METADATA = re.compile(r"^models/([^/]+)/metadata\.json$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def version_prefix(version: str) -> str:
+    return f"{MODELS_PREFIX}{version}/"
+
+
+def version_file(version: str, name: str) -> str:
+    return version_prefix(version) + name
+
+
+def version_of_metadata(name: str) -> str | None:
+    """The version whose commit marker `name` is (`models/<version>/metadata.json`), else None."""
+    match = _VERSION_METADATA.match(name)
+    return match.group(1) if match else None
+
+
+def is_training_object(name: str) -> bool:
+    return name.startswith(TRAINING_PREFIX) and name.endswith(".jsonl")
+
+
+def _stamp(when: datetime) -> str:
+    return f"{when:%Y%m%dT%H%M%S.%fZ}"
+
+
+def decision_log_entry(when: datetime, version: str) -> str:
+    return f"{DECISION_LOG_PREFIX}{_stamp(when)}-{version}.json"
+
+
+def retrain_run(started: datetime) -> str:
+    return f"{RETRAIN_RUNS_PREFIX}{_stamp(started)}.json"
+
+
+# ---- per-message results, keyed by message id and publish date ---------------------------------------
+def _safe(message_id: str) -> str:
+    # Pub/Sub ids are digits; anything else is made safe for an object name, not trusted.
+    return _UNSAFE.sub("_", message_id)[:200] or "_"
+
+
+def _dated(prefix: str, published: datetime, message_id: str, suffix: str) -> str:
+    return f"{prefix}/dt={published:%Y-%m-%d}/{_safe(message_id)}{suffix}"
+
+
+def predictions(published: datetime, message_id: str) -> str:
+    return _dated("predictions", published, message_id, ".jsonl")
+
+
+def rejected(published: datetime, message_id: str, source: str = "items") -> str:
+    # Items keep the documented `rejected/dt=...` path; other sources get a folder of their own,
+    # since message ids are only unique within a topic.
+    prefix = "rejected" if source == "items" else f"rejected/{source}"
+    return _dated(prefix, published, message_id, ".json")
+
+
+def feedback(published: datetime, message_id: str) -> str:
+    return _dated(FEEDBACK_PREFIX, published, message_id, ".jsonl")

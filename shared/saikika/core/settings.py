@@ -1,0 +1,106 @@
+"""Typed settings, read once from an environment mapping (tests pass their own)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from saikika.core.errors import ConfigError
+
+
+def _required(env: Mapping[str, str], key: str) -> str:
+    value = env.get(key, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {key} is required but is not set")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
+    """A non-negative number (seconds, rows or a metric margin)."""
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {key} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"environment variable {key} must not be negative, got {raw!r}")
+    return value
+
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    value = env.get("SAIKIKA_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if value not in _LEVELS:
+        raise ConfigError(f"environment variable SAIKIKA_LOG_LEVEL must be one of {', '.join(_LEVELS)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    data_bucket: str
+    models_bucket: str
+    predictions_bucket: str
+    model_ttl_s: float = 60.0
+    # Older events are stored as rejected ("expired") and acknowledged instead of retried again.
+    max_event_age_s: float = 86_400.0
+    retrain_min_interval_s: float = 300.0
+    # Quiet time after the newest new file before training: a burst becomes one run.
+    retrain_settle_s: float = 30.0
+    retrain_lease_s: float = 900.0
+    retrain_min_rows: int = 50
+    promotion_tolerance: float = 0.0
+    # How far one label's F1 may fall (absolute) before a candidate is rejected for it.
+    promotion_label_margin: float = 0.05
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        settings = cls(
+            project=_required(env, "GOOGLE_CLOUD_PROJECT"),
+            data_bucket=_required(env, "SAIKIKA_DATA_BUCKET"),
+            models_bucket=_required(env, "SAIKIKA_MODELS_BUCKET"),
+            predictions_bucket=_required(env, "SAIKIKA_PREDICTIONS_BUCKET"),
+            model_ttl_s=_positive_float(env, "SAIKIKA_MODEL_TTL_S", 60.0),
+            max_event_age_s=_positive_float(env, "SAIKIKA_MAX_EVENT_AGE_S", 86_400.0),
+            retrain_min_interval_s=_positive_float(env, "SAIKIKA_RETRAIN_MIN_INTERVAL_S", 300.0),
+            retrain_settle_s=_positive_float(env, "SAIKIKA_RETRAIN_SETTLE_S", 30.0),
+            retrain_lease_s=_positive_float(env, "SAIKIKA_RETRAIN_LEASE_S", 900.0),
+            retrain_min_rows=int(_positive_float(env, "SAIKIKA_RETRAIN_MIN_ROWS", 50)),
+            promotion_tolerance=_positive_float(env, "SAIKIKA_PROMOTION_TOLERANCE", 0.0),
+            promotion_label_margin=_positive_float(env, "SAIKIKA_PROMOTION_LABEL_MARGIN", 0.05),
+            log_level=_log_level(env),
+        )
+        buckets = [settings.data_bucket, settings.models_bucket, settings.predictions_bucket]
+        if len(set(buckets)) != 3:
+            # One shared bucket would let a function's own writes trigger the loop again.
+            raise ConfigError(
+                "SAIKIKA_DATA_BUCKET, SAIKIKA_MODELS_BUCKET and SAIKIKA_PREDICTIONS_BUCKET must be three different buckets"
+            )
+        return settings
+
+
+# The variables every deployed function needs, and the optional ones; terraform tests compare against these.
+REQUIRED_ENV = (
+    "GOOGLE_CLOUD_PROJECT",
+    "SAIKIKA_DATA_BUCKET",
+    "SAIKIKA_MODELS_BUCKET",
+    "SAIKIKA_PREDICTIONS_BUCKET",
+)
+OPTIONAL_ENV = (
+    "SAIKIKA_MODEL_TTL_S",
+    "SAIKIKA_MAX_EVENT_AGE_S",
+    "SAIKIKA_RETRAIN_MIN_INTERVAL_S",
+    "SAIKIKA_RETRAIN_SETTLE_S",
+    "SAIKIKA_RETRAIN_LEASE_S",
+    "SAIKIKA_RETRAIN_MIN_ROWS",
+    "SAIKIKA_PROMOTION_TOLERANCE",
+    "SAIKIKA_PROMOTION_LABEL_MARGIN",
+    "SAIKIKA_LOG_LEVEL",
+)

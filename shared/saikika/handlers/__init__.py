@@ -1,0 +1,1 @@
+"""One module per Cloud Function: what `functions/<name>/main.py` hands its decoded event to."""

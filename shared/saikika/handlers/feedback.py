@@ -1,0 +1,50 @@
+"""Feedback (confirmed labels) in, training data out: `training/feedback/dt=.../<message_id>.jsonl`.
+
+Unknown labels are welcome: new labels are how the label set grows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from google.cloud import storage
+
+from saikika.cloud import gcs, rejected_store
+from saikika.core import jsonl, logs, objects
+from saikika.core.events import PubSubMessage
+from saikika.core.rejections import parse_unless_expired
+from saikika.core.settings import Settings
+
+log = logging.getLogger("saikika.feedback")
+
+
+class FeedbackRecorder:
+    def __init__(self, settings: Settings, client: storage.Client | None = None):
+        self.settings = settings
+        client = client or gcs.client(settings.project)
+        self.data_bucket = client.bucket(settings.data_bucket)
+        self.rejected_bucket = client.bucket(settings.predictions_bucket)
+
+    def handle(self, message: PubSubMessage, now: datetime | None = None) -> str | None:
+        started = time.perf_counter()
+        now = now or datetime.now(timezone.utc)
+        parsed = parse_unless_expired(message, now, self.settings.max_event_age_s, labeled=True)
+        rejected_name, duplicate = None, False
+        if parsed.problems:
+            rejected_name, duplicate = rejected_store.store(self.rejected_bucket, message, parsed.problems, source="feedback")
+        data_name = None
+        if parsed.items:
+            data_name = objects.feedback(message.publish_time, message.id)
+            records = [{**item.to_json(), "message_id": message.id, "received_at": now.isoformat()}
+                       for item in parsed.items]
+            duplicate |= not gcs.create_only(self.data_bucket, data_name, jsonl.dumps(records), jsonl.CONTENT_TYPE)
+        logs.event(
+            log, logging.WARNING if parsed.problems else logging.INFO,
+            "feedback message already handled" if duplicate else "feedback message handled",
+            message_id=message.id, items=len(parsed.items), problems=len(parsed.problems),
+            training_object=data_name, rejected_object=rejected_name, duplicate=duplicate,
+            errors=[p.error for p in parsed.problems[:5]], latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return data_name

@@ -1,0 +1,242 @@
+"""Training: the fitted pipeline, its thresholds and metrics, and the files of a new version.
+
+Character n-grams need no word segmenter, so Japanese and English text work alike.
+A HashingVectorizer keeps no vocabulary: the saved model loads in tens of
+milliseconds, where a TF-IDF vocabulary of this size takes over a second with skops.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import version
+
+import numpy as np
+import scipy
+import scipy.sparse as sp
+import sklearn
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.linear_model import SGDClassifier
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
+
+import saikika
+from saikika.core import splits
+from saikika.core.errors import ModelIntegrityError
+from saikika.core.items import Item
+from saikika.core.metrics import binarize, evaluate_scores
+from saikika.core.objects import INFERENCE_FILE, MODEL_FILE
+from saikika.model import inference_artifact, pipeline_file
+from saikika.model.artifact import ModelFiles, new_version_id, sha256_hex
+from saikika.model.thresholds import tune_thresholds
+
+NGRAM_RANGE = (1, 3)
+N_FEATURES = 2**18
+ALPHA = 2e-6
+MIN_LABEL_EXAMPLES = 3
+SEED = 0
+_HASH_CHUNK = 500
+# Above this many rows, featurising and the per-label fits use every core (2 here); below it, starting worker
+# processes costs more than it saves.
+PARALLEL_FROM_ROWS = 5_000
+_PARALLEL_CHUNK = 2_500
+
+Progress = Callable[[str, int, int], None]
+
+
+class TrainingDataError(ValueError):
+    """The rows cannot train a model (too few rows or labels); the message says why."""
+
+
+def _vectorizer() -> HashingVectorizer:
+    return HashingVectorizer(
+        analyzer="char", ngram_range=NGRAM_RANGE, n_features=N_FEATURES, alternate_sign=False, norm=None
+    )
+
+
+def _jobs(rows: int) -> int | None:
+    return (os.cpu_count() or 1) if rows >= PARALLEL_FROM_ROWS else None
+
+
+def _classifier(rows: int) -> OneVsRestClassifier:
+    # One independent binary model per label: fitting them in parallel changes nothing in the result.
+    return OneVsRestClassifier(
+        SGDClassifier(loss="log_loss", alpha=ALPHA, max_iter=50, tol=1e-4, random_state=SEED), n_jobs=_jobs(rows)
+    )
+
+
+@dataclass
+class TrainedModel:
+    pipeline: Pipeline
+    labels: list[str]
+    thresholds: np.ndarray
+    metrics: dict
+    rows_used: int
+    tuning_rows: int
+    labels_dropped: dict[str, str] = field(default_factory=dict)
+    # The tuning split's scores and truth behind `metrics`, for reports; not saved with the model.
+    tuning_scores: np.ndarray | None = None
+    tuning_truth: np.ndarray | None = None
+    # Texts on which an exported inference artifact must reproduce the pipeline's scores.
+    check_texts: list[str] = field(default_factory=list)
+
+
+def _hash(texts: list[str], progress: Progress | None) -> sp.csr_matrix:
+    """Hashed n-gram counts. The vectorizer is stateless, so chunks can be featurised in parallel."""
+    vectorizer = _vectorizer()
+    jobs = _jobs(len(texts))
+    chunk = _PARALLEL_CHUNK if jobs else _HASH_CHUNK
+    chunks = [texts[start : start + chunk] for start in range(0, len(texts), chunk)]
+    if jobs:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=jobs, return_as="generator")(delayed(vectorizer.transform)(c) for c in chunks)
+    else:
+        results = (vectorizer.transform(c) for c in chunks)
+    parts = []
+    for part in results:
+        parts.append(part)
+        if progress:
+            progress("featurise", sum(p.shape[0] for p in parts), len(texts))
+    return sp.vstack(parts).tocsr()
+
+
+def _fit(counts: sp.csr_matrix, y: np.ndarray) -> tuple[TfidfTransformer, OneVsRestClassifier]:
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
+    with warnings.catch_warnings():
+        # A label absent from one split's positives gets a constant predictor; that is expected.
+        warnings.simplefilter("ignore", UserWarning)
+        classifier = _classifier(counts.shape[0]).fit(tfidf.transform(counts), y)
+    return tfidf, classifier
+
+
+def train(items: Sequence[Item], progress: Progress | None = None) -> TrainedModel:
+    """Fit on all but the tuning split, tune thresholds and measure on it, then refit on all rows."""
+    counts = Counter(label for item in items for label in (item.labels or ()))
+    labels = sorted(label for label, n in counts.items() if n >= MIN_LABEL_EXAMPLES)
+    dropped = {
+        label: f"{n} example(s), fewer than {MIN_LABEL_EXAMPLES}"
+        for label, n in sorted(counts.items())
+        if n < MIN_LABEL_EXAMPLES
+    }
+    if len(labels) < 2:
+        raise TrainingDataError(
+            f"need at least 2 labels with {MIN_LABEL_EXAMPLES}+ examples each, found {len(labels)} "
+            f"among {len(items)} rows"
+        )
+    y = binarize(items, labels)
+    held = np.array([splits.in_tuning_split(item.id) for item in items])
+    if held.all() or not held.any():
+        raise TrainingDataError(f"{len(items)} rows are too few to hold some out for thresholds and metrics")
+
+    matrix = _hash([item.text() for item in items], progress)
+    if progress:
+        progress("fit", 0, 2)
+    tfidf, classifier = _fit(matrix[~held], y[~held])
+    tuning_scores = classifier.predict_proba(tfidf.transform(matrix[held]))
+    thresholds = tune_thresholds(tuning_scores, y[held])
+    metrics = evaluate_scores(tuning_scores, y[held], thresholds, labels)
+    if progress:
+        progress("fit", 1, 2)
+    tfidf, classifier = _fit(matrix, y)
+    if progress:
+        progress("fit", 2, 2)
+    pipeline = Pipeline([("hash", _vectorizer()), ("tfidf", tfidf), ("classify", classifier)])
+    return TrainedModel(
+        pipeline=pipeline,
+        labels=labels,
+        thresholds=thresholds,
+        metrics=metrics,
+        rows_used=len(items),
+        tuning_rows=int(held.sum()),
+        labels_dropped=dropped,
+        tuning_scores=tuning_scores,
+        tuning_truth=y[held],
+        check_texts=[item.text() for item, h in zip(items, held) if h][:500],
+    )
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "saikika": saikika.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skops": version("skops"),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+    }
+
+
+def serialize(trained: TrainedModel, extra: dict | None = None) -> ModelFiles:
+    """A new version's files: the skops pipeline, the inference arrays (proven to give the pipeline's scores),
+    and the metadata naming the sha256 of both."""
+    data = pipeline_file.dump(trained.pipeline)
+    digest = sha256_hex(data)
+    now = datetime.now(timezone.utc)
+    arrays, inference_meta = _checked_inference(trained)
+    metadata = {
+        "version": new_version_id(digest, now),
+        "created_at": now.isoformat(),
+        "sha256": digest,
+        "model_file": MODEL_FILE,
+        "labels": trained.labels,
+        "thresholds": {label: float(t) for label, t in zip(trained.labels, trained.thresholds)},
+        "metrics": trained.metrics,
+        "metrics_on": f"tuning split of {trained.tuning_rows} rows (stable by item id)",
+        "rows_used": trained.rows_used,
+        "tuning_rows": trained.tuning_rows,
+        "labels_dropped": trained.labels_dropped,
+        "library_versions": library_versions(),
+        "inference": inference_meta,
+        **(extra or {}),
+    }
+    return ModelFiles(data, metadata, arrays)
+
+
+def _checked_inference(trained: TrainedModel) -> tuple[bytes, dict]:
+    """The inference arrays, refused unless they reproduce the pipeline's scores to MAX_SCORE_DIFFERENCE:
+    predictors serve nothing else."""
+    arrays = export_inference(trained.pipeline)
+    difference = max_difference(trained.pipeline, inference_artifact.load(arrays), trained.check_texts)
+    if difference > inference_artifact.MAX_SCORE_DIFFERENCE:
+        raise ModelIntegrityError(f"the inference artifact's scores differ from the pipeline's by {difference:.3g}")
+    return arrays, {"file": INFERENCE_FILE, "format": inference_artifact.FORMAT, "sha256": sha256_hex(arrays),
+                    "max_score_difference": difference, "checked_on_texts": len(trained.check_texts)}
+
+
+def max_difference(pipeline: Pipeline, scorer, texts: list[str]) -> float:
+    if not texts:
+        return 0.0
+    return float(np.max(np.abs(np.asarray(pipeline.predict_proba(texts)) - scorer(texts))))
+
+
+def export_inference(pipeline: Pipeline) -> bytes:
+    """The arrays of a fitted saikika pipeline as npz bytes (`saikika.model.inference_artifact`)."""
+
+    hashing, tfidf, classifier = (pipeline.named_steps[k] for k in ("hash", "tfidf", "classify"))
+    exportable = (
+        hashing.analyzer == "char" and hashing.norm is None and not hashing.alternate_sign and not hashing.binary
+        and hashing.preprocessor is None and hashing.strip_accents is None and tfidf.sublinear_tf
+        and tfidf.norm == "l2" and tfidf.use_idf
+        and all(isinstance(e, SGDClassifier) and e.loss == "log_loss" for e in classifier.estimators_)
+    )
+    if not exportable:
+        raise ModelIntegrityError("the pipeline is not of the shape the inference artifact reproduces")
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        idf=np.asarray(tfidf.idf_, dtype=np.float64),
+        coef=np.vstack([e.coef_ for e in classifier.estimators_]).astype(np.float64),
+        intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
+        ngram_range=np.asarray(hashing.ngram_range, dtype=np.int64),
+        lowercase=np.asarray(bool(hashing.lowercase)),
+    )
+    return buffer.getvalue()
+
+

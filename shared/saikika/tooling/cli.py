@@ -1,0 +1,297 @@
+"""The `saikika` command: train, evaluate, push models, run the local stack and the demo."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+@click.group()
+def main() -> None:
+    """Saikika: event-driven label prediction for Google Cloud."""
+
+
+# ---- training ------------------------------------------------------------------------------
+@main.command()
+@click.option("--data", "data", multiple=True, required=True, help="JSONL file or gs:// URI (repeatable).")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder for model.skops and metadata.json.")
+def train(data: tuple[str, ...], out: Path) -> None:
+    """Train a multi-label text model from labeled JSONL rows."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from saikika.cloud import data_files
+    from saikika.model import artifact, training
+
+    started = time.perf_counter()
+    rows = data_files.load_rows(data)
+    if rows.invalid:
+        console.print(f"[yellow]{len(rows.invalid)} invalid row(s) skipped[/]; first: {rows.invalid[0]}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        try:
+            trained = training.train(rows.items, progress=report)
+        except training.TrainingDataError as exc:
+            raise click.ClickException(str(exc)) from exc
+    files = training.serialize(
+        trained, extra={"data_sources": list(data), "invalid_rows": len(rows.invalid),
+                        "training_seconds": round(time.perf_counter() - started, 2)}
+    )
+    artifact.write_dir(out, files)
+    data_bytes, metadata = files.model, files.metadata
+    m = trained.metrics
+    console.print(
+        f"model {metadata['version']}: {trained.rows_used} rows, {len(trained.labels)} labels, "
+        f"tuning-split top-1 {m['top1_accuracy']:.4f}, micro F1 {m['micro_f1']:.4f}, macro F1 {m['macro_f1']:.4f}, "
+        f"{len(data_bytes) / 1e6:.1f} MB → {out}"
+    )
+
+
+@main.command()
+@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--data", "data", multiple=True, required=True, help="Labeled JSONL file or gs:// URI (repeatable).")
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Write the metrics as JSON here.")
+def evaluate(model_dir: Path, data: tuple[str, ...], out: Path | None) -> None:
+    """Evaluate a model folder on labeled rows: top-1 accuracy, micro/macro F1, per-label figures."""
+    from saikika.cloud import data_files
+    from saikika.model import artifact, evaluation, pipeline_file
+
+    files = artifact.read_dir(model_dir)
+    loaded = pipeline_file.load(files.model, files.metadata)
+    rows = data_files.load_rows(data)
+    result = evaluation.evaluate(loaded, rows.items)
+    result["invalid_rows"] = len(rows.invalid)
+    result["model_version"] = loaded.version
+    table = Table(title=f"{loaded.version} on {result['rows']} rows")
+    for column in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label, figures in result["per_label"].items():
+        table.add_row(label, f"{figures['precision']:.3f}", f"{figures['recall']:.3f}", f"{figures['f1']:.3f}",
+                      str(figures["support"]))
+    Console().print(table)
+    Console().print(f"top-1 accuracy {result['top1_accuracy']:.4f}   micro F1 {result['micro_f1']:.4f}   "
+                    f"macro F1 {result['macro_f1']:.4f}")
+    if out:
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
+@main.command("catalogue")
+@click.option("--rows", default=3000, show_default=True, help="How many items to generate.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+def catalogue_command(rows: int, seed: int, out: Path) -> None:
+    """Write a synthetic, labeled marketplace catalogue (JSONL) made by saikika's own generator."""
+    from saikika.cloud import data_files
+    from saikika.model import catalogue
+
+    count = data_files.write_jsonl(out, catalogue.generate(rows, seed))
+    console.print(f"{count} items → {out}")
+
+
+# ---- models bucket ---------------------------------------------------------------------------
+@main.group()
+def models() -> None:
+    """Model versions in the models bucket."""
+
+
+def _models_bucket():
+    from saikika.cloud import gcs
+    from saikika.core.errors import ConfigError
+    from saikika.core.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(f"{exc} (for the local stack: set -a; . .saikika/local.env; set +a)") from exc
+    return gcs.client(settings.project).bucket(settings.models_bucket)
+
+
+@models.command("push")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--promote", is_flag=True, help="Also point models/champion.json at it.")
+def models_push(model_dir: Path, promote: bool) -> None:
+    """Upload a trained model folder to gs://$SAIKIKA_MODELS_BUCKET/models/<version>/."""
+    from saikika.cloud import registry
+    from saikika.core import objects
+    from saikika.model import artifact
+
+    files = artifact.read_dir(model_dir)
+    _validate(files)  # refuse to upload what the promote function or a predictor would refuse
+    bucket = _models_bucket()
+    version = registry.push(bucket, *files)
+    console.print(f"pushed {version} → gs://{bucket.name}/{objects.version_prefix(version)}")
+    if promote:
+        _promote_by_hand(bucket, files.metadata, "promoted by hand (models push --promote)")
+
+
+def _validate(files) -> None:
+    from saikika.core.errors import ModelIntegrityError
+    from saikika.model import validation
+
+    try:
+        validation.validate(files)
+    except (ModelIntegrityError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"refused: {exc}") from exc
+
+
+def _promote_by_hand(bucket, metadata: dict, reason: str) -> None:
+    """Compare-and-swap the pointer and log the decision, as the promote function does."""
+    from saikika.cloud import registry
+
+    version = metadata["version"]
+    current = registry.read_champion(bucket)
+    try:
+        registry.set_champion(bucket, metadata, current, reason=reason)
+    except registry.ChampionChanged as exc:
+        raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
+    registry.record_decision(bucket, {"version": version, "action": "promote-by-hand", "outcome": "promoted",
+                                      "reason": reason, "previous_champion": current.version if current else None})
+    console.print(f"champion is now {version}" + (f" (was {current.version})" if current else ""))
+
+
+@models.command("list")
+def models_list() -> None:
+    """Versions with their metrics and decision; the champion is marked."""
+    from saikika.cloud import registry
+
+    bucket = _models_bucket()
+    champion = registry.read_champion(bucket)
+    table = Table(title=f"gs://{bucket.name}/models/")
+    for column in ("", "version", "rows", "micro F1", "macro F1", "top-1", "decision", "reason"):
+        table.add_column(column, no_wrap=column != "reason")
+    for version in registry.versions(bucket):
+        metadata = registry.read_metadata(bucket, version)
+        decision = registry.read_decision(bucket, version)
+        metrics = metadata.get("metrics", {})
+        table.add_row(
+            "★" if champion and champion.version == version else "", version, str(metadata.get("rows_used", "")),
+            _fmt(metrics.get("micro_f1")), _fmt(metrics.get("macro_f1")), _fmt(metrics.get("top1_accuracy")),
+            decision["outcome"] if decision else "—", (decision.get("reason", "") if decision else "")[:60],
+        )
+    Console(width=max(Console().width, 160)).print(table)
+    if champion is None:
+        Console().print("no champion yet")
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+@models.command("promote")
+@click.argument("version")
+def models_promote(version: str) -> None:
+    """Make VERSION the champion by hand (compare-and-swap; the model is verified first)."""
+    from saikika.cloud import registry
+
+    bucket = _models_bucket()
+    found = registry.read_version(bucket, version)
+    if found is None:
+        raise click.ClickException(f"no committed version {version} (models/{version}/metadata.json is missing)")
+    _validate(found)  # refuse what the promote function or a predictor would refuse
+    _promote_by_hand(bucket, found.metadata, "promoted by hand (saikika models promote)")
+
+
+@models.command("rollback")
+def models_rollback() -> None:
+    """Point the champion back at the previous one (compare-and-swap)."""
+    from saikika.cloud import registry
+
+    bucket = _models_bucket()
+    current = registry.read_champion(bucket)
+    if current is None:
+        raise click.ClickException("there is no champion to roll back")
+    try:
+        restored = registry.rollback(bucket, current)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except registry.ChampionChanged as exc:
+        raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
+    registry.record_decision(bucket, {"version": restored.version, "action": "rollback", "outcome": "promoted",
+                                     "previous_champion": current.version})
+    console.print(f"champion rolled back to {restored.version} (was {current.version})")
+
+
+@main.command("package")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("build/functions"), show_default=True)
+@click.option("--lock", is_flag=True, help="First rewrite functions/<name>/requirements.txt from this environment.")
+@click.option("--functions-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def package(out: Path, lock: bool, functions_dir: Path | None) -> None:
+    """Build one reproducible zip per function (main.py, the saikika package, pinned requirements.txt)."""
+    from saikika.tooling import packaging
+    from saikika.tooling.local_stack import find_functions_dir
+
+    functions_dir = functions_dir or find_functions_dir()
+    if lock:
+        for path in packaging.write_locks(functions_dir):
+            console.print(f"locked {path}")
+    for function in packaging.FUNCTION_DEPENDENCIES:
+        target = packaging.build(functions_dir, out, function)
+        print(f"{target}  sha256={packaging.sha256_file(target)}  ({target.stat().st_size:,} bytes)")
+
+
+# ---- local stack and demo ---------------------------------------------------------------------
+@main.group()
+def local() -> None:
+    """The local stack on the official emulators."""
+
+
+@local.command("up")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".saikika"), show_default=True)
+@click.option("--functions-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def local_up(state_dir: Path, functions_dir: Path | None) -> None:
+    """Start the emulators and one functions-framework process per function; stop all on SIGINT/SIGTERM."""
+    from saikika.tooling.local_stack import LocalStack, StackError
+
+    stopping = False
+
+    def request_stop(signum, frame):  # noqa: ARG001
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stack = LocalStack(state_dir=state_dir, functions_dir=functions_dir)
+    try:
+        stack.start()
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        console.print(f"environment: {state_dir / 'local.env'}   logs: {state_dir / 'logs'}")
+        print("READY", flush=True)
+        while not stopping:
+            stack.check_alive()
+            time.sleep(0.2)
+    except StackError as exc:
+        console.print(f"[red]{exc}[/]")
+        sys.exit(1)
+    finally:
+        stack.stop()
+        console.print("stopped")
+
+
+@main.command()
+@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".saikika"), show_default=True)
+def demo(state_dir: Path) -> None:
+    """The main job: the whole loop on the local stack, on a synthetic catalogue."""
+    from saikika.tooling.demo import run
+
+    run(state_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""`make demo`: the local loop end to end on the product's own synthetic catalogue.
+
+v1 is trained here and pushed by hand; items are predicted through Pub/Sub and HTTP; then feedback
+(corrections and a label the model has never seen) and the catalogue land in the data bucket, the
+retrain function trains v2 by itself, the promote function judges it against v1, and new items are
+predicted by whichever model won.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from saikika.cloud import data_files, gcs, registry, training_store
+from saikika.core import jsonl, objects, rows
+from saikika.model import artifact, catalogue, training
+from saikika.tooling.local_stack import FEEDBACK_TOPIC, ITEMS_TOPIC, LocalStack
+from saikika.tooling.polling import wait_until
+
+# Wide enough for the tables when the output goes to a file or CI log rather than a terminal.
+console = Console(width=None if sys.stdout.isatty() else 140)
+ALL_FEATURES = {**catalogue.FEATURES, **catalogue.NEW_FEATURES}
+
+
+def _step(text: str) -> None:
+    console.print(f"\n[bold cyan]▶ {text}[/]")
+
+
+def wait_for_objects(bucket, names: list[str], timeout_s: float = 120) -> dict[str, str]:
+    """Poll until every named object exists; returns their text."""
+    found: dict[str, str] = {}
+
+    def check():
+        for name in names:
+            if name not in found and (blob := bucket.get_blob(name)) is not None:
+                found[name] = blob.download_as_text()
+        return len(found) == len(names)
+
+    wait_until(f"{len(names)} object(s) in gs://{bucket.name}", check, timeout_s)
+    return found
+
+
+def publish(publisher, project: str, topic: str, payloads: list[bytes]) -> list[str]:
+    futures = [publisher.publish(publisher.topic_path(project, topic), payload) for payload in payloads]
+    return [future.result(timeout=30) for future in futures]
+
+
+def _public(item) -> dict:
+    return {k: v for k, v in item.to_json().items() if k != "labels"}
+
+
+def predict_and_show(stack, publisher, predictions_bucket, items, title: str) -> list[dict]:
+    """Publish items (singles and one batch), read the predictions back, print them as a table."""
+    public = [_public(item) for item in items]
+    payloads = [json.dumps(p, ensure_ascii=False).encode() for p in public[:-4]]
+    payloads.append(json.dumps({"items": public[-4:]}, ensure_ascii=False).encode())
+    message_ids = publish(publisher, stack.project, ITEMS_TOPIC, payloads)
+    console.print(f"  {len(payloads)} messages published to '{ITEMS_TOPIC}' "
+                  f"({len(payloads) - 1} single items and one batch of 4)")
+    today = datetime.now(timezone.utc)
+    names = [objects.predictions(today, message_id) for message_id in message_ids]
+    found = wait_for_objects(predictions_bucket, names)
+    records = [json.loads(line) for name in names for line in found[name].splitlines()]
+    truth = {item.id: item.labels for item in items}
+    titles = {item.id: item.title for item in items}
+    table = Table(title=title)
+    for column in ("item", "title", "predicted labels", "top scores", "true labels", "model"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        top = sorted(record["scores"].items(), key=lambda kv: -kv[1])[:2]
+        table.add_row(record["id"], titles[record["id"]][:32], ", ".join(record["labels"]) or "—",
+                      " ".join(f"{k}:{v:.2f}" for k, v in top), ", ".join(truth[record["id"]]) or "—",
+                      record["model_version"][-8:])
+    console.print(table)
+    return records
+
+
+def run(state_dir: Path) -> None:
+    started = time.perf_counter()
+    fast_loop = {
+        "SAIKIKA_RETRAIN_MIN_INTERVAL_S": os.environ.get("SAIKIKA_RETRAIN_MIN_INTERVAL_S", "5"),
+        "SAIKIKA_MODEL_TTL_S": os.environ.get("SAIKIKA_MODEL_TTL_S", "2"),
+        "SAIKIKA_RETRAIN_SETTLE_S": os.environ.get("SAIKIKA_RETRAIN_SETTLE_S", "3"),
+    }
+    _step("Starting the local stack: Pub/Sub emulator, fake-gcs-server, five functions-framework processes")
+    with LocalStack(state_dir=state_dir, extra_env=fast_loop) as stack:
+        console.print(f"  settings in {state_dir / 'local.env'}, logs in {state_dir / 'logs'}")
+        client = stack.storage_client()
+        data_bucket = client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])
+        models_bucket = client.bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
+        predictions_bucket = client.bucket(stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
+        publisher = stack.publisher()
+        work = state_dir / "demo"
+        work.mkdir(parents=True, exist_ok=True)
+
+        _step("Generating a synthetic bilingual marketplace catalogue and training v1")
+        base = list(catalogue.generate(3000, seed=7))
+        holdout = list(catalogue.generate(600, seed=99, features=ALL_FEATURES, id_prefix="holdout", noise=0.0))
+        data_files.write_jsonl(work / "catalogue.jsonl", base)
+        trained = training.train(base)
+        files = training.serialize(trained, extra={"data_sources": [str(work / "catalogue.jsonl")]})
+        artifact.write_dir(work / "model-v1", files)
+        metadata = files.metadata
+        v1 = metadata["version"]
+        m = trained.metrics
+        console.print(f"  v1 = {v1}: {trained.rows_used} rows, labels: {', '.join(trained.labels)}")
+        console.print(f"  tuning split: top-1 {m['top1_accuracy']:.3f}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f}")
+
+        _step("Pushing v1 to the models bucket and promoting it (saikika models push --promote)")
+        registry.push(models_bucket, *files)
+        registry.set_champion(models_bucket, metadata, registry.read_champion(models_bucket), reason="demo: first model")
+        # The rows promotions are judged on; training never reads eval/.
+        gcs.create_only(data_bucket, objects.HOLDOUT_OBJECT, rows.dumps(holdout), jsonl.CONTENT_TYPE)
+
+        _step("Publishing new items to Pub/Sub (google-cloud-pubsub client)")
+        fresh = list(catalogue.generate(10, seed=2026, features=ALL_FEATURES, id_prefix="new", noise=0.0))
+        predict_and_show(stack, publisher, predictions_bucket, fresh, "Predictions by v1 (read back from the bucket)")
+        [bad_id] = publish(publisher, stack.project, ITEMS_TOPIC, [b'{"items": [{"title": "an item without an id"}]}'])
+        rejected_name = objects.rejected(datetime.now(timezone.utc), bad_id)
+        rejected = json.loads(wait_for_objects(predictions_bucket, [rejected_name])[rejected_name])
+        console.print(f"  a malformed message → gs://{predictions_bucket.name}/{rejected_name}: {rejected['errors'][0]['error']}")
+
+        _step("Calling the HTTP endpoint (predict_http) once")
+        body = json.dumps({"instances": [{"id": "http-1", "title": "防水 Bluetooth スピーカー 持ち運び便利"}]}).encode()
+        request = urllib.request.Request(stack.env["SAIKIKA_PREDICT_URL"], data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+        console.print(f"  POST {stack.env['SAIKIKA_PREDICT_URL']} → {response.status}: "
+                      f"{answer['predictions'][0]['labels']} (model {answer['model_version']})")
+
+        _step("Feedback: corrected labels, and a label v1 has never seen ('limited-edition')")
+        clean = list(catalogue.generate(3000, seed=7, noise=0.0))
+        corrections = [fixed for noisy, fixed in zip(base, clean) if noisy.labels != fixed.labels]
+        novel = list(catalogue.generate(400, seed=4242, features=ALL_FEATURES, id_prefix="fb", noise=0.0))
+        feedback = corrections + novel
+        batches = [feedback[i:i + 100] for i in range(0, len(feedback), 100)]
+        feedback_ids = publish(publisher, stack.project, FEEDBACK_TOPIC,
+                               [json.dumps({"items": [i.to_json() for i in batch]}, ensure_ascii=False).encode() for batch in batches])
+        today = datetime.now(timezone.utc)
+        wait_for_objects(data_bucket, [objects.feedback(today, message_id) for message_id in feedback_ids])
+        new_label = sum("limited-edition" in (item.labels or ()) for item in feedback)
+        console.print(f"  {len(corrections)} corrections and {len(novel)} new labeled items ({new_label} with "
+                      f"'limited-edition') → gs://{data_bucket.name}/training/feedback/")
+        gcs.create_only(data_bucket, "training/base/catalogue.jsonl", rows.dumps(base), jsonl.CONTENT_TYPE)
+        console.print(f"  the catalogue exported to gs://{data_bucket.name}/training/base/catalogue.jsonl")
+
+        _step("The retrain function trains v2 by itself; the promote function judges it")
+        every_object = {o.name for o in training_store.list_objects(data_bucket)}
+        decision = wait_until("a judged version trained on every training object",
+                         lambda: _decision_covering(models_bucket, every_object), timeout_s=240)
+        v2 = decision["version"]
+        for run_blob in models_bucket.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX):
+            run = json.loads(run_blob.download_as_bytes())
+            console.print(f"  retrain run: {run['status']} on {len(run['objects'])} objects in {run['seconds']} s "
+                          f"→ {run['version'] or run['reason']}")
+        v2_meta = registry.read_metadata(models_bucket, v2)
+        report_dir = work / "v2-report"
+        report_dir.mkdir(exist_ok=True)
+        for blob in models_bucket.list_blobs(prefix=objects.version_file(v2, objects.REPORT_FOLDER)):
+            blob.download_to_filename(report_dir / blob.name.rsplit("/", 1)[1])
+        console.print(f"  v2 = {v2}: trained on {v2_meta['rows_used']} rows from "
+                      f"{len(v2_meta['training_objects'])} objects, labels: {', '.join(v2_meta['labels'])}")
+        cand, champ = decision.get("candidate_metrics") or {}, decision.get("champion_metrics") or {}
+        console.print(f"  judged on {decision.get('evaluation_rows')} rows ({decision.get('evaluated_on')}):")
+        for key in ("micro_f1", "macro_f1", "top1_accuracy"):
+            if key in cand and key in champ:
+                console.print(f"    {key:14} v1 {champ[key]:.3f} → v2 {cand[key]:.3f}  ({cand[key] - champ[key]:+.3f})")
+        colour = "green" if decision["outcome"] == "promoted" else "red"
+        console.print(f"  decision: [{colour}]{decision['outcome']}[/] — {decision['reason']}")
+        console.print(f"  v2 report: gs://{models_bucket.name}/{objects.version_file(v2, objects.REPORT_FOLDER)}index.html "
+                      f"(copied to {report_dir / 'index.html'})")
+
+        if decision["outcome"] == "promoted":
+            _step("New items, predicted by v2 after the predictors' hot swap (no restart)")
+            ttl = float(fast_loop["SAIKIKA_MODEL_TTL_S"])
+            time.sleep(ttl + 0.5)
+            newer = list(catalogue.generate(8, seed=31337, features=ALL_FEATURES, id_prefix="after", noise=0.0))
+            records = predict_and_show(stack, publisher, predictions_bucket, newer, "Predictions after the swap")
+            versions = {record["model_version"] for record in records}
+            console.print(f"  served by: {', '.join(sorted(versions))}")
+
+        _step("Shutting down")
+    console.print(f"\n[bold green]Demo finished in {time.perf_counter() - started:.0f} s[/]")
+
+
+def _decision_covering(models_bucket, objects: set[str]) -> dict | None:
+    """The decision on a version whose training included every one of `objects`, once judged."""
+    for version in registry.versions(models_bucket):
+        metadata = registry.read_metadata(models_bucket, version)
+        trained_on = {o["name"] for o in metadata.get("training_objects", [])}
+        if objects <= trained_on:
+            return registry.read_decision(models_bucket, version)
+    return None
