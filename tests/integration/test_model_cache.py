@@ -147,3 +147,27 @@ def test_serves_inference_arrays_and_refuses_a_version_without_them(models_bucke
     clock.now = 2
     served = cache.get()
     assert (served.version, served.backend) == (metadata["version"], "inference")
+
+def test_a_previous_format_champion_is_served_and_swapped_for_the_current_format(models_bucket, model_files):
+    """A version trained before the vectorised featuriser (inference format v1) keeps serving from real storage,
+    scoring as its own pipeline did, and a new-format champion replaces it by the usual hot swap."""
+    import legacy_v1
+    import numpy as np
+
+    from saikika.model import inference_artifact
+
+    old_files, old_pipeline = legacy_v1.build(list(catalogue.generate(600, seed=31)), sorted(catalogue.FEATURES))
+    registry.push(models_bucket, *old_files)
+    old = registry.set_champion(models_bucket, old_files.metadata, None, reason="test: a v1 champion")
+    clock = ManualClock()
+    cache = ChampionCache(models_bucket, ttl_s=1, clock=clock)
+    served = cache.get()
+    assert served.version == old_files.metadata["version"]
+    assert isinstance(served.scorer, inference_artifact.MurmurHashScorer)
+    texts = [item.text() for item in catalogue.generate(50, seed=32)]
+    np.testing.assert_allclose(served.scores(texts), old_pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+
+    registry.push(models_bucket, *model_files)
+    registry.set_champion(models_bucket, model_files.metadata, old, reason="test: the current format")
+    clock.now = 2
+    assert isinstance(cache.get().scorer, inference_artifact.FnvHashScorer)

@@ -98,3 +98,15 @@ def test_module_list_follows_the_imports_not_a_list(tmp_path):
     (folder / "main.py").write_text((FUNCTIONS / "feedback" / "main.py").read_text() + "\nfrom saikika.model import report\n")
     after = set(packaging.library_modules(folder))
     assert {"saikika.model.report", "saikika.core.metrics"} <= after - before
+
+
+@pytest.mark.parametrize("function", ["retrain", "promote"])
+def test_zips_that_load_pipelines_carry_every_saikika_type_they_trust(function):
+    """skops imports a pipeline's classes by name at load time, where modulefinder cannot see it: every saikika
+    type on the trusted list must come with the zip of a function that loads pipelines."""
+    from saikika.model import pipeline_file
+
+    carried = set(packaging.library_modules(FUNCTIONS / function))
+    assert "saikika.model.pipeline_file" in carried
+    ours = {name.rsplit(".", 1)[0] for name in pipeline_file.TRUSTED_TYPES if name.startswith("saikika.")}
+    assert ours and ours <= carried

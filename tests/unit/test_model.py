@@ -115,16 +115,56 @@ def test_evaluate_reports_unknown_labels(model_files):
     assert 0.8 < result["micro_f1"] <= 1.0
 
 
-def test_inference_arrays_score_exactly_as_the_pipeline(trained_small, model_files):
+# Texts the serving scorer must handle as the pipeline does: very short and very long, any Unicode, empty fields.
+EDGE_TEXTS = ["", "   ", "\n\n", "a", "ＡＢＣ　全角\t\tタブ\n\n改行", "🙂 emoji ✨ 👩‍👩‍👧", "e\u0301 combining",
+              "\ud800 lone surrogate", "x" * 5000, "防水" * 10000]
+
+
+def test_inference_arrays_score_as_the_pipeline(trained_small, model_files):
     from saikika.model import inference_artifact
 
     _, metadata, arrays = model_files
+    bound = inference_artifact.MAX_SCORE_DIFFERENCE[inference_artifact.FORMAT]
+    assert metadata["inference"]["format"] == inference_artifact.FORMAT
     assert arrays is not None and metadata["inference"]["sha256"] == artifact.sha256_hex(arrays)
-    assert metadata["inference"]["max_score_difference"] <= 1e-9
-    texts = [item.text() for item in catalogue.generate(300, seed=123)]
-    texts += ["", "   ", "ＡＢＣ　全角\t\tタブ\n\n改行", "🙂 emoji ✨", "x" * 5000]
-    difference = training.max_difference(trained_small.pipeline, inference_artifact.load(arrays), texts)
-    assert difference <= 1e-9
+    assert metadata["inference"]["max_score_difference"] <= bound
+    texts = [item.text() for item in catalogue.generate(300, seed=123)] + EDGE_TEXTS
+    scorer = inference_artifact.load(arrays)
+    assert training.max_difference(trained_small.pipeline, scorer, texts) <= bound
+    # One text at a time gives the same scores as the batch (nothing leaks between texts of a batch).
+    one_by_one = np.vstack([scorer([text]) for text in texts])
+    np.testing.assert_allclose(one_by_one, scorer(texts), rtol=0, atol=1e-7)
+
+
+def test_items_with_empty_fields_and_odd_unicode_are_predicted(model_files):
+    served = artifact.load_inference(model_files.inference, model_files.metadata)
+    items = [Item(id="t", title="🙂"), Item(id="d", description="\ud800"), Item(id="g", tags=("ｶﾀｶﾅ",)),
+             Item(id="long", description="防水" * 10_000)]
+    for prediction in served.predict(items):
+        assert set(prediction.scores) == set(served.labels)
+        assert all(0.0 <= score <= 1.0 for score in prediction.scores.values())
+
+
+def test_a_previous_format_artifact_still_loads_and_scores_as_its_pipeline():
+    import legacy_v1
+
+    from saikika.model import inference_artifact
+
+    items = list(catalogue.generate(600, seed=8))
+    files, pipeline = legacy_v1.build(items, sorted(catalogue.FEATURES))
+    served = artifact.load_inference(files.inference, files.metadata)
+    assert files.metadata["inference"]["format"] == inference_artifact.FORMAT_V1
+    texts = [item.text() for item in catalogue.generate(100, seed=9)] + EDGE_TEXTS[:-1]
+    # The v1 re-implementation of HashingVectorizer cannot encode lone surrogates any more than sklearn can.
+    texts = [t for t in texts if "\ud800" not in t]
+    np.testing.assert_allclose(served.scores(texts), pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+    assert validation_passes(files)
+
+
+def validation_passes(files) -> bool:
+    from saikika.model import validation
+
+    return validation.validate(files).version == files.metadata["version"]
 
 
 def test_inference_arrays_are_checked_and_never_unpickled(model_files):

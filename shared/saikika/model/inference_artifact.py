@@ -1,10 +1,15 @@
-"""The inference-only artifact: the fitted pipeline's arithmetic as plain arrays, no scikit-learn.
+"""The inference-only artifact, `model.npz`: the fitted pipeline's arithmetic as plain arrays, no scikit-learn.
 
-`model.npz` (numpy's format, loaded with allow_pickle=False) holds the TF-IDF weights and the linear
-models; the analyzer is re-implemented exactly (scikit-learn's character n-grams, MurmurHash3 via mmh3).
-Training (`saikika.model.training`) exports it and proves it gives the pipeline's scores to within 1e-9
-before writing it; the predictors then start without importing scikit-learn or skops, which is most of a
-cold start.
+numpy's format, loaded with `allow_pickle=False`. Two formats:
+- `FORMAT` (v2, written now): the featuriser's hashed character n-gram counts (`saikika.model.featuriser`,
+  the very code training uses), sublinear TF-IDF and one logistic model per label, with the IDF weights and
+  coefficients stored as float32 and the arithmetic done in float64; scored for the whole batch at once.
+  The pipeline holds the same float32-rounded weights, so the two agree to rounding: training proves the
+  arrays give the pipeline's scores to within `MAX_SCORE_DIFFERENCE[FORMAT]` before writing them.
+- `FORMAT_V1` (read only, for versions trained before): scikit-learn's HashingVectorizer re-implemented
+  with MurmurHash3 (`mmh3`), float64 weights, one text at a time; equal to its pipeline to 1e-9.
+
+The predictors start without importing scikit-learn or skops, which is most of a cold start.
 """
 
 from __future__ import annotations
@@ -15,13 +20,48 @@ import re
 import mmh3
 import numpy as np
 
-FORMAT = "saikika-hashed-char-tfidf-ovr-logistic-v1"
-MAX_SCORE_DIFFERENCE = 1e-9
+from saikika.model.featuriser import CharNgramHasher
+
+FORMAT = "saikika-char-ngram-fnv1-tfidf-ovr-logistic-v2"
+FORMAT_V1 = "saikika-hashed-char-tfidf-ovr-logistic-v1"
+# The largest difference between the pipeline's probabilities and the artifact's, per format.
+MAX_SCORE_DIFFERENCE = {FORMAT: 1e-9, FORMAT_V1: 1e-9}
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's VectorizerMixin._white_spaces
 
 
-class LinearTextScorer:
-    """Scores texts as HashingVectorizer(char) → TfidfTransformer(sublinear, l2) → one-vs-rest logistic."""
+class FnvHashScorer:
+    """Format v2: featuriser counts → sublinear TF-IDF (l2) → one-vs-rest logistic, for a batch at once."""
+
+    def __init__(self, hasher: CharNgramHasher, idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray):
+        if idf.shape != (hasher.n_features,) or coef.ndim != 2 or coef.shape[1] != hasher.n_features:
+            raise ValueError(f"arrays do not fit 2^{hasher.bits} features: idf {idf.shape}, coef {coef.shape}")
+        if intercept.shape != (coef.shape[0],):
+            raise ValueError(f"{coef.shape[0]} coefficient rows but {intercept.shape} intercepts")
+        self.hasher = hasher
+        self.idf = np.asarray(idf, dtype=np.float32)
+        self.coef = np.ascontiguousarray(coef, dtype=np.float32)  # (labels, features): one contiguous row a label
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        counts = self.hasher(texts)
+        decision = np.tile(self.intercept, (len(texts), 1))
+        # reduceat sums from one start to the next, so only texts with at least one n-gram take part (an
+        # empty text's TF-IDF row is all zeros: its decision is the intercept, as in scikit-learn).
+        filled = np.flatnonzero(np.diff(counts.indptr))
+        if filled.shape[0]:
+            starts = counts.indptr[filled]
+            tfidf = (np.log(counts.counts) + 1.0) * self.idf.take(counts.indices)  # float64 from here on
+            tfidf /= np.repeat(np.sqrt(np.add.reduceat(tfidf * tfidf, starts)), np.diff(counts.indptr)[filled])
+            # One 1-D gather per label from its contiguous row: faster than gathering (non-zeros × labels)
+            # blocks, and no temporary grows with the label count.
+            for label, row in enumerate(self.coef):
+                decision[filled, label] += np.add.reduceat(row.take(counts.indices) * tfidf, starts)
+        return 1.0 / (1.0 + np.exp(-decision))
+
+
+class MurmurHashScorer:
+    """Format v1 (models trained before the vectorised featuriser): scikit-learn's HashingVectorizer(char,
+    MurmurHash3) → TfidfTransformer(sublinear, l2) → one-vs-rest logistic, re-implemented one text at a time."""
 
     def __init__(self, idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray, ngram_range: tuple[int, int],
                  lowercase: bool):
@@ -58,9 +98,16 @@ class LinearTextScorer:
         return 1.0 / (1.0 + np.exp(-decision))
 
 
-def load(data: bytes) -> LinearTextScorer:
+def load(data: bytes, format: str = FORMAT) -> FnvHashScorer | MurmurHashScorer:
+    """The scorer of an npz artifact of `format`; ValueError or KeyError if the arrays do not fit it."""
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        return LinearTextScorer(
-            idf=arrays["idf"], coef=arrays["coef"], intercept=arrays["intercept"],
-            ngram_range=tuple(int(n) for n in arrays["ngram_range"]), lowercase=bool(arrays["lowercase"]),
-        )
+        if format == FORMAT:
+            hasher = CharNgramHasher(tuple(int(n) for n in arrays["ngram_range"]), int(arrays["bits"]),
+                                     bool(arrays["lowercase"]))
+            return FnvHashScorer(hasher, arrays["idf"], arrays["coef"], arrays["intercept"])
+        if format == FORMAT_V1:
+            return MurmurHashScorer(
+                idf=arrays["idf"], coef=arrays["coef"], intercept=arrays["intercept"],
+                ngram_range=tuple(int(n) for n in arrays["ngram_range"]), lowercase=bool(arrays["lowercase"]),
+            )
+    raise ValueError(f"unknown inference format {format!r}")

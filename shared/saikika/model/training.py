@@ -1,8 +1,9 @@
 """Training: the fitted pipeline, its thresholds and metrics, and the files of a new version.
 
-Character n-grams need no word segmenter, so Japanese and English text work alike.
-A HashingVectorizer keeps no vocabulary: the saved model loads in tens of
-milliseconds, where a TF-IDF vocabulary of this size takes over a second with skops.
+Character n-grams need no word segmenter, so Japanese and English text work alike. Hashed features
+keep no vocabulary: the saved model loads in tens of milliseconds, where a TF-IDF vocabulary of this
+size takes over a second with skops. The n-grams are counted by `saikika.model.featuriser`, the code the
+predictors run, wrapped here as a scikit-learn transformer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import scipy
 import scipy.sparse as sp
 import sklearn
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import SGDClassifier
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
@@ -33,41 +34,48 @@ from saikika.core.items import Item
 from saikika.core.metrics import binarize, evaluate_scores
 from saikika.core.objects import INFERENCE_FILE, MODEL_FILE
 from saikika.model import inference_artifact, pipeline_file
+from saikika.model.ngram_transformer import HashedCharNgrams
 from saikika.model.artifact import ModelFiles, new_version_id, sha256_hex
 from saikika.model.thresholds import tune_thresholds
 
-NGRAM_RANGE = (1, 3)
-N_FEATURES = 2**18
-ALPHA = 2e-6
 MIN_LABEL_EXAMPLES = 3
 SEED = 0
-_HASH_CHUNK = 500
-# Above this many rows, featurising and the per-label fits use every core (2 here); below it, starting worker
-# processes costs more than it saves.
+# Texts featurised at a time (bounds the featuriser's temporary arrays; progress is reported per chunk).
+_FEATURISE_CHUNK = 5_000
+# Above this many rows the per-label fits use every core (2 here); below it, starting worker processes
+# costs more than it saves.
 PARALLEL_FROM_ROWS = 5_000
-_PARALLEL_CHUNK = 2_500
 
 Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What a training run may vary. The defaults were chosen on the livedoor `dev` split (bench/tune_livedoor.py)."""
+
+    ngram_range: tuple[int, int] = (1, 3)
+    bits: int = 18
+    alpha: float = 1e-6
+
+    def to_json(self) -> dict:
+        return {"ngram_range": list(self.ngram_range), "bits": self.bits, "alpha": self.alpha}
+
+
+DEFAULT_CONFIG = TrainingConfig()
 
 
 class TrainingDataError(ValueError):
     """The rows cannot train a model (too few rows or labels); the message says why."""
 
 
-def _vectorizer() -> HashingVectorizer:
-    return HashingVectorizer(
-        analyzer="char", ngram_range=NGRAM_RANGE, n_features=N_FEATURES, alternate_sign=False, norm=None
-    )
-
-
 def _jobs(rows: int) -> int | None:
     return (os.cpu_count() or 1) if rows >= PARALLEL_FROM_ROWS else None
 
 
-def _classifier(rows: int) -> OneVsRestClassifier:
+def _classifier(rows: int, alpha: float) -> OneVsRestClassifier:
     # One independent binary model per label: fitting them in parallel changes nothing in the result.
     return OneVsRestClassifier(
-        SGDClassifier(loss="log_loss", alpha=ALPHA, max_iter=50, tol=1e-4, random_state=SEED), n_jobs=_jobs(rows)
+        SGDClassifier(loss="log_loss", alpha=alpha, max_iter=50, tol=1e-4, random_state=SEED), n_jobs=_jobs(rows)
     )
 
 
@@ -85,38 +93,36 @@ class TrainedModel:
     tuning_truth: np.ndarray | None = None
     # Texts on which an exported inference artifact must reproduce the pipeline's scores.
     check_texts: list[str] = field(default_factory=list)
+    config: TrainingConfig = DEFAULT_CONFIG
 
 
-def _hash(texts: list[str], progress: Progress | None) -> sp.csr_matrix:
-    """Hashed n-gram counts. The vectorizer is stateless, so chunks can be featurised in parallel."""
-    vectorizer = _vectorizer()
-    jobs = _jobs(len(texts))
-    chunk = _PARALLEL_CHUNK if jobs else _HASH_CHUNK
-    chunks = [texts[start : start + chunk] for start in range(0, len(texts), chunk)]
-    if jobs:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=jobs, return_as="generator")(delayed(vectorizer.transform)(c) for c in chunks)
-    else:
-        results = (vectorizer.transform(c) for c in chunks)
+def _featurise(featuriser: HashedCharNgrams, texts: list[str], progress: Progress | None) -> sp.csr_matrix:
     parts = []
-    for part in results:
-        parts.append(part)
+    for start in range(0, len(texts), _FEATURISE_CHUNK):
+        parts.append(featuriser.transform(texts[start:start + _FEATURISE_CHUNK]))
         if progress:
-            progress("featurise", sum(p.shape[0] for p in parts), len(texts))
-    return sp.vstack(parts).tocsr()
+            progress("featurise", min(start + _FEATURISE_CHUNK, len(texts)), len(texts))
+    return sp.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
 
 
-def _fit(counts: sp.csr_matrix, y: np.ndarray) -> tuple[TfidfTransformer, OneVsRestClassifier]:
+def _round_to_float32(tfidf: TfidfTransformer, classifier: OneVsRestClassifier) -> None:
+    """Give the pipeline the float32 weights the inference artifact stores, so the two differ only by float32
+    arithmetic (halves the artifact; the effect on scores is measured by the quality test)."""
+    tfidf.idf_ = tfidf.idf_.astype(np.float32).astype(np.float64)
+    for estimator in classifier.estimators_:
+        estimator.coef_ = estimator.coef_.astype(np.float32).astype(np.float64)
+
+
+def _fit(counts: sp.csr_matrix, y: np.ndarray, alpha: float) -> tuple[TfidfTransformer, OneVsRestClassifier]:
     tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
     with warnings.catch_warnings():
         # A label absent from one split's positives gets a constant predictor; that is expected.
         warnings.simplefilter("ignore", UserWarning)
-        classifier = _classifier(counts.shape[0]).fit(tfidf.transform(counts), y)
+        classifier = _classifier(counts.shape[0], alpha).fit(tfidf.transform(counts), y)
     return tfidf, classifier
 
 
-def train(items: Sequence[Item], progress: Progress | None = None) -> TrainedModel:
+def train(items: Sequence[Item], progress: Progress | None = None, config: TrainingConfig = DEFAULT_CONFIG) -> TrainedModel:
     """Fit on all but the tuning split, tune thresholds and measure on it, then refit on all rows."""
     counts = Counter(label for item in items for label in (item.labels or ()))
     labels = sorted(label for label, n in counts.items() if n >= MIN_LABEL_EXAMPLES)
@@ -135,19 +141,21 @@ def train(items: Sequence[Item], progress: Progress | None = None) -> TrainedMod
     if held.all() or not held.any():
         raise TrainingDataError(f"{len(items)} rows are too few to hold some out for thresholds and metrics")
 
-    matrix = _hash([item.text() for item in items], progress)
+    featuriser = HashedCharNgrams(config.ngram_range, config.bits)
+    matrix = _featurise(featuriser, [item.text() for item in items], progress)
     if progress:
         progress("fit", 0, 2)
-    tfidf, classifier = _fit(matrix[~held], y[~held])
+    tfidf, classifier = _fit(matrix[~held], y[~held], config.alpha)
     tuning_scores = classifier.predict_proba(tfidf.transform(matrix[held]))
     thresholds = tune_thresholds(tuning_scores, y[held])
     metrics = evaluate_scores(tuning_scores, y[held], thresholds, labels)
     if progress:
         progress("fit", 1, 2)
-    tfidf, classifier = _fit(matrix, y)
+    tfidf, classifier = _fit(matrix, y, config.alpha)
+    _round_to_float32(tfidf, classifier)
     if progress:
         progress("fit", 2, 2)
-    pipeline = Pipeline([("hash", _vectorizer()), ("tfidf", tfidf), ("classify", classifier)])
+    pipeline = Pipeline([("hash", featuriser), ("tfidf", tfidf), ("classify", classifier)])
     return TrainedModel(
         pipeline=pipeline,
         labels=labels,
@@ -159,6 +167,7 @@ def train(items: Sequence[Item], progress: Progress | None = None) -> TrainedMod
         tuning_scores=tuning_scores,
         tuning_truth=y[held],
         check_texts=[item.text() for item, h in zip(items, held) if h][:500],
+        config=config,
     )
 
 
@@ -192,6 +201,7 @@ def serialize(trained: TrainedModel, extra: dict | None = None) -> ModelFiles:
         "rows_used": trained.rows_used,
         "tuning_rows": trained.tuning_rows,
         "labels_dropped": trained.labels_dropped,
+        "training_config": trained.config.to_json(),
         "library_versions": library_versions(),
         "inference": inference_meta,
         **(extra or {}),
@@ -204,7 +214,7 @@ def _checked_inference(trained: TrainedModel) -> tuple[bytes, dict]:
     predictors serve nothing else."""
     arrays = export_inference(trained.pipeline)
     difference = max_difference(trained.pipeline, inference_artifact.load(arrays), trained.check_texts)
-    if difference > inference_artifact.MAX_SCORE_DIFFERENCE:
+    if difference > inference_artifact.MAX_SCORE_DIFFERENCE[inference_artifact.FORMAT]:
         raise ModelIntegrityError(f"the inference artifact's scores differ from the pipeline's by {difference:.3g}")
     return arrays, {"file": INFERENCE_FILE, "format": inference_artifact.FORMAT, "sha256": sha256_hex(arrays),
                     "max_score_difference": difference, "checked_on_texts": len(trained.check_texts)}
@@ -217,13 +227,10 @@ def max_difference(pipeline: Pipeline, scorer, texts: list[str]) -> float:
 
 
 def export_inference(pipeline: Pipeline) -> bytes:
-    """The arrays of a fitted saikika pipeline as npz bytes (`saikika.model.inference_artifact`)."""
-
-    hashing, tfidf, classifier = (pipeline.named_steps[k] for k in ("hash", "tfidf", "classify"))
+    """The arrays of a fitted saikika pipeline as npz bytes (`inference_artifact.FORMAT`)."""
+    featuriser, tfidf, classifier = (pipeline.named_steps[k] for k in ("hash", "tfidf", "classify"))
     exportable = (
-        hashing.analyzer == "char" and hashing.norm is None and not hashing.alternate_sign and not hashing.binary
-        and hashing.preprocessor is None and hashing.strip_accents is None and tfidf.sublinear_tf
-        and tfidf.norm == "l2" and tfidf.use_idf
+        isinstance(featuriser, HashedCharNgrams) and tfidf.sublinear_tf and tfidf.norm == "l2" and tfidf.use_idf
         and all(isinstance(e, SGDClassifier) and e.loss == "log_loss" for e in classifier.estimators_)
     )
     if not exportable:
@@ -231,12 +238,11 @@ def export_inference(pipeline: Pipeline) -> bytes:
     buffer = io.BytesIO()
     np.savez(
         buffer,
-        idf=np.asarray(tfidf.idf_, dtype=np.float64),
-        coef=np.vstack([e.coef_ for e in classifier.estimators_]).astype(np.float64),
+        idf=np.asarray(tfidf.idf_, dtype=np.float32),
+        coef=np.vstack([e.coef_ for e in classifier.estimators_]).astype(np.float32),
         intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
-        ngram_range=np.asarray(hashing.ngram_range, dtype=np.int64),
-        lowercase=np.asarray(bool(hashing.lowercase)),
+        ngram_range=np.asarray(featuriser.ngram_range, dtype=np.int64),
+        bits=np.asarray(featuriser.bits, dtype=np.int64),
+        lowercase=np.asarray(bool(featuriser.lowercase)),
     )
     return buffer.getvalue()
-
-

@@ -1,0 +1,102 @@
+"""Choose the training configuration on the livedoor corpus: train on `train`, score every candidate on `dev`,
+then report the chosen one (best mean dev top-1 over full text and titles) on `test`, once. Also measures
+what float32 weights cost: the chosen full-text model scored with float64 weights against float32.
+
+    .venv/bin/python bench/tune_livedoor.py --out bench/tuning.json
+
+Never reads `test` to choose. Needs ../shared/data/livedoor-news-corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from saikika.core.items import Item
+from saikika.model import artifact, evaluation, training
+from saikika.model.label_model import LabelModel
+from saikika.model.ngram_transformer import HashedCharNgrams
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
+GRID = {
+    "ngram_range": [(1, 3), (1, 4), (2, 4)],
+    "bits": [18, 20],
+    "alpha": [1e-6, 2e-6, 4e-6],
+}
+
+
+def items(records: list[dict], split: str, titles_only: bool) -> list[Item]:
+    # The corpus' text starts with the title line; the rest is the description.
+    return [Item(id=r["id"], title=r["title"], labels=tuple(r["labels"]),
+                 description="" if titles_only else r["text"][len(r["title"]):].strip())
+            for r in records if r["split_kikuta"] == split]
+
+
+def served(trained: training.TrainedModel) -> LabelModel:
+    """The model as predictors serve it: the inference artifact."""
+    files = training.serialize(trained)
+    return artifact.load_inference(files.inference, files.metadata)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=Path("bench/tuning.json"))
+    args = parser.parse_args()
+    records = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
+    data = {(split, titles): items(records, split, titles) for split in ("train", "dev", "test") for titles in (False, True)}
+    candidates = []
+    for ngram_range, bits, alpha in itertools.product(*GRID.values()):
+        config = training.TrainingConfig(ngram_range, bits, alpha)
+        row = {"config": config.to_json()}
+        for titles in (False, True):
+            started = time.perf_counter()
+            trained = training.train(data["train", titles], config=config)
+            seconds = time.perf_counter() - started
+            dev = evaluation.evaluate(served(trained), data["dev", titles])
+            key = "titles" if titles else "full_text"
+            row[key] = {"dev_top1": dev["top1_accuracy"], "dev_micro_f1": dev["micro_f1"], "train_seconds": round(seconds, 1)}
+        row["dev_top1_mean"] = (row["full_text"]["dev_top1"] + row["titles"]["dev_top1"]) / 2
+        candidates.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    best = max(candidates, key=lambda r: r["dev_top1_mean"])
+    config = training.TrainingConfig(tuple(best["config"]["ngram_range"]), best["config"]["bits"], best["config"]["alpha"])
+    chosen = {"config": best["config"]}
+    for titles in (False, True):
+        trained = training.train(data["train", titles], config=config)
+        model = served(trained)
+        test = evaluation.evaluate(model, data["test", titles])
+        key = "titles" if titles else "full_text"
+        chosen[key] = {"test_top1": test["top1_accuracy"], "test_micro_f1": test["micro_f1"],
+                       "test_macro_f1": test["macro_f1"]}
+    chosen["float32_weights"] = float32_cost(data["train", False], data["test", False], config)
+    result = {"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "grid": GRID,
+              "candidates": candidates, "chosen": chosen}
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(chosen, indent=2))
+
+
+def float32_cost(train_items: list[Item], test_items: list[Item], config: training.TrainingConfig) -> dict:
+    """The same fit scored with its float64 weights and with the float32 weights saikika stores, on test rows."""
+    from saikika.core.metrics import binarize, top1_accuracy
+
+    labels = sorted({label for item in train_items for label in item.labels})
+    featuriser = HashedCharNgrams(config.ngram_range, config.bits)
+    tfidf, classifier = training._fit(featuriser.transform([i.text() for i in train_items]),
+                                      binarize(train_items, labels), config.alpha)
+    test_counts = featuriser.transform([i.text() for i in test_items])
+    exact = classifier.predict_proba(tfidf.transform(test_counts))
+    training._round_to_float32(tfidf, classifier)
+    rounded = classifier.predict_proba(tfidf.transform(test_counts))
+    truth = binarize(test_items, labels)
+    return {"max_score_difference": float(np.abs(exact - rounded).max()),
+            "top1_float64": top1_accuracy(exact, truth), "top1_float32": top1_accuracy(rounded, truth)}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The featuriser against a plain-Python reading of its documented format, on edge cases and on texts
+hypothesis makes (every Unicode class, very short and very long)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from saikika.model import featuriser
+from saikika.model.featuriser import CharNgramHasher
+
+EDGE_CASES = ["", " ", "a", "ab", "Hello  World\t\tx", "防水 ワイヤレス スピーカー", "🙂 emoji ✨ 👩‍👩‍👧", "e\u0301 combining",
+              "ＡＢＣ　全角　ｶﾀｶﾅ", "\ud800 lone surrogate \udfff", "\x00 nul", "İstanbul ß ẞ", "x" * 5000, "\n\n\n"]
+
+
+def reference(text: str, ngram_range=(1, 3), bits=18, lowercase=True) -> Counter:
+    """The documented format, one n-gram at a time in plain Python."""
+    text = re.sub(r"\s\s+", " ", text.lower() if lowercase else text)
+    out: Counter = Counter()
+    for n in range(ngram_range[0], ngram_range[1] + 1):
+        for i in range(len(text) - n + 1):
+            h = 0x811C9DC5
+            for ch in text[i:i + n]:
+                h = ((h * 0x01000193) & 0xFFFFFFFF) ^ ord(ch)
+            out[((h * 0x9E3779B1) & 0xFFFFFFFF) >> (32 - bits)] += 1
+    return out
+
+
+def rows(counts) -> list[dict[int, int]]:
+    return [dict(zip(counts.indices[a:b].tolist(), counts.counts[a:b].tolist()))
+            for a, b in zip(counts.indptr[:-1], counts.indptr[1:])]
+
+
+@pytest.mark.parametrize("ngram_range, bits", [((1, 3), 18), ((1, 4), 20), ((2, 5), 12), ((1, 1), 10)])
+def test_matches_the_documented_format_on_edge_cases(ngram_range, bits):
+    counts = CharNgramHasher(ngram_range, bits)(EDGE_CASES)
+    assert rows(counts) == [dict(reference(t, ngram_range, bits)) for t in EDGE_CASES]
+    for a, b in zip(counts.indptr[:-1], counts.indptr[1:]):
+        assert (np.diff(counts.indices[a:b]) > 0).all()  # increasing within a row
+
+
+# Every Unicode category, lone surrogates (category Cs, which text strategies leave out by default) included.
+ANY_CODE_POINT = st.one_of(st.characters(exclude_categories=()), st.characters(categories=["Cs"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet=ANY_CODE_POINT, max_size=300), max_size=12))
+def test_matches_the_documented_format_on_any_unicode(texts):
+    assert rows(CharNgramHasher()(texts)) == [dict(reference(t)) for t in texts]
+
+
+@pytest.mark.parametrize("texts_per_chunk, code_points_per_chunk", [(3, 1 << 16), (1000, 7), (2, 1)])
+def test_chunks_do_not_change_the_result(monkeypatch, texts_per_chunk, code_points_per_chunk):
+    texts = EDGE_CASES * 5
+    whole = CharNgramHasher((1, 3), 20)(texts)
+    chunked = CharNgramHasher((1, 3), 20)
+    chunked._texts_per_chunk = texts_per_chunk
+    monkeypatch.setattr(featuriser, "_CHUNK_CODE_POINTS", code_points_per_chunk)
+    monkeypatch.setattr(featuriser, "_SORT_GROUP", 5)  # sort groups end inside the chunks too
+    assert all((a == b).all() for a, b in zip(whole, chunked(texts)))
+
+
+def test_ngrams_never_cross_two_texts():
+    together = rows(CharNgramHasher((2, 2), 18)(["ab", "cd"]))
+    assert together == [dict(reference("ab", (2, 2))), dict(reference("cd", (2, 2)))]
+
+
+@pytest.mark.parametrize("ngram_range, bits", [((0, 3), 18), ((3, 2), 18), ((1, 9), 18), ((1, 3), 9), ((1, 3), 25)])
+def test_bad_parameters_are_refused(ngram_range, bits):
+    with pytest.raises(ValueError):
+        CharNgramHasher(ngram_range, bits)
