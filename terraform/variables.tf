@@ -141,7 +141,6 @@ variable "settings" {
   type        = map(string)
   default = {
     SAIKIKA_MODEL_TTL_S            = "60"
-    SAIKIKA_MAX_EVENT_AGE_S        = "86400"
     SAIKIKA_RETRAIN_MIN_INTERVAL_S = "300"
     SAIKIKA_RETRAIN_SETTLE_S       = "30"
     SAIKIKA_PROMOTION_TOLERANCE    = "0.0"

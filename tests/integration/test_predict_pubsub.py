@@ -111,18 +111,29 @@ def test_partially_valid_batch_predicts_valid_items_and_rejects_the_rest(stack, 
     assert [(e["index"], e["id"]) for e in record["errors"]] == [(1, "p-2"), (2, None)]
 
 
-def test_an_event_older_than_the_max_age_is_stored_as_rejected_not_retried(stack, storage_client, predictions_bucket):
+def test_a_backlog_days_old_is_predicted_and_its_feedback_kept(stack, storage_client, predictions_bucket):
+    """After a backlog, messages arrive days after they were published: items are still predicted (under their
+    publish date) and confirmed labels still become training data, never expired into rejected/."""
     from datetime import timedelta
 
     from saikika.core.events import PubSubMessage
-    from saikika.handlers.predict import Predictor
     from saikika.core.settings import Settings
+    from saikika.handlers.feedback import FeedbackRecorder
+    from saikika.handlers.predict import Predictor
 
-    settings = Settings.from_env({**stack.env, "SAIKIKA_MAX_EVENT_AGE_S": "60"})
-    published = today() - timedelta(minutes=5)
-    message = PubSubMessage(id="expired-1", data=b'{"id": "old", "title": "t"}', publish_time=published)
-    outcome = Predictor(settings, storage_client).handle(message)  # returns: acknowledged, not raised
-    assert outcome.predictions_object is None
-    record = json.loads(predictions_bucket.blob(objects.rejected(published, "expired-1")).download_as_text())
-    assert "older than SAIKIKA_MAX_EVENT_AGE_S=60" in record["errors"][0]["error"]
-    assert record["data"] == '{"id": "old", "title": "t"}'  # nothing is lost
+    settings = Settings.from_env(stack.env)
+    published = today() - timedelta(days=3)
+    item = PubSubMessage(id="backlog-1", data=b'{"id": "old", "title": "waterproof tent"}', publish_time=published)
+    outcome = Predictor(settings, storage_client).handle(item)
+    assert (outcome.predictions_object, outcome.rejected_object) == (objects.predictions(published, "backlog-1"), None)
+    [line] = [json.loads(x) for x in predictions_bucket.blob(outcome.predictions_object).download_as_text().splitlines()]
+    assert line["id"] == "old" and "waterproof" in line["scores"]
+
+    feedback = PubSubMessage(id="backlog-2", publish_time=published, attributes={"source": "moderation-ui"},
+                             data=b'{"id": "old", "title": "waterproof tent", "labels": ["waterproof"]}')
+    stored = FeedbackRecorder(settings, storage_client).handle(feedback)
+    assert stored == objects.feedback(published, "backlog-2")
+    data = storage_client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])
+    row = json.loads(data.blob(stored).download_as_text())
+    assert (row["labels"], row["source"]) == (["waterproof"], "moderation-ui")
+    assert not predictions_bucket.get_blob(objects.rejected(published, "backlog-2", "feedback"))

@@ -15,7 +15,7 @@ def test_reads_required_and_defaults():
     settings = Settings.from_env(BASE)
     assert (settings.project, settings.data_bucket, settings.models_bucket, settings.predictions_bucket) == ("p", "d", "m", "x")
     assert settings.model_ttl_s == 60.0
-    assert settings.max_event_age_s == 86_400.0
+    assert not hasattr(settings, "max_event_age_s")  # no age limit: a backlog is handled, not expired
 
 
 @pytest.mark.parametrize("missing", REQUIRED_ENV)
@@ -28,8 +28,8 @@ def test_missing_variable_is_named(missing):
 def test_malformed_number_is_named():
     with pytest.raises(ConfigError, match="SAIKIKA_MODEL_TTL_S.*'soon'"):
         Settings.from_env({**BASE, "SAIKIKA_MODEL_TTL_S": "soon"})
-    with pytest.raises(ConfigError, match="SAIKIKA_MAX_EVENT_AGE_S"):
-        Settings.from_env({**BASE, "SAIKIKA_MAX_EVENT_AGE_S": "-1"})
+    with pytest.raises(ConfigError, match="SAIKIKA_RETRAIN_MIN_ROWS"):
+        Settings.from_env({**BASE, "SAIKIKA_RETRAIN_MIN_ROWS": "-1"})
 
 
 def test_ttl_is_parsed():

@@ -1,5 +1,8 @@
-"""The record kept for input that cannot be used, and the age rule: nothing is dropped without a trace.
-Pure; `saikika.cloud.rejected_store` writes the record."""
+"""The record kept for input that cannot be used: nothing is dropped without a trace. Pure;
+`saikika.cloud.rejected_store` writes it.
+
+There is no age rule: a message is handled whatever its age, so a backlog loses nothing, and one that keeps
+failing is left to its subscription's dead-letter policy (kept in the `*-dead-letter-keep` subscriptions)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from saikika.core.events import PubSubMessage
-from saikika.core.items import ParsedMessage, Problem, parse_message
+from saikika.core.items import Problem
 
 
 def rejected_record(message: PubSubMessage, problems: list[Problem], source: str) -> dict[str, Any]:
@@ -26,14 +29,3 @@ def rejected_record(message: PubSubMessage, problems: list[Problem], source: str
         "data": data,
         "errors": [problem.to_json() for problem in problems],
     }
-
-
-def parse_unless_expired(message: PubSubMessage, now: datetime, max_age_s: float, *, labeled: bool) -> ParsedMessage:
-    """Parse the message, or turn it into one problem if it is too old to be worth retrying."""
-    age_s = (now - message.publish_time).total_seconds()
-    if age_s > max_age_s:
-        return ParsedMessage(problems=[Problem(
-            f"event is {age_s:.0f} s old, older than SAIKIKA_MAX_EVENT_AGE_S={max_age_s:.0f}; "
-            "stored instead of retried again"
-        )])
-    return parse_message(message.data, labeled=labeled)

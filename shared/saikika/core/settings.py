@@ -47,8 +47,6 @@ class Settings:
     models_bucket: str
     predictions_bucket: str
     model_ttl_s: float = 60.0
-    # Older events are stored as rejected ("expired") and acknowledged instead of retried again.
-    max_event_age_s: float = 86_400.0
     retrain_min_interval_s: float = 300.0
     # Quiet time after the newest new file before training: a burst becomes one run.
     retrain_settle_s: float = 30.0
@@ -68,7 +66,6 @@ class Settings:
             models_bucket=_required(env, "SAIKIKA_MODELS_BUCKET"),
             predictions_bucket=_required(env, "SAIKIKA_PREDICTIONS_BUCKET"),
             model_ttl_s=_positive_float(env, "SAIKIKA_MODEL_TTL_S", 60.0),
-            max_event_age_s=_positive_float(env, "SAIKIKA_MAX_EVENT_AGE_S", 86_400.0),
             retrain_min_interval_s=_positive_float(env, "SAIKIKA_RETRAIN_MIN_INTERVAL_S", 300.0),
             retrain_settle_s=_positive_float(env, "SAIKIKA_RETRAIN_SETTLE_S", 30.0),
             retrain_lease_s=_positive_float(env, "SAIKIKA_RETRAIN_LEASE_S", 900.0),
@@ -95,7 +92,6 @@ REQUIRED_ENV = (
 )
 OPTIONAL_ENV = (
     "SAIKIKA_MODEL_TTL_S",
-    "SAIKIKA_MAX_EVENT_AGE_S",
     "SAIKIKA_RETRAIN_MIN_INTERVAL_S",
     "SAIKIKA_RETRAIN_SETTLE_S",
     "SAIKIKA_RETRAIN_LEASE_S",

@@ -14,7 +14,7 @@ from google.cloud import storage
 from saikika.cloud import gcs, rejected_store
 from saikika.core import jsonl, logs, objects
 from saikika.core.events import PubSubMessage
-from saikika.core.rejections import parse_unless_expired
+from saikika.core.items import parse_message
 from saikika.core.settings import Settings
 
 log = logging.getLogger("saikika.feedback")
@@ -30,14 +30,16 @@ class FeedbackRecorder:
     def handle(self, message: PubSubMessage, now: datetime | None = None) -> str | None:
         started = time.perf_counter()
         now = now or datetime.now(timezone.utc)
-        parsed = parse_unless_expired(message, now, self.settings.max_event_age_s, labeled=True)
+        parsed = parse_message(message.data, labeled=True)
         rejected_name, duplicate = None, False
         if parsed.problems:
             rejected_name, duplicate = rejected_store.store(self.rejected_bucket, message, parsed.problems, source="feedback")
         data_name = None
         if parsed.items:
             data_name = objects.feedback(message.publish_time, message.id)
-            records = [{**item.to_json(), "message_id": message.id, "received_at": now.isoformat()}
+            # Pub/Sub does not tell a subscriber who published: keep what the publisher says of itself.
+            source = {"source": message.attributes["source"]} if "source" in message.attributes else {}
+            records = [{**item.to_json(), "message_id": message.id, "received_at": now.isoformat(), **source}
                        for item in parsed.items]
             duplicate |= not gcs.create_only(self.data_bucket, data_name, jsonl.dumps(records), jsonl.CONTENT_TYPE)
         logs.event(

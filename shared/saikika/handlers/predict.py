@@ -13,7 +13,7 @@ from saikika.cloud import gcs, rejected_store
 from saikika.cloud.champion_cache import ChampionCache
 from saikika.core import jsonl, logs, objects
 from saikika.core.events import PubSubMessage
-from saikika.core.rejections import parse_unless_expired
+from saikika.core.items import parse_message
 from saikika.core.settings import Settings
 
 log = logging.getLogger("saikika.predict")
@@ -41,7 +41,7 @@ class Predictor:
     def handle(self, message: PubSubMessage, now: datetime | None = None) -> Outcome:
         started = time.perf_counter()
         now = now or datetime.now(timezone.utc)
-        parsed = parse_unless_expired(message, now, self.settings.max_event_age_s, labeled=False)
+        parsed = parse_message(message.data, labeled=False)
         parsed_items, problems = parsed.items, parsed.problems
 
         rejected_name = None
