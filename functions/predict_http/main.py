@@ -14,5 +14,5 @@ ONLINE = OnlinePredictor(SETTINGS)
 
 @functions_framework.http
 def predict_http(request: flask.Request):
-    status, body = ONLINE.respond(request.method, request.content_length, request.get_data)
+    status, body = ONLINE.respond(request.method, request.content_length, request.stream.read)
     return flask.jsonify(body), status

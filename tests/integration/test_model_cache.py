@@ -171,3 +171,76 @@ def test_a_previous_format_champion_is_served_and_swapped_for_the_current_format
     registry.set_champion(models_bucket, model_files.metadata, old, reason="test: the current format")
     clock.now = 2
     assert isinstance(cache.get().scorer, inference_artifact.FnvHashScorer)
+
+
+@pytest.fixture
+def proxied(stack, storage_client):
+    """A fresh models bucket, reached by the cache only through a fault-injecting proxy."""
+    from faults import TcpProxy, storage_through
+
+    direct = storage_client.create_bucket(f"models-{uuid.uuid4().hex[:12]}")
+    proxy = TcpProxy(int(stack.env["STORAGE_EMULATOR_HOST"].rsplit(":", 1)[1]))
+    with storage_through(proxy, stack.project) as client:
+        yield proxy, direct, client.bucket(direct.name)
+    proxy.stop()
+
+
+@pytest.mark.parametrize("fault", ["reset", "stall"])
+def test_a_storage_outage_keeps_the_model_in_memory_served(proxied, model_files, second_model_files, fault):
+    """Storage down or stalled after the TTL: every request is still served by the model in memory, storage is
+    asked again once a TTL (not on every request), and the new champion is picked up once storage is back."""
+    proxy, direct, through_proxy = proxied
+    registry.push(direct, *model_files)
+    first = registry.set_champion(direct, model_files.metadata, None, reason="test")
+    clock = ManualClock()
+    cache = ChampionCache(through_proxy, ttl_s=10, clock=clock)
+    assert cache.get().version == model_files.metadata["version"]
+
+    proxy.set(fault)
+    registry.push(direct, *second_model_files)
+    registry.set_champion(direct, second_model_files.metadata, first, reason="test: promoted during the outage")
+    clock.now = 10
+    before = proxy.connections
+    assert cache.get().version == model_files.metadata["version"]
+    asked = proxy.connections - before
+    assert asked >= 1
+    for step in range(1, 10):
+        clock.now = 10 + step  # within the TTL of the failed check
+        assert cache.get().version == model_files.metadata["version"]
+    assert proxy.connections - before == asked
+
+    proxy.set("forward")
+    clock.now = 20
+    assert cache.get().version == second_model_files.metadata["version"]
+
+
+def test_no_model_and_no_storage_is_a_transient_error(proxied, model_files):
+    proxy, direct, through_proxy = proxied
+    registry.push(direct, *model_files)
+    registry.set_champion(direct, model_files.metadata, None, reason="test")
+    proxy.set("reset")
+    with pytest.raises(TransientError, match="champion pointer unreadable"):
+        ChampionCache(through_proxy, ttl_s=10).get()
+
+
+def test_a_model_file_failing_mid_load_keeps_the_current_model_and_is_loaded_later(proxied, model_files,
+                                                                                  second_model_files):
+    """The pointer is readable but the new champion's model.npz answers 503: the instance keeps its model (no
+    error reaches a request), does not pin the new version as refused, and loads it once storage answers."""
+    proxy, direct, through_proxy = proxied
+    registry.push(direct, *model_files)
+    first = registry.set_champion(direct, model_files.metadata, None, reason="test")
+    clock = ManualClock()
+    cache = ChampionCache(through_proxy, ttl_s=10, clock=clock)
+    assert cache.get().version == model_files.metadata["version"]
+
+    registry.push(direct, *second_model_files)
+    registry.set_champion(direct, second_model_files.metadata, first, reason="test")
+    proxy.fail_requests = (f"{second_model_files.metadata['version']}%2Fmodel.npz".encode(),)
+    clock.now = 10
+    assert cache.get().version == model_files.metadata["version"]
+    assert proxy.failed_requests >= 1
+
+    proxy.fail_requests = ()
+    clock.now = 20
+    assert cache.get().version == second_model_files.metadata["version"]

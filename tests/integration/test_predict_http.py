@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 
 import pytest
 
@@ -73,3 +77,85 @@ def test_oversize_body_is_413(stack):
 def test_other_methods_are_405(stack):
     status, _ = call(stack, "PUT", b"{}")
     assert status == 405
+
+
+def call_chunked(stack, chunks) -> tuple[int, dict]:
+    """POST a body sent in chunks, with no Content-Length (Transfer-Encoding: chunked)."""
+    url = urllib.parse.urlsplit(stack.env["SAIKIKA_PREDICT_URL"])
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        connection.request("POST", url.path or "/", body=iter(chunks), encode_chunked=True,
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_a_chunked_body_is_read_and_a_chunked_oversize_body_is_413_json(stack):
+    from saikika.handlers.predict_http import HTTP_MAX_BYTES
+
+    body = json.dumps({"instances": [{"id": "c1", "title": "waterproof tent"}]}).encode()
+    status, answer = call_chunked(stack, [body[:10], body[10:]])
+    assert status == 200 and answer["predictions"][0]["id"] == "c1"
+    megabyte = b" " * 2**20
+    status, answer = call_chunked(stack, [megabyte] * (HTTP_MAX_BYTES // 2**20 + 2))
+    assert status == 413
+    assert answer["error"]["code"] == "payload_too_large"
+
+
+def test_more_text_than_a_request_may_hold_is_413_json(stack):
+    from saikika.handlers.predict_http import HTTP_MAX_TEXT_CHARS
+
+    per_item = HTTP_MAX_TEXT_CHARS // 1000 + 1
+    instances = [{"id": str(i), "description": "x" * per_item} for i in range(1000)]
+    status, answer = call(stack, "POST", json.dumps({"instances": instances}).encode())
+    assert status == 413
+    assert answer["error"]["code"] == "too_much_text"
+
+
+def test_a_lone_surrogate_is_predicted(stack):
+    # The JSON escape of a lone surrogate is valid JSON; it once closed the connection without an answer.
+    status, answer = call(stack, "POST", b'{"instances": [{"id": "s1", "title": "\\ud800 tent"}]}')
+    assert status == 200
+    assert answer["predictions"][0]["id"] == "s1"
+
+
+def test_a_previous_format_champion_survives_a_lone_surrogate(stack, storage_client):
+    """With a version of the previous format (MurmurHash3 via mmh3), a lone surrogate in an instance crashed the
+    serving process (mmh3 segfaults on such a str): it is now predicted like any other text."""
+
+    online, _ = online_predictor_with_v1_champion(stack, storage_client)
+    body = io.BytesIO(b'{"instances": [{"id": "s1", "title": "\\ud800 tent"}]}')
+    status, answer = online.respond("POST", None, body.read)
+    assert status == 200 and answer["predictions"][0]["id"] == "s1"
+
+
+def test_an_unexpected_failure_is_documented_json(stack, storage_client, monkeypatch):
+    """Whatever fails inside (a fault injected into the real scorer here), the caller gets the documented JSON."""
+    online, served = online_predictor_with_v1_champion(stack, storage_client)
+
+    def broken(texts):
+        raise MemoryError("injected")
+
+    monkeypatch.setattr(type(served.scorer), "__call__", broken)
+    body = io.BytesIO(b'{"instances": [{"id": "s1", "title": "tent"}]}')
+    status, answer = online.respond("POST", None, body.read)
+    assert status == 500
+    assert answer["error"]["code"] == "internal"
+
+
+def online_predictor_with_v1_champion(stack, storage_client):
+    import legacy_v1
+
+    from saikika.cloud import registry
+    from saikika.core.settings import Settings
+    from saikika.handlers.predict_http import OnlinePredictor
+    from saikika.model import catalogue
+
+    models = storage_client.create_bucket(f"models-{uuid.uuid4().hex[:12]}")
+    files, _ = legacy_v1.build(list(catalogue.generate(400, seed=5)), sorted(catalogue.FEATURES))
+    registry.push(models, *files)
+    registry.set_champion(models, files.metadata, None, reason="test: a v1 champion")
+    online = OnlinePredictor(Settings.from_env({**stack.env, "SAIKIKA_MODELS_BUCKET": models.name}), storage_client)
+    return online, online.models.get()

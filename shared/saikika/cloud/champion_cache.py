@@ -22,19 +22,25 @@ from saikika.model.label_model import LabelModel
 log = logging.getLogger("saikika.serving")
 
 
-def load_champion(bucket: storage.Bucket, champion: registry.Champion) -> LabelModel:
+def load_champion(bucket: storage.Bucket, champion: registry.Champion,
+                   patience: gcs.Patience = gcs.PATIENT) -> LabelModel:
     """The champion as predictors serve it: its inference artifact (no scikit-learn import, no skops
     download), checksum-verified against metadata.json and the pointer."""
-    metadata = registry.read_metadata(bucket, champion.version)
+    metadata = registry.read_metadata(bucket, champion.version, patience)
     if metadata is None:
         raise ModelIntegrityError(f"champion version {champion.version} has no committed metadata.json")
-    arrays = registry.read_file(bucket, champion.version, INFERENCE_FILE) if metadata.get("inference") else None
+    arrays = (registry.read_file(bucket, champion.version, INFERENCE_FILE, patience)
+              if metadata.get("inference") else None)
     if arrays is None:
         raise ModelIntegrityError(f"champion version {champion.version} has no {INFERENCE_FILE}")
     return artifact.load_inference(arrays, metadata, expected_sha256=champion.inference_sha256)
 
 
 class ChampionCache:
+    """Storage is read with `gcs.SERVING` patience (seconds, not minutes). Whatever goes wrong with storage, an
+    instance that has a model keeps serving it and asks again one TTL later; only a version that is itself
+    broken (checksum, format, metadata) is remembered as refused until the pointer moves."""
+
     def __init__(self, bucket: storage.Bucket, ttl_s: float, clock: Callable[[], float] = time.monotonic):
         self._bucket = bucket
         self._ttl_s = ttl_s
@@ -71,13 +77,9 @@ class ChampionCache:
         # Freshness counts from when we asked, not from when the answer came: a slow read must not stretch the TTL.
         asked_at = self._clock()
         try:
-            generation = gcs.generation(self._bucket, CHAMPION_OBJECT)
-        except gcs.TRANSIENT_ERRORS as exc:
-            if self._model is None:
-                raise TransientError(f"cannot read the champion pointer: {exc}") from exc
-            logs.event(log, logging.WARNING, "champion pointer unreadable; serving the current model",
-                       model_version=self._model.version, error=str(exc))
-            self._checked_at = asked_at
+            generation = gcs.generation(self._bucket, CHAMPION_OBJECT, gcs.SERVING)
+        except Exception as exc:  # noqa: BLE001  any storage failure: the model in memory is still good
+            self._storage_failed("champion pointer unreadable", exc, asked_at)
             return
         if generation is None:
             if self._model is not None:
@@ -93,10 +95,10 @@ class ChampionCache:
     def _load(self, seen_generation: int, asked_at: float) -> None:
         started = time.perf_counter()
         try:
-            champion = registry.read_champion(self._bucket)
+            champion = registry.read_champion(self._bucket, gcs.SERVING)
             if champion is None:
                 raise ModelIntegrityError("champion pointer disappeared while loading")
-            model = load_champion(self._bucket, champion)
+            model = load_champion(self._bucket, champion, gcs.SERVING)
         except (ModelIntegrityError, KeyError, ValueError, TypeError) as exc:
             # Remember the bad generation so we do not download it again on every request.
             self._generation = seen_generation
@@ -106,9 +108,20 @@ class ChampionCache:
             if self._model is None:
                 raise TransientError(f"the champion model cannot be used: {exc}") from exc
             return
+        except Exception as exc:  # noqa: BLE001  storage failed mid-load: not the version's fault, ask again later
+            self._storage_failed("champion model unreadable", exc, asked_at)
+            return
         previous = self._model.version if self._model else None
         self._model = model
         self._generation = champion.generation
         self._checked_at = asked_at
         logs.event(log, logging.INFO, "champion model loaded", model_version=model.version,
                    previous_version=previous, load_ms=round((time.perf_counter() - started) * 1000, 1))
+
+    def _storage_failed(self, what: str, exc: Exception, asked_at: float) -> None:
+        # The check counts as done: the next attempt comes one TTL later, not on every request meanwhile.
+        self._checked_at = asked_at
+        if self._model is None:
+            raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        logs.event(log, logging.WARNING, f"{what}; serving the current model", model_version=self._model.version,
+                   error=f"{type(exc).__name__}: {exc}")

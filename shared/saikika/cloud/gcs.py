@@ -4,12 +4,18 @@ generations. The client honours STORAGE_EMULATOR_HOST, so the same code runs aga
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
+import requests
 from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry
+from google.auth import exceptions as auth_exceptions
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
-# Errors worth a retry: the service, not the request, is at fault.
+# Errors worth a retry: the service or the network, not the request, is at fault. The storage client raises
+# requests' exceptions for a refused or stalled connection, and those do not inherit from Python's own.
 TRANSIENT_ERRORS = (
     gexc.ServiceUnavailable,
     gexc.InternalServerError,
@@ -17,10 +23,26 @@ TRANSIENT_ERRORS = (
     gexc.GatewayTimeout,
     gexc.TooManyRequests,
     gexc.RetryError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    auth_exceptions.TransportError,
     ConnectionError,
     TimeoutError,
 )
 JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How long one read may wait: the HTTP timeout of each attempt (connect, read) and the retry policy."""
+
+    timeout: float | tuple[float, float] = 60
+    retry: Retry = DEFAULT_RETRY
+
+
+PATIENT = Patience()
+# What a predictor waiting on a request can afford: a few seconds, then it serves the model it has.
+SERVING = Patience(timeout=(2, 3), retry=DEFAULT_RETRY.with_timeout(4))
 
 
 def client(project: str) -> storage.Client:
@@ -55,24 +77,24 @@ def create_json(bucket: storage.Bucket, name: str, value: Any) -> bool:
     return create_only(bucket, name, to_json(value), JSON)
 
 
-def read(bucket: storage.Bucket, name: str) -> tuple[bytes, int] | None:
+def read(bucket: storage.Bucket, name: str, patience: Patience = PATIENT) -> tuple[bytes, int] | None:
     """The object's bytes and generation, or None if it does not exist."""
     blob = bucket.blob(name)
     try:
-        data = blob.download_as_bytes()
+        data = blob.download_as_bytes(timeout=patience.timeout, retry=patience.retry)
     except gexc.NotFound:
         return None
     return data, int(blob.generation)
 
 
-def read_json(bucket: storage.Bucket, name: str) -> tuple[Any, int] | None:
-    found = read(bucket, name)
+def read_json(bucket: storage.Bucket, name: str, patience: Patience = PATIENT) -> tuple[Any, int] | None:
+    found = read(bucket, name, patience)
     if found is None:
         return None
     return json.loads(found[0]), found[1]
 
 
-def generation(bucket: storage.Bucket, name: str) -> int | None:
+def generation(bucket: storage.Bucket, name: str, patience: Patience = PATIENT) -> int | None:
     """A metadata read: cheaper than a download, enough to tell whether an object changed."""
-    blob = bucket.get_blob(name)
+    blob = bucket.get_blob(name, timeout=patience.timeout, retry=patience.retry)
     return None if blob is None else int(blob.generation)

@@ -58,8 +58,8 @@ def push(bucket: storage.Bucket, data: bytes, metadata: dict, inference: bytes |
     return version
 
 
-def read_champion(bucket: storage.Bucket) -> Champion | None:
-    found = gcs.read_json(bucket, objects.CHAMPION_OBJECT)
+def read_champion(bucket: storage.Bucket, patience: gcs.Patience = gcs.PATIENT) -> Champion | None:
+    found = gcs.read_json(bucket, objects.CHAMPION_OBJECT, patience)
     if found is None:
         return None
     pointer, generation = found
@@ -99,8 +99,8 @@ def _swap(bucket: storage.Bucket, pointer: dict, expected: Champion | None) -> C
     return Champion(version=pointer["version"], sha256=pointer["sha256"], generation=generation, pointer=pointer)
 
 
-def read_metadata(bucket: storage.Bucket, version: str) -> dict | None:
-    found = gcs.read_json(bucket, objects.version_file(version, objects.METADATA_FILE))
+def read_metadata(bucket: storage.Bucket, version: str, patience: gcs.Patience = gcs.PATIENT) -> dict | None:
+    found = gcs.read_json(bucket, objects.version_file(version, objects.METADATA_FILE), patience)
     return None if found is None else found[0]
 
 
@@ -110,8 +110,8 @@ def read_decision(bucket: storage.Bucket, version: str) -> dict | None:
     return None if found is None else found[0]
 
 
-def read_file(bucket: storage.Bucket, version: str, name: str) -> bytes | None:
-    found = gcs.read(bucket, objects.version_file(version, name))
+def read_file(bucket: storage.Bucket, version: str, name: str, patience: gcs.Patience = gcs.PATIENT) -> bytes | None:
+    found = gcs.read(bucket, objects.version_file(version, name), patience)
     return None if found is None else found[0]
 
 

@@ -42,6 +42,7 @@ def configure(level: int | str = logging.INFO) -> None:
     logger.setLevel(level)
 
 
-def event(logger: logging.Logger, level: int, message: str, **fields: object) -> None:
-    """One log line for one event, with the ids that trace an item through the loop."""
-    logger.log(level, message, extra={"fields": fields})
+def event(logger: logging.Logger, level: int, message: str, *, exc_info: bool = False, **fields: object) -> None:
+    """One log line for one event, with the ids that trace an item through the loop (and, with `exc_info`, the
+    traceback of the exception being handled, in the same line)."""
+    logger.log(level, message, exc_info=exc_info, extra={"fields": fields})

@@ -21,8 +21,10 @@ from saikika.core.errors import TransientError
 from saikika.core.items import BATCH_MAX_ITEMS, ParsedMessage, parse_entries
 from saikika.core.settings import Settings
 
-# 1000 items at the item limits can exceed this; callers that large should use Pub/Sub or batch.
+# 1000 items at the item limits can exceed these; callers that large should use Pub/Sub or batch.
 HTTP_MAX_BYTES = 10 * 1024 * 1024
+# The characters of title, description and tags over all instances: what bounds one request's CPU time.
+HTTP_MAX_TEXT_CHARS = 2_000_000
 
 log = logging.getLogger("saikika.http")
 
@@ -40,16 +42,23 @@ class OnlinePredictor:
         client = client or gcs.client(settings.project)
         self.models = ChampionCache(client.bucket(settings.models_bucket), settings.model_ttl_s)
 
-    def respond(self, method: str, content_length: int | None, read_body: Callable[[], bytes]) -> Response:
-        """The whole request: `read_body` is called only for a POST whose declared length is within bounds."""
-        if method == "GET":
-            return health(self.models)
-        if method != "POST":
-            return _error(405, "method_not_allowed", "use GET or POST")
-        # Refuse oversize bodies before reading them.
-        if (content_length or 0) > HTTP_MAX_BYTES:
-            return too_large()
-        return predict(self.models, read_body(), content_length)
+    def respond(self, method: str, content_length: int | None, read_body: Callable[[int], bytes]) -> Response:
+        """The whole request, always answered with the documented JSON. `read_body(n)` returns at most n bytes
+        of the body; it is called only for a POST whose declared length (if any) is within bounds."""
+        try:
+            if method == "GET":
+                return health(self.models)
+            if method != "POST":
+                return _error(405, "method_not_allowed", "use GET or POST")
+            # Refuse oversize bodies before reading them; without a Content-Length (chunked), read one byte past
+            # the limit to know, never more.
+            if (content_length or 0) > HTTP_MAX_BYTES:
+                return too_large()
+            return predict(self.models, read_body(HTTP_MAX_BYTES + 1), content_length)
+        except Exception as exc:  # noqa: BLE001  whatever failed, the caller gets JSON, not an HTML page
+            logs.event(log, logging.ERROR, "http request failed", error=f"{type(exc).__name__}: {exc}",
+                       exc_info=True)
+            return _error(500, "internal", "the request could not be answered; it is safe to retry")
 
 
 def health(models: ChampionCache) -> Response:
@@ -80,6 +89,10 @@ def predict(models: ChampionCache, body: bytes, content_length: int | None) -> R
     if parsed.problems:
         return _error(400, "invalid_items", f"{len(parsed.problems)} of {len(instances)} instances are invalid",
                       [problem.to_json() for problem in parsed.problems])
+    characters = sum(len(item.title) + len(item.description) + sum(map(len, item.tags)) for item in parsed.items)
+    if characters > HTTP_MAX_TEXT_CHARS:
+        return _error(413, "too_much_text", f"the instances hold {characters} characters of text, more than "
+                      f"{HTTP_MAX_TEXT_CHARS} per request; split the request, or use Pub/Sub or batch prediction")
     try:
         model = models.get()
     except TransientError as exc:

@@ -83,7 +83,10 @@ class MurmurHashScorer:
         return grams
 
     def _features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        hashes = np.fromiter((mmh3.hash(gram, 0, True) for gram in self._ngrams(text)), dtype=np.int64)
+        # mmh3 hashes a str as its UTF-8 bytes but crashes the process on a lone surrogate: encode here, with
+        # surrogatepass (the same bytes for every other string, so the same hashes as scikit-learn's).
+        hashes = np.fromiter((mmh3.hash(gram.encode("utf-8", "surrogatepass"), 0, True)
+                              for gram in self._ngrams(text)), dtype=np.int64)
         # abs() on int64 is safe for -2**31, where scikit-learn special-cases int32 to the same result.
         indices, counts = np.unique(np.abs(hashes) % self.n_features, return_counts=True)
         values = (np.log(counts) + 1.0) * self.idf[indices]
