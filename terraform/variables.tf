@@ -33,13 +33,13 @@ variable "packages_dir" {
 }
 
 variable "python_runtime" {
-  description = "Cloud Functions runtime."
+  description = "Cloud Functions runtime: the Python that functions/*/requirements.txt were resolved for (see their header)."
   type        = string
-  default     = "python312"
+  default     = "python311"
 
   validation {
-    condition     = contains(["python311", "python312"], var.python_runtime)
-    error_message = "python_runtime must be python311 or python312."
+    condition     = var.python_runtime == "python311"
+    error_message = "The function locks are resolved for Python 3.11: re-lock with `make lock` under another Python before deploying another runtime."
   }
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,10 @@ def model_files(trained_small) -> tuple[bytes, dict]:
 @pytest.fixture(scope="session")
 def corpus_records() -> list[dict]:
     if not CORPUS.exists():
-        pytest.skip(f"the livedoor corpus is not at {CORPUS} (the team folder ../shared/data is absent)")
+        message = f"the livedoor corpus is not at {CORPUS} (the team folder ../shared/data is absent)"
+        if os.environ.get("CI"):
+            # CI is given ../shared beside the clone: the floor must run there, never pass by being skipped.
+            pytest.fail(f"{message}; CI must have it")
+        pytest.skip(message)
     with CORPUS.open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines]

@@ -231,11 +231,14 @@ def test_models_list_and_promote_by_hand(loop, buckets):
     assert saikika_cli(loop, "models", "promote", "no-such-version").returncode != 0
 
 
-def test_periodic_request_without_new_data_trains_nothing(loop, buckets):
+@pytest.mark.parametrize("body", [b'{"reason": "nightly"}', b'{"reason": "nightly-str", "force": "false"}'])
+def test_periodic_request_without_new_data_trains_nothing(loop, buckets, body):
+    """Only JSON true forces a run: {"force": "false"} once did."""
     before = len(runs(buckets["models"]))
-    publish(loop, loop.publisher(), b'{"reason": "nightly"}', topic="retrain-requests")
+    reason = json.loads(body)["reason"]
+    publish(loop, loop.publisher(), body, topic="retrain-requests")
     wait_until("the request to be handled", lambda: any(
-        e.get("message") == "retrain not needed: no new training data" and "nightly" in e.get("trigger", "")
+        e.get("message") == "retrain not needed: no new training data" and f"{reason}" == e.get("trigger", "").split(": ")[-1]
         for e in log_of(loop, "retrain")))
     assert len(runs(buckets["models"])) == before
 

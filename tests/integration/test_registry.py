@@ -99,3 +99,19 @@ def test_lease_is_exclusive_expires_and_is_released_only_by_its_holder(fresh):
     assert isinstance(lease.acquire(models, "retrain/lease.json", 60, clock), lease.Busy)
     lease.release(models, taken_over)
     assert isinstance(lease.acquire(models, "retrain/lease.json", 60, clock), lease.Lease)
+
+
+def test_a_champion_with_malformed_metadata_does_not_block_promotions(fresh, two_candidates):
+    """A champion whose metadata.json lacks its labels could not be loaded for comparison, and every candidate
+    raised and went to the dead-letter topic: it now counts as no usable champion, and the decision says so."""
+    settings, data, models, client = fresh
+    data.blob(objects.HOLDOUT_OBJECT).upload_from_string(rows.dumps(catalogue.generate(300, seed=43, noise=0.0)))
+    broken, candidate = two_candidates
+    malformed = {k: v for k, v in broken.metadata.items() if k != "labels"}
+    registry.push(models, broken.model, malformed, broken.inference)
+    registry.set_champion(models, malformed, None, reason="test: a champion with malformed metadata")
+    registry.push(models, *candidate)
+    decision = Promoter(settings, client).judge(candidate.metadata["version"])
+    assert decision["outcome"] == "promoted", decision
+    assert "no usable champion" in decision["reason"]
+    assert registry.read_champion(models).version == candidate.metadata["version"]

@@ -169,3 +169,11 @@ def test_no_function_trigger_fires_on_what_that_function_writes(hcl):
             assert fired == [], f"{name}: {function} would react to its own {fired}"
     # The predictions bucket, where predict and feedback write, has no notification at all.
     assert "predictions" not in {buckets[unwrap(b["bucket"])] for b in notifications.values()}
+
+
+def test_the_deployed_runtime_is_the_one_the_locks_were_resolved_for(hcl):
+    """Locks resolved by one Python and deployed on another install wheels nobody tested (or none at all)."""
+    runtime = next(block["python_runtime"] for block in hcl["variable"] if "python_runtime" in block)
+    locked = {re.search(r"^# runtime: (\S+)$", path.read_text(), re.M).group(1)
+              for path in (REPO / "functions").glob("*/requirements.txt")}
+    assert locked == {runtime["default"]}

@@ -99,7 +99,7 @@ class Promoter:
         cannot be loaded, and then it is no obstacle to a valid candidate."""
         try:
             model = load_champion(self.models_bucket, champion)
-        except ModelIntegrityError as exc:
+        except (ModelIntegrityError, KeyError, ValueError, TypeError) as exc:  # a broken or malformed version
             logs.event(log, logging.ERROR, "champion cannot be loaded for comparison", model_version=champion.version,
                        error=str(exc))
             return None

@@ -67,7 +67,13 @@ class Retrainer:
             body = {"reason": message.data.decode("utf-8", "replace")}
         body = body if isinstance(body, dict) else {"reason": str(body)}
         reason = str(body.get("reason") or "periodic retrain request")
-        return self.run(trigger=f"retrain-requests message {message.id}: {reason}", force=bool(body.get("force")))
+        force = body.get("force", False)
+        if not isinstance(force, bool):
+            # Only JSON true forces a run: the string "false" is not a request to retrain regardless.
+            logs.event(log, logging.WARNING, "retrain request: 'force' is not true or false; not forcing",
+                       message_id=message.id, force=repr(force))
+            force = False
+        return self.run(trigger=f"retrain-requests message {message.id}: {reason}", force=force)
 
     # ---- the run ----------------------------------------------------------------------------
     def run(self, trigger: str, force: bool) -> RunResult:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import zipfile
 from importlib import metadata
 from modulefinder import ModuleFinder
@@ -65,8 +66,14 @@ def closure(direct: tuple[str, ...]) -> dict[str, str]:
     return dict(sorted(pinned.items()))
 
 
+def runtime() -> str:
+    """The Cloud Functions runtime these locks are for: the Python that resolves them (markers included)."""
+    return f"python{sys.version_info.major}{sys.version_info.minor}"
+
+
 def lock_text(function: str) -> str:
-    header = f"# {function}: pinned by `saikika package --lock`; the transitive closure of {', '.join(FUNCTION_DEPENDENCIES[function])}\n"
+    header = (f"# {function}: pinned by `saikika package --lock`; the transitive closure of "
+              f"{', '.join(FUNCTION_DEPENDENCIES[function])}\n# runtime: {runtime()}\n")
     return header + "".join(f"{name}=={version}\n" for name, version in closure(FUNCTION_DEPENDENCIES[function]).items())
 
 
