@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from helpers import REPO
 
 from saikika.tooling.local_stack import FUNCTIONS
+from saikika.tooling.polling import wait_until
 
 pytestmark = pytest.mark.emulators
 
@@ -59,7 +59,4 @@ def test_local_up_serves_and_leaves_nothing_behind_after_sigterm(tmp_path):
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
     assert process.returncode == 0
-    deadline = time.monotonic() + 10
-    while _live_in_sessions(children) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _live_in_sessions(children) == []
+    wait_until("every process of the stack to be gone", lambda: not _live_in_sessions(children), timeout_s=10)

@@ -21,13 +21,14 @@ from saikika.model import artifact, catalogue, training
 pytestmark = pytest.mark.emulators
 
 ALL_FEATURES = {**catalogue.FEATURES, **catalogue.NEW_FEATURES}
+TTL_S = 1.0  # the predictors' SAIKIKA_MODEL_TTL_S in this module's stack
 
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     running = start_stack(
         tmp_path_factory.mktemp("loop"),
-        SAIKIKA_MODEL_TTL_S="1", SAIKIKA_RETRAIN_MIN_INTERVAL_S="4", SAIKIKA_RETRAIN_SETTLE_S="1",
+        SAIKIKA_MODEL_TTL_S=str(TTL_S), SAIKIKA_RETRAIN_MIN_INTERVAL_S="4", SAIKIKA_RETRAIN_SETTLE_S="1",
         SAIKIKA_RETRAIN_MIN_ROWS="50", SAIKIKA_LOG_LEVEL="DEBUG",
     )
     yield running
@@ -117,10 +118,13 @@ def test_the_loop_end_to_end(loop, buckets):
     per_label = json.loads(models.blob(objects.version_prefix(v2) + "report/per_label.json").download_as_bytes())
     assert {"precision", "recall", "f1", "roc_auc", "support"} <= set(per_label["limited-edition"])
 
-    time.sleep(1.5)  # the predictors' TTL
-    second = publish(loop, publisher, "{\"id\": \"w2\", \"title\": \"限定品 シリアルナンバー入り 腕時計\"}".encode())
-    [line] = wait_for_prediction_lines(predictions, second)
-    assert line["model_version"] == v2
+    # The predict instance swaps once its TTL has passed: ask it until an item is predicted by v2.
+    def predicted_by_v2():
+        message_id = publish(loop, publisher, "{\"id\": \"w2\", \"title\": \"限定品 シリアルナンバー入り 腕時計\"}".encode())
+        [line] = wait_for_prediction_lines(predictions, message_id)
+        return line if line["model_version"] == v2 else None
+
+    line = wait_until("an item predicted by v2", predicted_by_v2, timeout_s=60)
     assert "limited-edition" in line["labels"]
 
 
@@ -136,8 +140,8 @@ def test_a_burst_of_twenty_files_trains_at_most_twice_and_the_last_run_has_them_
         covering = [r for r in trained if set(names) <= {o["name"] for o in r["objects"]}]
         return trained if covering and registry.read_decision(models, covering[-1]["version"]) else None
 
-    trained = wait_until("a judged run over the whole burst", settled, timeout_s=180)
-    time.sleep(6)  # longer than the min interval: any further run would have started by now
+    # Once a run over the whole burst is judged, no data is left that could start another run: count now.
+    wait_until("a judged run over the whole burst", settled, timeout_s=180)
     trained = [r for r in runs(models) if r["started_at"] not in before and r["status"] == "trained"]
     assert 1 <= len(trained) <= 2, [r["trigger"] for r in trained]
     last = max(trained, key=lambda r: r["started_at"])
@@ -202,18 +206,19 @@ def test_rollback_hot_swaps_predictors_with_no_failed_request(loop, buckets):
     thread = threading.Thread(target=client)
     thread.start()
     try:
-        time.sleep(1)
+        wait_until("requests served before the rollback", lambda: len(seen) >= 10, timeout_s=30)
         result = saikika_cli(loop, "models", "rollback")
         swapped_at = time.monotonic()
         assert result.returncode == 0, result.stderr
-        time.sleep(3)
+        wait_until("requests sent after the swap and the TTL", lambda: sum(
+            sent > swapped_at + TTL_S + 0.2 for sent, _, _ in seen) >= 10, timeout_s=30)
     finally:
         stop.set()
         thread.join()
     assert registry.read_champion(models).version == previous
     assert seen and all(status == 200 for _, status, _ in seen), {s for _, s, _ in seen}
     assert {version for _, _, version in seen} == {current.version, previous}
-    after_ttl = [version for sent_at, _, version in seen if sent_at > swapped_at + 1.0 + 0.2]  # TTL is 1 s
+    after_ttl = [version for sent_at, _, version in seen if sent_at > swapped_at + TTL_S + 0.2]
     assert after_ttl and set(after_ttl) == {previous}
 
 

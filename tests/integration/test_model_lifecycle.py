@@ -16,6 +16,7 @@ from helpers import promote, publish, start_stack, wait_for_prediction_lines
 from saikika.cloud import registry
 from saikika.model import artifact
 from saikika.tooling.local_stack import dead_letter_topic
+from saikika.tooling.polling import wait_until
 
 pytestmark = pytest.mark.emulators
 
@@ -72,17 +73,25 @@ def test_tampered_champion_is_refused(empty_stack, model_files):
     # Predictors serve the inference arrays: tamper with those (the skops file is the promote function's).
     registry.push(bucket, data, tampered, arrays[:-4] + b"evil")
     registry.set_champion(bucket, tampered, registry.read_champion(bucket), reason="test: tampered")
-    time.sleep(1)
-    status, body = _http(empty_stack)
+    # Once its TTL has passed the instance reads the new pointer, refuses the version, and has nothing else.
+    status, body = wait_until("the tampered champion to be refused", lambda: _refused(empty_stack), timeout_s=30)
     assert status == 503
     assert "does not match" in body["error"]["message"]
+
+
+def _refused(stack) -> tuple[int, dict] | None:
+    status, body = _http(stack)
+    return (status, body) if status == 503 and "does not match" in body["error"]["message"] else None
 
 
 def test_message_retried_until_a_champion_appears_is_predicted(empty_stack, model_files):
     publisher = empty_stack.publisher()
     predictions = empty_stack.storage_client().bucket(empty_stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
+    log = empty_stack.state_dir / "logs" / "function-predict.log"
+    failures_before = log.read_text().count("no champion model has been promoted yet")
     message_id = publish(empty_stack, publisher, b'{"id": "patient", "title": "wireless keyboard"}')
-    time.sleep(2)  # at least one failed delivery first
+    wait_until("a failed delivery first", lambda: log.read_text().count(
+        "no champion model has been promoted yet") > failures_before, timeout_s=30)
     promote(empty_stack, model_files)
     [line] = wait_for_prediction_lines(predictions, message_id)
     assert line["model_version"] == model_files[1]["version"]
@@ -96,7 +105,11 @@ def test_a_broken_new_champion_leaves_the_current_model_serving(empty_stack, mod
     broken = {**metadata, "version": "broken-2", "sha256": artifact.sha256_hex(b"corrupt")}
     registry.push(bucket, b"corrupt", broken)
     registry.set_champion(bucket, broken, registry.read_champion(bucket), reason="test: corrupted")
-    time.sleep(1.5)
+    http_log = empty_stack.state_dir / "logs" / "function-predict_http.log"
+    refused_before = http_log.read_text().count("champion model refused")
+    # Requests past the TTL make the instance read the pointer and refuse the broken version.
+    wait_until("the broken champion to be refused", lambda: _http(empty_stack) and http_log.read_text().count(
+        "champion model refused") > refused_before, timeout_s=30)
     for _ in range(5):
         status, body = _http(empty_stack)
         assert status == 200 and body["model_version"] == metadata["version"]

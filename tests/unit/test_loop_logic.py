@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from cloudevents.http import CloudEvent
 
-from saikika.core import objects, promotion, splits
+from saikika.core import promotion, splits
 from saikika.model import catalogue, evaluation
 from saikika.core.events import ObjectEvent, object_event
 from saikika.core.items import Item
-from writes import WRITES
 
 
 def test_normalises_a_pubsub_wrapped_gcs_notification():
@@ -43,16 +42,6 @@ def test_a_plain_pubsub_message_is_not_an_object_event():
         {"message": {"data": base64.b64encode(b'{"reason": "nightly"}').decode(), "messageId": "3"}},
     )
     assert object_event(event) is None
-
-
-def test_no_function_is_triggered_by_its_own_writes():
-    # The code-level filters: retrain takes training objects (data bucket), promote takes metadata.json (models).
-    assert not any(objects.is_training_object(name) for bucket, name in WRITES["retrain"] if bucket == "data")
-    assert not any(objects.version_of_metadata(name) for bucket, name in WRITES["promote"] if bucket == "models")
-    # The chain goes one way: feedback → retrain → promote, never back.
-    assert [n for b, n in WRITES["feedback"] if b == "data" and objects.is_training_object(n)]
-    assert [n for b, n in WRITES["retrain"] if b == "models" and objects.version_of_metadata(n)]
-    assert not any(b == "data" for b, _ in WRITES["retrain"] + WRITES["promote"])
 
 
 METRICS_A = {"micro_f1": 0.90, "per_label": {"x": {"f1": 0.9, "support": 5}, "y": {"f1": 0.8, "support": 5}}}

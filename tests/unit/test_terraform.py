@@ -9,51 +9,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import hcl2
 import pytest
-from writes import WRITES
+import terraform_hcl
+from terraform_hcl import TERRAFORM, local, resources, unwrap
 
-from saikika.core import objects
 from saikika.core.settings import OPTIONAL_ENV, REQUIRED_ENV
 
 REPO = Path(__file__).resolve().parents[2]
-TERRAFORM = REPO / "terraform"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
-CODE_FILTERS = {"retrain": objects.is_training_object, "promote": lambda name: bool(objects.version_of_metadata(name))}
-
-
-def normalise(node):
-    """python-hcl2 keeps HCL's quotes on labels and string literals and adds comment keys: drop both, so
-    that a literal reads as its text and an expression as `${...}`."""
-    if isinstance(node, dict):
-        return {normalise(key): normalise(value) for key, value in node.items() if not str(key).startswith("__")}
-    if isinstance(node, list):
-        return [normalise(value) for value in node]
-    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
-        return json.loads(node) if "${" not in node else node[1:-1]
-    return node
-
-
-@pytest.fixture(scope="module")
-def hcl() -> dict:
-    merged: dict[str, list] = {}
-    for path in sorted(TERRAFORM.glob("*.tf")):
-        with path.open() as handle:
-            for key, value in normalise(hcl2.load(handle)).items():
-                merged.setdefault(key, []).extend(value if isinstance(value, list) else [value])
-    return merged
-
-
-def resources(hcl: dict, kind: str) -> dict[str, dict]:
-    return {name: body for block in hcl.get("resource", []) for name, body in block.get(kind, {}).items()}
-
-
-def local(hcl: dict, name: str):
-    return next(block[name] for block in hcl["locals"] if name in block)
-
-
-def unwrap(value):
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
 def decorated_functions(main_py: Path) -> list[tuple[str, str]]:
@@ -152,28 +115,14 @@ def test_every_push_subscription_has_a_dead_letter_policy(hcl):
         assert "oidc_token" in unwrap(body["push_config"]), f"{name} must push with an OIDC token"
 
 
-def test_no_function_trigger_fires_on_what_that_function_writes(hcl):
-    buckets = {f"${{google_storage_bucket.{role}.name}}": role for role in ("data", "models", "predictions")}
-    topics = {f"${{google_pubsub_topic.{key}.id}}": key for key in unwrap(local(hcl, "topics"))}
-    subscriptions = unwrap(local(hcl, "subscriptions"))
-    notifications = resources(hcl, "google_storage_notification")
-    assert notifications
-    for name, body in notifications.items():
-        bucket = buckets[unwrap(body["bucket"])]
-        prefix = unwrap(body["object_name_prefix"])
-        topic = topics[unwrap(body["topic"])]
-        for function in {s["function"] for s in subscriptions.values() if s["topic"] == topic}:
-            own = [obj for b, obj in WRITES[function] if b == bucket and obj.startswith(prefix)]
-            # Where the bucket prefix cannot exclude a function's own writes, its code filter must.
-            fired = [obj for obj in own if CODE_FILTERS[function](obj)]
-            assert fired == [], f"{name}: {function} would react to its own {fired}"
-    # The predictions bucket, where predict and feedback write, has no notification at all.
-    assert "predictions" not in {buckets[unwrap(b["bucket"])] for b in notifications.values()}
-
-
 def test_the_deployed_runtime_is_the_one_the_locks_were_resolved_for(hcl):
     """Locks resolved by one Python and deployed on another install wheels nobody tested (or none at all)."""
     runtime = next(block["python_runtime"] for block in hcl["variable"] if "python_runtime" in block)
     locked = {re.search(r"^# runtime: (\S+)$", path.read_text(), re.M).group(1)
               for path in (REPO / "functions").glob("*/requirements.txt")}
     assert locked == {runtime["default"]}
+
+
+@pytest.fixture(scope="module")
+def hcl() -> dict:
+    return terraform_hcl.load()

@@ -1,0 +1,160 @@
+"""What each function really writes, observed on the storage emulator, and what follows from it: no function's
+trigger (bucket notification prefix in terraform, then its own code filter) fires on its own writes, and the
+chain only goes one way, feedback → retrain → promote.
+
+Each function runs alone on a stack of its own (nothing else can write), its scenario covers good and bad input,
+and its writes are the objects that appear or change in the three buckets, less what the test itself wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+import terraform_hcl
+from helpers import REPO, publish, today, wait_for_blob, wait_for_prediction_lines, wait_for_rejected
+
+from saikika.cloud import registry
+from saikika.core import objects, rows
+from saikika.model import catalogue
+from saikika.tooling.local_stack import FUNCTIONS, LocalStack
+from saikika.tooling.polling import wait_until
+
+pytestmark = pytest.mark.emulators
+
+ROLES = terraform_hcl.ROLES
+# Each function's own filter on the storage events it is sent (what its code ignores, it never acts on).
+CODE_FILTERS = {"retrain": objects.is_training_object, "promote": lambda name: bool(objects.version_of_metadata(name))}
+
+
+def listing(stack: LocalStack) -> dict[tuple[str, str], int]:
+    client = stack.storage_client()
+    return {(role, blob.name): int(blob.generation) for role in ROLES
+            for blob in client.bucket(stack.env[f"SAIKIKA_{role.upper()}_BUCKET"]).list_blobs()}
+
+
+def scenario_predict(stack, bucket, model_files):
+    registry.push(bucket("models"), *model_files)
+    registry.set_champion(bucket("models"), model_files.metadata, None, reason="test")
+    before = listing(stack)
+    publisher = stack.publisher()
+    good = publish(stack, publisher, b'{"items": [{"id": "w1", "title": "waterproof tent"}, {"title": "no id"}]}')
+    bad = publish(stack, publisher, b"not json")
+    wait_for_prediction_lines(bucket("predictions"), good)
+    wait_for_rejected(bucket("predictions"), good)
+    wait_for_rejected(bucket("predictions"), bad)
+    return before
+
+
+def scenario_predict_http(stack, bucket, model_files):
+    registry.push(bucket("models"), *model_files)
+    registry.set_champion(bucket("models"), model_files.metadata, None, reason="test")
+    before = listing(stack)
+    for body in (b'{"instances": [{"id": "h1", "title": "tent"}]}', b'{"instances": [{"id": "bad"}]}', b"x"):
+        request = urllib.request.Request(stack.env["SAIKIKA_PREDICT_URL"], data=body,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=30).read()
+        except urllib.error.HTTPError:
+            pass  # the 400s are part of the scenario
+    return before
+
+
+def scenario_feedback(stack, bucket, model_files):
+    before = listing(stack)
+    publisher = stack.publisher()
+    good = publish(stack, publisher, b'{"items": [{"id": "f1", "title": "tent", "labels": ["waterproof"]}, {"id": "x"}]}',
+                   topic="feedback")
+    wait_for_blob(bucket("data"), objects.feedback(today(), good))
+    wait_for_blob(bucket("predictions"), objects.rejected(today(), good, "feedback"))
+    return before
+
+
+def scenario_retrain(stack, bucket, model_files):
+    before = listing(stack)
+    bucket("data").blob("training/base/catalogue.jsonl").upload_from_string(rows.dumps(catalogue.generate(400, seed=3)))
+    before[("data", "training/base/catalogue.jsonl")] = -1  # the test's own write
+    wait_until("a run recorded and the lease released", lambda: any(
+        b.name.startswith(objects.RETRAIN_RUNS_PREFIX) for b in bucket("models").list_blobs())
+        and json.loads(bucket("models").blob(objects.RETRAIN_LEASE_OBJECT).download_as_bytes())["holder"] is None,
+        timeout_s=120)
+    return before
+
+
+def scenario_promote(stack, bucket, model_files):
+    before = listing(stack)
+    registry.push(bucket("models"), *model_files)  # the test's own writes, metadata.json last: promote reacts
+    for name in (objects.MODEL_FILE, objects.INFERENCE_FILE, objects.METADATA_FILE):
+        before[("models", objects.version_file(model_files.metadata["version"], name))] = -1
+    wait_until("the version judged and logged", lambda: registry.read_decision(bucket("models"), model_files.metadata["version"])
+               and registry.decision_log(bucket("models")), timeout_s=60)
+    return before
+
+
+SCENARIOS = {"predict": scenario_predict, "predict_http": scenario_predict_http, "feedback": scenario_feedback,
+             "retrain": scenario_retrain, "promote": scenario_promote}
+
+
+@pytest.fixture(scope="module")
+def writes(tmp_path_factory, model_files) -> dict[str, set[tuple[str, str]]]:
+    """Function → the (bucket role, object name) it wrote in its scenario, observed on the emulator."""
+    assert set(SCENARIOS) == {spec.name for spec in FUNCTIONS}
+    observed = {}
+    for spec in FUNCTIONS:
+        stack = LocalStack(state_dir=tmp_path_factory.mktemp(f"writes-{spec.name}"), functions_dir=REPO / "functions",
+                           functions=(spec,), extra_env={"SAIKIKA_RETRAIN_SETTLE_S": "0",
+                                                         "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0"}).start()
+        try:
+            client = stack.storage_client()
+
+            def bucket(role, client=client, stack=stack):
+                return client.bucket(stack.env[f"SAIKIKA_{role.upper()}_BUCKET"])
+
+            before = SCENARIOS[spec.name](stack, bucket, model_files)
+            after = listing(stack)
+        finally:
+            stack.stop()
+        observed[spec.name] = {key for key, generation in after.items() if before.get(key) not in (generation, -1)}
+    return observed
+
+
+def test_each_function_writes_only_its_own_objects(writes):
+    expected_prefixes = {
+        "predict": {("predictions", "predictions/dt="), ("predictions", "rejected/dt=")},
+        "predict_http": set(),
+        "feedback": {("data", "training/feedback/dt="), ("predictions", "rejected/feedback/dt=")},
+        "retrain": {("models", objects.MODELS_PREFIX), ("models", "retrain/")},
+        "promote": {("models", objects.MODELS_PREFIX)},
+    }
+    for function, written in writes.items():
+        for role, name in written:
+            assert any(role == r and name.startswith(p) for r, p in expected_prefixes[function]), (function, role, name)
+        # Every kind of object the scenario should produce was produced.
+        for role, prefix in expected_prefixes[function]:
+            assert any(r == role and name.startswith(prefix) for r, name in written), (function, role, prefix)
+    assert writes["predict_http"] == set()
+    assert ("models", objects.CHAMPION_OBJECT) in writes["promote"]
+    assert ("models", objects.CHAMPION_OBJECT) not in writes["retrain"]  # only promote moves the champion
+
+
+def test_no_function_trigger_fires_on_what_that_function_writes(writes):
+    notifications = terraform_hcl.storage_notifications(terraform_hcl.load())
+    assert notifications
+    for role, prefix, functions in notifications:
+        for function in functions:
+            own = [name for r, name in writes[function] if r == role and name.startswith(prefix)]
+            # Where the bucket prefix cannot exclude a function's own writes, its code filter must.
+            assert [name for name in own if CODE_FILTERS[function](name)] == [], (function, prefix)
+    # The predictions bucket, where predict and feedback write, has no notification at all.
+    assert "predictions" not in {role for role, _, _ in notifications}
+
+
+def test_the_chain_goes_one_way(writes):
+    # feedback → retrain: feedback writes training data; retrain → promote: retrain commits a version.
+    assert any(r == "data" and objects.is_training_object(n) for r, n in writes["feedback"])
+    assert any(r == "models" and objects.version_of_metadata(n) for r, n in writes["retrain"])
+    # and never back: neither retrain nor promote writes to the data bucket, promote commits no version.
+    assert not any(r == "data" for r, _ in writes["retrain"] | writes["promote"])
+    assert not any(objects.version_of_metadata(n) for _, n in writes["promote"])
