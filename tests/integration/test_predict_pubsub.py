@@ -77,6 +77,8 @@ MALFORMED = {
     "missing_id": (b'{"title": "no id"}', "'id' must be a string"),
     "empty_text": (b'{"id": "e", "title": "", "tags": []}', "at least one of"),
     "wrong_type": (b'{"id": "w", "title": ["a"]}', "'title' must be a string"),
+    # 20 KB of brackets: Python's parser runs out of recursion long before any size limit.
+    "nested_too_deeply": (b"[" * 10_000 + b"]" * 10_000, "nested too deeply"),
 }
 
 

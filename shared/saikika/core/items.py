@@ -7,9 +7,10 @@ item or `{"items": [...]}`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from saikika.core import jsonl
 
 ID_MAX_CHARS = 256
 TITLE_MAX_CHARS = 1_000
@@ -133,9 +134,9 @@ def parse_message(data: bytes, *, labeled: bool = False) -> ParsedMessage:
         result.problems.append(Problem(f"message data is not UTF-8: {exc.reason} at byte {exc.start}"))
         return result
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        result.problems.append(Problem(f"message data is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"))
+        body = jsonl.loads(text)
+    except jsonl.NotJson as exc:
+        result.problems.append(Problem(f"message data is not JSON: {exc}"))
         return result
     parse_batch(body, result, labeled=labeled)
     return result

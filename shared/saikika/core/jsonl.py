@@ -1,4 +1,5 @@
-"""JSON Lines, written one way everywhere: UTF-8 as is (no \\u escapes), one object per line, a final newline."""
+"""JSON Lines, written one way everywhere (UTF-8 as is, no \\u escapes, one object per line, a final newline),
+and untrusted JSON read one way everywhere (`loads`: every failure is a `NotJson` with a reason)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,21 @@ from collections.abc import Iterable
 from typing import Any
 
 CONTENT_TYPE = "application/x-ndjson"
+
+
+class NotJson(ValueError):
+    """Input that is not JSON Python can read; the message says why and where."""
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse untrusted JSON. Deep nesting exhausts Python's recursion limit long before any size limit (2 KB
+    of brackets will do): that is bad input too, not a crash."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NotJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise NotJson("nested too deeply") from exc
 
 
 def dumps(records: Iterable[Any]) -> str:

@@ -3,7 +3,6 @@ are counted with where they came from and why, never trained on."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -21,8 +20,8 @@ class LabeledRows:
             if not line.strip():
                 continue
             try:
-                self.items.append(parse_item(json.loads(line), labeled=True))
-            except (json.JSONDecodeError, ItemError) as exc:
+                self.items.append(parse_item(jsonl.loads(line), labeled=True))
+            except (jsonl.NotJson, ItemError) as exc:
                 self.invalid.append({"source": source, "line": number, "error": str(exc)})
 
 

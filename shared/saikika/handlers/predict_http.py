@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from google.cloud import storage
 
 from saikika.cloud import gcs
 from saikika.cloud.champion_cache import ChampionCache
-from saikika.core import logs
+from saikika.core import jsonl, logs
 from saikika.core.errors import TransientError
 from saikika.core.items import BATCH_MAX_ITEMS, ParsedMessage, parse_entries
 from saikika.core.settings import Settings
@@ -78,8 +77,8 @@ def predict(models: ChampionCache, body: bytes, content_length: int | None) -> R
     if (content_length or 0) > HTTP_MAX_BYTES or len(body) > HTTP_MAX_BYTES:
         return too_large()
     try:
-        request = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        request = jsonl.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, jsonl.NotJson) as exc:
         return _error(400, "invalid_json", f"request body is not UTF-8 JSON: {exc}")
     instances = request.get("instances") if isinstance(request, dict) else None
     if not isinstance(instances, list) or not 1 <= len(instances) <= BATCH_MAX_ITEMS:

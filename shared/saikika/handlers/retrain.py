@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from google.cloud import storage
 
 from saikika.cloud import gcs, lease, registry, training_store
-from saikika.core import logs, objects, splits
+from saikika.core import jsonl, logs, objects, splits
 from saikika.core.errors import TransientError
 from saikika.core.events import ObjectEvent, PubSubMessage
 from saikika.core.settings import Settings
@@ -62,8 +62,8 @@ class Retrainer:
 
     def on_request(self, message: PubSubMessage) -> RunResult:
         try:
-            body = json.loads(message.data or b"{}")
-        except ValueError:
+            body = jsonl.loads(message.data or b"{}")
+        except (jsonl.NotJson, UnicodeDecodeError):
             body = {"reason": message.data.decode("utf-8", "replace")}
         body = body if isinstance(body, dict) else {"reason": str(body)}
         reason = str(body.get("reason") or "periodic retrain request")
