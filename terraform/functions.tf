@@ -33,6 +33,8 @@ resource "google_cloudfunctions2_function" "fn" {
   build_config {
     runtime     = var.python_runtime
     entry_point = each.value.entry_point
+    # Builds run as an account of their own (iam.tf), not the project's default compute account.
+    service_account = google_service_account.builder.id
 
     source {
       storage_source {

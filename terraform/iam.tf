@@ -8,18 +8,24 @@ resource "google_service_account" "fn" {
 }
 
 locals {
-  # function → bucket → role. objectCreator can create but never overwrite or delete (create-only writes);
+  # function → bucket → role, narrowed to object-name prefixes by an IAM condition (uniform bucket-level access
+  # makes conditions apply). objectCreator can create but never overwrite or delete (create-only writes);
   # objectUser is needed where an object is replaced under a generation precondition (lease, state, champion).
+  # `except` names objects the binding must not reach even inside its prefixes: only promote may write the
+  # champion pointer, a decision or the decision log, so retrain (which reads untrusted data) cannot promote.
   bucket_roles = [
-    { function = "predict", bucket = "models", role = "roles/storage.objectViewer" },
-    { function = "predict", bucket = "predictions", role = "roles/storage.objectCreator" },
-    { function = "predict_http", bucket = "models", role = "roles/storage.objectViewer" },
-    { function = "feedback", bucket = "data", role = "roles/storage.objectCreator" },
-    { function = "feedback", bucket = "predictions", role = "roles/storage.objectCreator" },
-    { function = "retrain", bucket = "data", role = "roles/storage.objectViewer" },
-    { function = "retrain", bucket = "models", role = "roles/storage.objectUser" },
-    { function = "promote", bucket = "data", role = "roles/storage.objectViewer" },
-    { function = "promote", bucket = "models", role = "roles/storage.objectUser" },
+    { function = "predict", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
+    { function = "predict", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["predictions/", "rejected/"], except = [] },
+    { function = "predict_http", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
+    { function = "feedback", bucket = "data", role = "roles/storage.objectCreator", prefixes = ["training/feedback/"], except = [] },
+    { function = "feedback", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["rejected/feedback/"], except = [] },
+    { function = "retrain", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/"], except = [] },
+    { function = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/"], except = [] },
+    { function = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
+    { function = "promote", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/"], except = [] },
+    { function = "promote", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
+    { function = "promote", bucket = "models", role = "roles/storage.objectUser", prefixes = ["models/champion.json", "models/history/"], except = [] },
+    { function = "promote", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/"] },
   ]
   buckets = {
     data        = google_storage_bucket.data.name
@@ -34,6 +40,27 @@ resource "google_storage_bucket_iam_member" "fn" {
   bucket = local.buckets[each.value.bucket]
   role   = each.value.role
   member = "serviceAccount:${google_service_account.fn[each.value.function].email}"
+
+  condition {
+    title       = "${each.value.function} ${each.value.bucket} ${join(" ", each.value.prefixes)}"
+    description = "Objects under the listed prefixes only; listing is a bucket-level check."
+    # An `except` entry starting with "/" matches a name's end (models/<version>/decision.json); others its start.
+    expression = format("resource.type == 'storage.googleapis.com/Bucket' || ((%s)%s)",
+      join(" || ", [for p in each.value.prefixes : "resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${p}')"]),
+      join("", [for x in each.value.except : startswith(x, "/")
+        ? " && !resource.name.endsWith('${x}')"
+      : " && !resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${x}')"])
+    )
+  }
+}
+
+# Publishing confirmed labels is granted on the feedback topic itself, to the listed members only.
+resource "google_pubsub_topic_iam_member" "feedback_publishers" {
+  for_each = toset(var.feedback_publishers)
+
+  topic  = google_pubsub_topic.feedback.id
+  role   = "roles/pubsub.publisher"
+  member = each.value
 }
 
 # Pub/Sub pushes with an OIDC token of this account, which may invoke the event-driven functions only.
@@ -86,4 +113,37 @@ resource "google_pubsub_subscription_iam_member" "pubsub_agent_acks_dead_lettere
   subscription = each.value.id
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
+}
+
+# Function builds (Cloud Build) run as this account: it reads the sources, writes images and logs, nothing else.
+resource "google_service_account" "builder" {
+  account_id   = "${var.name_prefix}-builder"
+  display_name = "saikika function builds"
+}
+
+resource "google_project_iam_member" "builder" {
+  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.builder.email}"
+}
+
+resource "google_storage_bucket_iam_member" "builder_reads_sources" {
+  bucket = google_storage_bucket.sources.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.builder.email}"
+}
+
+# The data-access audit logs the buckets' checkov skips (CKV_GCP_62) rely on: who read and wrote which object.
+resource "google_project_iam_audit_config" "storage" {
+  project = var.project_id
+  service = "storage.googleapis.com"
+
+  audit_log_config {
+    log_type = "DATA_READ"
+  }
+  audit_log_config {
+    log_type = "DATA_WRITE"
+  }
 }

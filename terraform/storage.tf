@@ -22,6 +22,17 @@ resource "google_storage_bucket" "data" {
     enabled = true
   }
 
+  # Versions keep overwritten and deleted objects recoverable for a while, not forever: the lease and retrain
+  # state are overwritten on every run.
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
   depends_on = [google_project_service.apis]
 }
 
@@ -34,6 +45,17 @@ resource "google_storage_bucket" "models" {
 
   versioning {
     enabled = true
+  }
+
+  # Versions keep overwritten and deleted objects recoverable for a while, not forever: the lease and retrain
+  # state are overwritten on every run.
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_retention_days
+    }
+    action {
+      type = "Delete"
+    }
   }
 
   depends_on = [google_project_service.apis]

@@ -124,6 +124,17 @@ variable "http_invokers" {
   }
 }
 
+variable "feedback_publishers" {
+  description = "The only members granted publishing on the feedback topic (confirmed labels become training data). Grant no project-wide Pub/Sub publisher role besides."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.feedback_publishers : !contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "Publishing feedback is never public."
+  }
+}
+
 variable "retrain_schedule" {
   description = "Cron schedule of the periodic retrain request (Cloud Scheduler)."
   type        = string
@@ -150,4 +161,10 @@ variable "settings" {
     condition     = alltrue([for k in keys(var.settings) : startswith(k, "SAIKIKA_")])
     error_message = "settings keys must start with SAIKIKA_."
   }
+}
+
+variable "noncurrent_retention_days" {
+  description = "How long the versioned data and models buckets keep an overwritten or deleted object's old version."
+  type        = number
+  default     = 30
 }

@@ -158,3 +158,26 @@ def test_the_chain_goes_one_way(writes):
     # and never back: neither retrain nor promote writes to the data bucket, promote commits no version.
     assert not any(r == "data" for r, _ in writes["retrain"] | writes["promote"])
     assert not any(objects.version_of_metadata(n) for _, n in writes["promote"])
+
+
+def allowed(binding: dict, name: str) -> bool:
+    """terraform/iam.tf's condition for one binding, read the way its expression is built."""
+    inside = any(name.startswith(prefix) for prefix in binding["prefixes"])
+    excluded = any(name.endswith(x) if x.startswith("/") else name.startswith(x) for x in binding["except"])
+    return inside and not excluded
+
+
+def test_iam_lets_each_function_write_what_it_writes_and_only_promote_move_the_champion(writes):
+    bindings = terraform_hcl.unwrap(terraform_hcl.local(terraform_hcl.load(), "bucket_roles"))
+    writers = {"roles/storage.objectCreator", "roles/storage.objectUser"}
+    for function, written in writes.items():
+        for role, name in written:
+            assert any(b["function"] == function and b["bucket"] == role and b["role"] in writers and allowed(b, name)
+                       for b in bindings), (function, role, name)
+    for protected in (objects.CHAMPION_OBJECT, objects.decision_log_entry(today(), "v"),
+                      objects.version_file("v", objects.DECISION_FILE)):
+        may_write = {b["function"] for b in bindings
+                     if b["bucket"] == "models" and b["role"] in writers and allowed(b, protected)}
+        assert may_write == {"promote"}, (protected, may_write)
+    # Every binding is narrowed to prefixes; none covers a whole bucket.
+    assert all(b["prefixes"] and "" not in b["prefixes"] for b in bindings)

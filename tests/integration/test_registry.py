@@ -115,3 +115,22 @@ def test_a_champion_with_malformed_metadata_does_not_block_promotions(fresh, two
     assert decision["outcome"] == "promoted", decision
     assert "no usable champion" in decision["reason"]
     assert registry.read_champion(models).version == candidate.metadata["version"]
+
+
+def test_a_required_holdout_that_is_missing_rejects_every_candidate(fresh, two_candidates):
+    """Feedback can shape the evaluation slice; with SAIKIKA_PROMOTION_REQUIRE_HOLDOUT only the trusted file counts."""
+    settings, data, models, client = fresh
+    strict = Settings.from_env({"GOOGLE_CLOUD_PROJECT": settings.project, "SAIKIKA_DATA_BUCKET": data.name,
+                                "SAIKIKA_MODELS_BUCKET": models.name, "SAIKIKA_PREDICTIONS_BUCKET": "p-strict",
+                                "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT": "true"})
+    data.blob("training/base/rows.jsonl").upload_from_string(rows.dumps(catalogue.generate(300, seed=44)))
+    first, _ = two_candidates
+    registry.push(models, *first)
+    decision = Promoter(strict, client).judge(first.metadata["version"])
+    assert decision["outcome"] == "rejected" and "REQUIRE_HOLDOUT" in decision["reason"]
+    assert registry.read_champion(models) is None
+
+    data.blob(objects.HOLDOUT_OBJECT).upload_from_string(rows.dumps(catalogue.generate(300, seed=43, noise=0.0)))
+    models.blob(objects.version_file(first.metadata["version"], objects.DECISION_FILE)).delete()
+    decision = Promoter(strict, client).judge(first.metadata["version"])
+    assert decision["outcome"] == "promoted" and decision["evaluated_on"].endswith(objects.HOLDOUT_OBJECT)

@@ -54,3 +54,10 @@ def test_local_stack_passes_saikika_settings_to_functions(monkeypatch, tmp_path)
     assert env["SAIKIKA_RETRAIN_MIN_INTERVAL_S"] == "9"  # the stack's own choice wins over the environment
     assert env["SAIKIKA_DATA_BUCKET"] == "d"
     assert "UNRELATED_SECRET" not in env
+
+
+def test_require_holdout_is_a_strict_flag():
+    assert Settings.from_env(BASE).promotion_require_holdout is False
+    assert Settings.from_env({**BASE, "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT": "true"}).promotion_require_holdout is True
+    with pytest.raises(ConfigError, match="must be true or false"):
+        Settings.from_env({**BASE, "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT": "yes"})

@@ -126,3 +126,17 @@ def test_the_deployed_runtime_is_the_one_the_locks_were_resolved_for(hcl):
 @pytest.fixture(scope="module")
 def hcl() -> dict:
     return terraform_hcl.load()
+
+
+def test_builds_audit_logs_and_old_versions_are_configured(hcl):
+    """Builds run as their own account; the data-access logs the checkov skips rely on are on; versioned
+    buckets keep old versions for a bounded time (the lease and retrain state are overwritten on every run)."""
+    function = resources(hcl, "google_cloudfunctions2_function")["fn"]
+    assert unwrap(function["build_config"])["service_account"] == "${google_service_account.builder.id}"
+    audit = resources(hcl, "google_project_iam_audit_config")["storage"]
+    assert unwrap(audit["service"]) == "storage.googleapis.com"
+    assert {unwrap(c["log_type"]) for c in audit["audit_log_config"]} == {"DATA_READ", "DATA_WRITE"}
+    for name, bucket in resources(hcl, "google_storage_bucket").items():
+        if name in ("data", "models"):
+            conditions = [unwrap(unwrap(rule)["condition"]) for rule in bucket["lifecycle_rule"]]
+            assert any("days_since_noncurrent_time" in c for c in conditions), name

@@ -57,12 +57,15 @@ def holdout_uri(bucket: storage.Bucket) -> str:
     return f"gs://{bucket.name}/{objects.HOLDOUT_OBJECT}"
 
 
-def evaluation_rows(bucket: storage.Bucket) -> tuple[list[Item], str]:
+def evaluation_rows(bucket: storage.Bucket, require_holdout: bool = False) -> tuple[list[Item], str] | None:
     """The rows a promotion is judged on and where they came from: the trusted holdout file if present,
-    else the evaluation slice of the training data, which retraining leaves out."""
+    else the evaluation slice of the training data, which retraining leaves out; None when the holdout is
+    required and absent."""
     holdout = read_holdout(bucket)
     if holdout is not None:
         return holdout.items, holdout_uri(bucket)
+    if require_holdout:
+        return None
     rows = load(bucket, list_objects(bucket))
     return ([item for item in rows.items if splits.in_evaluation_slice(item.id)],
             f"evaluation slice of training data ({splits.EVALUATION_SLICE_RULE})")

@@ -30,6 +30,15 @@ def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
+def _flag(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = env.get(key, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigError(f"environment variable {key} must be true or false, got {env[key]!r}")
+    return raw == "true"
+
+
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -55,6 +64,8 @@ class Settings:
     promotion_tolerance: float = 0.0
     # How far one label's F1 may fall (absolute) before a candidate is rejected for it.
     promotion_label_margin: float = 0.05
+    # Judge only on the trusted holdout file (eval/holdout.jsonl), never on a slice of data feedback can shape.
+    promotion_require_holdout: bool = False
     log_level: str = "INFO"
 
     @classmethod
@@ -72,6 +83,7 @@ class Settings:
             retrain_min_rows=int(_positive_float(env, "SAIKIKA_RETRAIN_MIN_ROWS", 50)),
             promotion_tolerance=_positive_float(env, "SAIKIKA_PROMOTION_TOLERANCE", 0.0),
             promotion_label_margin=_positive_float(env, "SAIKIKA_PROMOTION_LABEL_MARGIN", 0.05),
+            promotion_require_holdout=_flag(env, "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT", False),
             log_level=_log_level(env),
         )
         buckets = [settings.data_bucket, settings.models_bucket, settings.predictions_bucket]
@@ -98,5 +110,6 @@ OPTIONAL_ENV = (
     "SAIKIKA_RETRAIN_MIN_ROWS",
     "SAIKIKA_PROMOTION_TOLERANCE",
     "SAIKIKA_PROMOTION_LABEL_MARGIN",
+    "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT",
     "SAIKIKA_LOG_LEVEL",
 )

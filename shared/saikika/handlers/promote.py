@@ -64,7 +64,12 @@ class Promoter:
         except (ModelIntegrityError, ValueError, KeyError, TypeError) as exc:
             return {**base, "outcome": "rejected", "reason": f"refused: {exc}"}
 
-        rows, source = training_store.evaluation_rows(self.data_bucket)
+        found_rows = training_store.evaluation_rows(self.data_bucket, self.settings.promotion_require_holdout)
+        if found_rows is None:
+            return {**base, "outcome": "rejected", "reason": (
+                f"SAIKIKA_PROMOTION_REQUIRE_HOLDOUT is set and {training_store.holdout_uri(self.data_bucket)} does "
+                "not exist: nothing trusted to judge on")}
+        rows, source = found_rows
         base.update(evaluated_on=source, evaluation_rows=len(rows))
         for _ in range(MAX_CAS_ATTEMPTS):
             champion = registry.read_champion(self.models_bucket)
