@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install demo test bench package lock clean
+.PHONY: install demo test bench chaos package lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ $(BENCH_STAMP): pyproject.toml
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/run.py --out bench/results.json $(BENCH_ARGS)
+
+# The fault-injection suite at full size (a short version runs in `make test`); writes bench/chaos.json.
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos.py --out bench/chaos.json
 
 # One reproducible zip per function under build/functions/ (what terraform uploads).
 package: $(STAMP)

@@ -130,9 +130,12 @@ class LocalStack:
     # Locally a short backoff keeps retries visible within a test; production uses terraform's values.
     min_backoff_s: int = 1
     max_backoff_s: int = 10
+    # How long Pub/Sub waits for a push to be answered before it delivers the message again.
+    ack_deadline_s: int = 60
     env: dict[str, str] = field(default_factory=dict, init=False)
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list, init=False)
     _saved_environ: dict[str, str | None] = field(default_factory=dict, init=False)
+    _started: set[str] = field(default_factory=set, init=False)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -257,8 +260,11 @@ class LocalStack:
         return self.state_dir / "logs" / f"{name}.log"
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
-        # Every child leads its own process group (and session); `pids` lists them for inspection.
-        log_file = self._log_path(name).open("wb")
+        # Every child leads its own process group (and session); `pids` lists them for inspection. A restarted
+        # function appends to the log of the instance before it.
+        restarted = any(process_name == name for process_name, _ in self._processes) or name in self._started
+        log_file = self._log_path(name).open("ab" if restarted else "wb")
+        self._started.add(name)
         process = subprocess.Popen(
             args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, cwd=cwd, start_new_session=True,  # its own process group, stopped as one
@@ -320,6 +326,23 @@ class LocalStack:
         inherited = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
         return {**inherited, **passthrough, **self.env, **self.extra_env, "PYTHONUNBUFFERED": "1"}
 
+    def kill_function(self, name: str) -> None:
+        """SIGKILL one function's process group, as a crashed instance (what it was handling is lost)."""
+        label = f"function-{name}"
+        for index, (process_name, process) in enumerate(self._processes):
+            if process_name == label:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                del self._processes[index]
+                return
+        raise StackError(f"no running function {name}")
+
+    def start_function(self, name: str) -> None:
+        """(Re)start one function on its port, as a new instance; returns once it answers."""
+        spec = next(s for s in self.functions if s.name == name)
+        self._start_function(spec, int(self.env[spec.env_key].rsplit(":", 1)[1]))
+        self._wait_function(spec)
+
     def _start_function(self, spec: FunctionSpec, port: int) -> None:
         folder = self.functions_dir / spec.name
         command = self.function_command(spec) if self.function_command else [sys.executable, "-m", "functions_framework"]
@@ -343,7 +366,7 @@ class LocalStack:
                     subscriber, self.project, topic, spec.name,
                     endpoint=f"{self.env[spec.env_key]}/projects/{self.project}/topics/{topic}",
                     min_backoff_s=self.min_backoff_s, max_backoff_s=self.max_backoff_s,
-                    max_delivery_attempts=spec.max_delivery_attempts,
+                    max_delivery_attempts=spec.max_delivery_attempts, ack_deadline_s=self.ack_deadline_s,
                 )
 
     def _write_env_file(self) -> None:
@@ -362,7 +385,7 @@ def subscription_name(topic: str, function: str) -> str:
 
 def create_push_subscription(subscriber, project: str, topic: str, function: str, *, endpoint: str,
                              min_backoff_s: int, max_backoff_s: int,
-                             max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS) -> str:
+                             max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS, ack_deadline_s: int = 60) -> str:
     """A push subscription as production has it: dead letters after MAX_DELIVERY_ATTEMPTS, with backoff.
 
     The dead-letter topic gets a pull subscription of its own, so dead letters are kept for inspection.
@@ -377,7 +400,7 @@ def create_push_subscription(subscriber, project: str, topic: str, function: str
         "name": name,
         "topic": subscriber.topic_path(project, topic),
         "push_config": {"push_endpoint": endpoint},
-        "ack_deadline_seconds": 60,
+        "ack_deadline_seconds": ack_deadline_s,
         "dead_letter_policy": {"dead_letter_topic": dead_letter, "max_delivery_attempts": max_delivery_attempts},
         "retry_policy": {
             "minimum_backoff": duration_pb2.Duration(seconds=min_backoff_s),
