@@ -144,6 +144,9 @@ def test_a_burst_of_twenty_files_trains_at_most_twice_and_the_last_run_has_them_
     wait_until("a judged run over the whole burst", settled, timeout_s=180)
     trained = [r for r in runs(models) if r["started_at"] not in before and r["status"] == "trained"]
     assert 1 <= len(trained) <= 2, [r["trigger"] for r in trained]
+    # Deferring is an answer, not a failure: one log line each, never a traceback.
+    log_text = (loop.state_dir / "logs" / "function-retrain.log").read_text()
+    assert "retrain deferred" in log_text and "Traceback" not in log_text
     last = max(trained, key=lambda r: r["started_at"])
     assert set(names) <= {o["name"] for o in last["objects"]}
 
@@ -265,3 +268,36 @@ def test_no_function_reacts_to_its_own_writes(loop, buckets):
     assert "models/champion.json" in promote_ignored
     retrain_ignored = {e["object"] for e in log_of(loop, "retrain") if e.get("message", "").startswith("event ignored")}
     assert any(name.startswith("models/") for name in retrain_ignored)
+
+
+def test_models_push_makes_the_promote_functions_checks_and_logs_its_decision(loop, buckets, tmp_path, model_files):
+    """A model.npz whose weights were negated (checksums updated to match) was once promoted by `models push
+    --promote`, with no history: the command now refuses it, and a good push --promote is logged."""
+    import io
+
+    import numpy as np
+
+    from saikika.model import artifact
+
+    models = buckets["models"]
+    before = champion_version(models)
+    with np.load(io.BytesIO(model_files.inference), allow_pickle=False) as arrays:
+        negated = {name: arrays[name] for name in arrays.files}
+    negated["coef"] = -negated["coef"]
+    buffer = io.BytesIO()
+    np.savez(buffer, **negated)
+    tampered = buffer.getvalue()
+    metadata = {**model_files.metadata, "version": "negated-1",
+                "inference": {**model_files.metadata["inference"], "sha256": artifact.sha256_hex(tampered)}}
+    artifact.write_dir(tmp_path / "negated", model_files._replace(metadata=metadata, inference=tampered))
+    result = saikika_cli(loop, "models", "push", str(tmp_path / "negated"), "--promote")
+    assert result.returncode != 0 and "refused" in result.stderr, result.stderr
+    assert champion_version(models) == before
+    assert registry.read_metadata(models, "negated-1") is None  # not even uploaded
+
+    artifact.write_dir(tmp_path / "good", model_files)
+    result = saikika_cli(loop, "models", "push", str(tmp_path / "good"), "--promote")
+    assert result.returncode == 0, result.stderr
+    assert champion_version(models) == model_files.metadata["version"]
+    assert any(d["version"] == model_files.metadata["version"] and d["action"] == "promote-by-hand"
+               for d in registry.decision_log(models))

@@ -140,3 +140,13 @@ def test_builds_audit_logs_and_old_versions_are_configured(hcl):
         if name in ("data", "models"):
             conditions = [unwrap(unwrap(rule)["condition"]) for rule in bucket["lifecycle_rule"]]
             assert any("days_since_noncurrent_time" in c for c in conditions), name
+
+
+def test_only_the_listed_members_may_publish_feedback(hcl):
+    binding = resources(hcl, "google_pubsub_topic_iam_member")["feedback_publishers"]
+    assert unwrap(binding["for_each"]) == "${toset(var.feedback_publishers)}"
+    assert unwrap(binding["topic"]) == "${google_pubsub_topic.feedback.id}"
+    assert unwrap(binding["role"]) == "roles/pubsub.publisher"
+    # Nothing grants publishing project-wide (which would reach the feedback topic too).
+    assert all(unwrap(b["role"]) != "roles/pubsub.publisher"
+               for b in resources(hcl, "google_project_iam_member").values())
