@@ -42,12 +42,14 @@ def main() -> None:
         candidates = [training.serialize(training.train(list(catalogue.generate(900, seed=80 + i)))) for i in range(4)]
         results.append(chaos.concurrent_promotions(stack, candidates))
         print(json.dumps(results[-1]), flush=True)
+        results.append(chaos.concurrent_retrains(stack, runners=4))
+        print(json.dumps(results[-1]), flush=True)
     finally:
         stack.stop()
     args.out.write_text(json.dumps({"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                     "faults": results}, indent=2) + "\n")
     bad = [r for r in results if r.get("lost") or r.get("duplicated") or r.get("unexpected")
-           or r.get("champions_without_a_recorded_decision")]
+           or r.get("champions_without_a_recorded_decision") or r.get("trained", 1) != 1]
     sys.exit(1 if bad else 0)
 
 

@@ -26,6 +26,7 @@ from saikika.core.events import PubSubMessage
 from saikika.core.settings import Settings
 from saikika.handlers.feedback import FeedbackRecorder
 from saikika.handlers.promote import Promoter
+from saikika.model import catalogue
 from saikika.tooling.local_stack import FUNCTIONS, LocalStack
 from saikika.tooling.polling import wait_until
 
@@ -219,3 +220,34 @@ def concurrent_promotions(chaos: ChaosStack, candidates) -> dict:
     named = {champion.version} | {p["version"] for p in champion.previous_champions}
     return {"fault": "concurrent promotions", "candidates": len(candidates), "champion": champion.version,
             "champions_without_a_recorded_decision": sorted(named - promoted - {chaos.first_champion})}
+
+
+def concurrent_retrains(chaos: ChaosStack, runners: int = 3) -> dict:
+    """Several retrain instances handle events for the same new data at once: the lease lets exactly one train,
+    the others defer, and no version is trained twice."""
+    from saikika.core import rows
+    from saikika.handlers.retrain import Retrainer, RetryLater
+
+    settings = Settings.from_env({**chaos.stack.env, "SAIKIKA_RETRAIN_SETTLE_S": "0",
+                                  "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0"})
+    data = chaos.client.bucket(settings.data_bucket)
+    data.blob(f"training/chaos/{uuid.uuid4().hex[:8]}.jsonl").upload_from_string(
+        rows.dumps(catalogue.generate(400, seed=90)))
+    barrier = threading.Barrier(runners)
+    outcomes: list[str] = []
+
+    def run(index: int) -> None:
+        retrainer = Retrainer(settings, chaos.client)
+        barrier.wait()
+        try:
+            outcomes.append(retrainer.run(trigger=f"chaos runner {index}", force=False).status)
+        except RetryLater:
+            outcomes.append("deferred")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(runners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"fault": "concurrent retrains", "runners": runners, "trained": outcomes.count("trained"),
+            "deferred_or_up_to_date": len(outcomes) - outcomes.count("trained")}

@@ -57,3 +57,8 @@ def test_concurrent_promotions_move_the_champion_only_through_decisions(chaos_st
     candidates = [training.serialize(training.train(list(catalogue.generate(600, seed=70 + i)))) for i in range(3)]
     outcome = chaos.concurrent_promotions(chaos_stack, candidates)
     assert outcome["champions_without_a_recorded_decision"] == []
+
+
+def test_concurrent_retrains_train_once(chaos_stack):
+    outcome = chaos.concurrent_retrains(chaos_stack, runners=3)
+    assert (outcome["trained"], outcome["deferred_or_up_to_date"]) == (1, 2), outcome
