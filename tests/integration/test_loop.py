@@ -273,23 +273,13 @@ def test_no_function_reacts_to_its_own_writes(loop, buckets):
 def test_models_push_makes_the_promote_functions_checks_and_logs_its_decision(loop, buckets, tmp_path, model_files):
     """A model.npz whose weights were negated (checksums updated to match) was once promoted by `models push
     --promote`, with no history: the command now refuses it, and a good push --promote is logged."""
-    import io
-
-    import numpy as np
+    from tampering import negated_weights
 
     from saikika.model import artifact
 
     models = buckets["models"]
     before = champion_version(models)
-    with np.load(io.BytesIO(model_files.inference), allow_pickle=False) as arrays:
-        negated = {name: arrays[name] for name in arrays.files}
-    negated["coef"] = -negated["coef"]
-    buffer = io.BytesIO()
-    np.savez(buffer, **negated)
-    tampered = buffer.getvalue()
-    metadata = {**model_files.metadata, "version": "negated-1",
-                "inference": {**model_files.metadata["inference"], "sha256": artifact.sha256_hex(tampered)}}
-    artifact.write_dir(tmp_path / "negated", model_files._replace(metadata=metadata, inference=tampered))
+    artifact.write_dir(tmp_path / "negated", negated_weights(model_files, version="negated-1"))
     result = saikika_cli(loop, "models", "push", str(tmp_path / "negated"), "--promote")
     assert result.returncode != 0 and "refused" in result.stderr, result.stderr
     assert champion_version(models) == before

@@ -185,16 +185,22 @@ def proxied(stack, storage_client):
     proxy.stop()
 
 
-@pytest.mark.parametrize("fault", ["reset", "stall"])
-def test_a_storage_outage_keeps_the_model_in_memory_served(proxied, model_files, second_model_files, fault):
-    """Storage down or stalled after the TTL: every request is still served by the model in memory, storage is
-    asked again once a TTL (not on every request), and the new champion is picked up once storage is back."""
+def serving_through_proxy(proxied, model_files):
+    """A champion, and a cache (TTL 10 on a manual clock) that reaches storage through the proxy and serves it."""
     proxy, direct, through_proxy = proxied
     registry.push(direct, *model_files)
     first = registry.set_champion(direct, model_files.metadata, None, reason="test")
     clock = ManualClock()
     cache = ChampionCache(through_proxy, ttl_s=10, clock=clock)
     assert cache.get().version == model_files.metadata["version"]
+    return proxy, direct, cache, clock, first
+
+
+@pytest.mark.parametrize("fault", ["reset", "stall"])
+def test_a_storage_outage_keeps_the_model_in_memory_served(proxied, model_files, second_model_files, fault):
+    """Storage down or stalled after the TTL: every request is still served by the model in memory, storage is
+    asked again once a TTL (not on every request), and the new champion is picked up once storage is back."""
+    proxy, direct, cache, clock, first = serving_through_proxy(proxied, model_files)
 
     proxy.set(fault)
     registry.push(direct, *second_model_files)
@@ -227,12 +233,7 @@ def test_a_model_file_failing_mid_load_keeps_the_current_model_and_is_loaded_lat
                                                                                   second_model_files):
     """The pointer is readable but the new champion's model.npz answers 503: the instance keeps its model (no
     error reaches a request), does not pin the new version as refused, and loads it once storage answers."""
-    proxy, direct, through_proxy = proxied
-    registry.push(direct, *model_files)
-    first = registry.set_champion(direct, model_files.metadata, None, reason="test")
-    clock = ManualClock()
-    cache = ChampionCache(through_proxy, ttl_s=10, clock=clock)
-    assert cache.get().version == model_files.metadata["version"]
+    proxy, direct, cache, clock, first = serving_through_proxy(proxied, model_files)
 
     registry.push(direct, *second_model_files)
     registry.set_champion(direct, second_model_files.metadata, first, reason="test")
