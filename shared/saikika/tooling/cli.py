@@ -103,6 +103,41 @@ def catalogue_command(rows: int, seed: int, out: Path) -> None:
     console.print(f"{count} items → {out}")
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--input", "input_pattern", required=True, help="Items JSONL: a file, a glob, local or gs://.")
+@click.option("--output", required=True, help="Folder for part-SSSSS-of-NNNNN.jsonl, errors/ and _SUCCESS.")
+@click.option("--model", default="champion", show_default=True,
+              help="champion, a VERSION in the models bucket, or a local model folder.")
+@click.option("--runner", default="DirectRunner", show_default=True, help="DirectRunner or DataflowRunner.")
+@click.pass_context
+def batch(ctx: click.Context, input_pattern: str, output: str, model: str, runner: str) -> None:
+    """Predict a whole catalogue with Apache Beam. Further arguments are Beam pipeline options
+    (--project, --region, --temp_location, --max_num_workers, --machine_type, --direct_num_workers, ...)."""
+    from saikika.cloud import batch_pipeline
+
+    folder, expected = _model_folder(model)
+    success = batch_pipeline.run(input_pattern, output, folder, expected_sha256=expected,
+                                 pipeline_args=[f"--runner={runner}", *ctx.args])
+    console.print(f"batch {success['run_id']}: {success['read']} lines read, {success['predicted']} predicted, "
+                  f"{success['rejected']} rejected, model {success['model_version']} → {output}")
+
+
+def _model_folder(model: str) -> tuple[str, str | None]:
+    """Where the version's files are, and the inference sha256 the champion pointer names (if it is the champion)."""
+    if Path(model).is_dir():
+        return str(Path(model)), None
+    from saikika.cloud import registry
+    from saikika.core import objects
+
+    bucket = _models_bucket()
+    if model == "champion":
+        champion = registry.read_champion(bucket)
+        if champion is None:
+            raise click.ClickException("there is no champion yet: pass --model VERSION or a model folder")
+        return f"gs://{bucket.name}/{objects.version_prefix(champion.version)}", champion.inference_sha256
+    return f"gs://{bucket.name}/{objects.version_prefix(model)}", None
+
+
 # ---- models bucket ---------------------------------------------------------------------------
 @main.group()
 def models() -> None:

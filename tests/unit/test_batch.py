@@ -1,0 +1,95 @@
+"""Batch prediction on Apache Beam's DirectRunner, on local files: the output layout, bad lines kept with their
+file and line, scores equal to what the predictors serve, and models refused as predictors refuse them."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tampering import negated_weights
+
+from saikika.cloud import batch_pipeline
+from saikika.core.errors import ModelIntegrityError
+from saikika.model import artifact, catalogue
+
+BAD_LINES = ["not json", '{"id": "no-text"}', "[" * 5000 + "]" * 5000]
+
+
+@pytest.fixture
+def catalogue_file(tmp_path) -> tuple[Path, list]:
+    items = list(catalogue.generate(300, seed=4))
+    path = tmp_path / "in" / "catalogue.jsonl"
+    path.parent.mkdir()
+    lines = [json.dumps({k: v for k, v in item.to_json().items() if k != "labels"}, ensure_ascii=False) for item in items]
+    path.write_text("\n".join(lines[:150] + BAD_LINES[:1] + lines[150:] + BAD_LINES[1:]) + "\n", encoding="utf-8")
+    return path, items
+
+
+def test_a_catalogue_is_predicted_as_the_predictors_would(tmp_path, catalogue_file, model_files):
+    path, items = catalogue_file
+    artifact.write_dir(tmp_path / "model", model_files)
+    out = tmp_path / "out"
+    success = batch_pipeline.run(str(tmp_path / "in" / "*.jsonl"), str(out), str(tmp_path / "model"),
+                                 pipeline_args=["--runner=DirectRunner"])
+    assert (success["read"], success["predicted"], success["rejected"]) == (303, 300, 3)
+    assert json.loads((out / "_SUCCESS").read_text()) == success
+    parts = sorted(out.glob("part-*-of-*.jsonl"))
+    assert parts and all(p.name.startswith("part-0000") for p in parts)
+    lines = [json.loads(line) for part in parts for line in part.read_text().splitlines()]
+    assert sorted(line["id"] for line in lines) == sorted(item.id for item in items)
+    assert {line["run_id"] for line in lines} == {success["run_id"]}
+    assert {line["model_version"] for line in lines} == {model_files.metadata["version"]}
+    # The same scores and labels the event path serves for the same items and version.
+    served = artifact.load_inference(model_files.inference, model_files.metadata)
+    by_id = {line["id"]: line for line in lines}
+    for item, prediction in zip(items, served.predict(items)):
+        assert by_id[item.id]["labels"] == prediction.labels
+        assert by_id[item.id]["scores"] == prediction.scores
+    errors = [json.loads(line) for part in (out / "errors").glob("part-*.jsonl") for line in part.read_text().splitlines()]
+    assert sorted(e["line"] for e in errors) == [151, 302, 303]
+    assert all(e["file"].endswith("catalogue.jsonl") and e["error"] for e in errors)
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda files: files._replace(inference=files.inference[:-4] + b"evil"), "does not match"),
+    (lambda files: _pickled(files), "cannot be loaded"),
+])
+def test_a_tampered_or_pickled_model_is_refused(tmp_path, catalogue_file, model_files, tamper, message):
+    artifact.write_dir(tmp_path / "model", tamper(model_files))
+    with pytest.raises(Exception) as raised:
+        batch_pipeline.run(str(catalogue_file[0]), str(tmp_path / "out"), str(tmp_path / "model"))
+    assert message in str(raised.value)
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+
+def _pickled(files):
+    buffer = io.BytesIO()
+    np.savez(buffer, idf=np.array([object()], dtype=object))  # loading it would need pickle
+    arrays = buffer.getvalue()
+    return files._replace(inference=arrays, metadata={
+        **files.metadata, "inference": {**files.metadata["inference"], "sha256": artifact.sha256_hex(arrays)}})
+
+
+def test_the_handler_refuses_a_model_whose_scores_were_altered_only_where_the_checksum_is_pinned(tmp_path, model_files):
+    """With checksums updated to match, only the champion pointer's sha256 (passed by `--model champion`) catches
+    a replaced model.npz."""
+    artifact.write_dir(tmp_path / "model", negated_weights(model_files))
+    handler = batch_pipeline.InferenceArtifactHandler(str(tmp_path / "model"),
+                                                      expected_sha256=model_files.metadata["inference"]["sha256"])
+    with pytest.raises(ModelIntegrityError, match="champion pointer"):
+        handler.load_model()
+
+
+def test_saikika_batch_command(tmp_path, catalogue_file, model_files):
+    artifact.write_dir(tmp_path / "model", model_files)
+    saikika = Path(sys.executable).with_name("saikika")
+    result = subprocess.run([str(saikika), "batch", "--input", str(catalogue_file[0]), "--output", str(tmp_path / "out"),
+                             "--model", str(tmp_path / "model"), "--direct_num_workers=1"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "out" / "_SUCCESS").read_text())["predicted"] == 300
