@@ -13,7 +13,7 @@ locals {
     promote      = { entry_point = "promote", kind = "cloudevent", ingress = "ALLOW_INTERNAL_ONLY" }
   }
 
-  # Exactly the variables saikika.settings.Settings reads (the HCL tests compare them).
+  # Exactly the variables saikika.core.settings.Settings reads (the HCL tests compare them).
   settings_env = merge(var.settings, {
     GOOGLE_CLOUD_PROJECT       = var.project_id
     SAIKIKA_DATA_BUCKET        = google_storage_bucket.data.name
