@@ -125,7 +125,7 @@ def test_inference_arrays_score_as_the_pipeline(trained_small, model_files):
     from saikika.model import inference_artifact
 
     _, metadata, arrays = model_files
-    bound = inference_artifact.MAX_SCORE_DIFFERENCE[inference_artifact.FORMAT]
+    bound = inference_artifact.MAX_SCORE_DIFFERENCE
     assert metadata["inference"]["format"] == inference_artifact.FORMAT
     assert arrays is not None and metadata["inference"]["sha256"] == artifact.sha256_hex(arrays)
     assert metadata["inference"]["max_score_difference"] <= bound

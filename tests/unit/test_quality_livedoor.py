@@ -37,4 +37,4 @@ def test_inference_arrays_match_the_pipeline_on_the_livedoor_test_split(corpus_r
     texts = [livedoor_item(r, False).text() for r in corpus_records if r["split_kikuta"] == "test"]
     trained = train(train_items)
     scorer = inference_artifact.load(training.export_inference(trained.pipeline))
-    assert training.max_difference(trained.pipeline, scorer, texts) <= inference_artifact.MAX_SCORE_DIFFERENCE[inference_artifact.FORMAT]
+    assert training.max_difference(trained.pipeline, scorer, texts) <= inference_artifact.MAX_SCORE_DIFFERENCE

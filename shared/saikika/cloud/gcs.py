@@ -7,28 +7,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
-from google.auth import exceptions as auth_exceptions
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-# Errors worth a retry: the service or the network, not the request, is at fault. The storage client raises
-# requests' exceptions for a refused or stalled connection, and those do not inherit from Python's own.
-TRANSIENT_ERRORS = (
-    gexc.ServiceUnavailable,
-    gexc.InternalServerError,
-    gexc.BadGateway,
-    gexc.GatewayTimeout,
-    gexc.TooManyRequests,
-    gexc.RetryError,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    auth_exceptions.TransportError,
-    ConnectionError,
-    TimeoutError,
-)
 JSON = "application/json"
 
 

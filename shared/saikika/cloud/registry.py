@@ -92,8 +92,8 @@ def rollback(bucket: storage.Bucket, expected: Champion) -> Champion:
 
 def _swap(bucket: storage.Bucket, pointer: dict, expected: Champion | None) -> Champion:
     pointer = {**pointer, "promoted_at": datetime.now(timezone.utc).isoformat()}
-    generation = gcs.write_if_generation(bucket, objects.CHAMPION_OBJECT, json.dumps(pointer, indent=2) + "\n",
-                                         gcs.JSON, expected.generation if expected else 0)
+    generation = gcs.write_if_generation(bucket, objects.CHAMPION_OBJECT, gcs.to_json(pointer), gcs.JSON,
+                                         expected.generation if expected else 0)
     if generation is None:
         raise ChampionChanged(f"{objects.CHAMPION_OBJECT} changed since it was read")
     return Champion(version=pointer["version"], sha256=pointer["sha256"], generation=generation, pointer=pointer)

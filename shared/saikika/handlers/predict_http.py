@@ -53,7 +53,7 @@ class OnlinePredictor:
             # the limit to know, never more.
             if (content_length or 0) > HTTP_MAX_BYTES:
                 return too_large()
-            return predict(self.models, read_body(HTTP_MAX_BYTES + 1), content_length)
+            return predict(self.models, read_body(HTTP_MAX_BYTES + 1))
         except Exception as exc:  # noqa: BLE001  whatever failed, the caller gets JSON, not an HTML page
             logs.event(log, logging.ERROR, "http request failed", error=f"{type(exc).__name__}: {exc}",
                        exc_info=True)
@@ -72,9 +72,10 @@ def too_large() -> Response:
     return _error(413, "payload_too_large", f"request body is larger than {HTTP_MAX_BYTES} bytes")
 
 
-def predict(models: ChampionCache, body: bytes, content_length: int | None) -> Response:
+def predict(models: ChampionCache, body: bytes) -> Response:
+    """A POST body already bounded by `respond` (declared length checked, at most one byte past the limit read)."""
     started = time.perf_counter()
-    if (content_length or 0) > HTTP_MAX_BYTES or len(body) > HTTP_MAX_BYTES:
+    if len(body) > HTTP_MAX_BYTES:
         return too_large()
     try:
         request = jsonl.loads(body.decode("utf-8"))

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -157,7 +156,7 @@ class Retrainer:
         return result
 
     def _write_state(self, state: dict, generation: int) -> int:
-        written = gcs.write_if_generation(self.models_bucket, objects.RETRAIN_STATE_OBJECT, json.dumps(state, indent=2),
+        written = gcs.write_if_generation(self.models_bucket, objects.RETRAIN_STATE_OBJECT, gcs.to_json(state),
                                           gcs.JSON, generation)
         if written is None:
             # Only the lease holder writes the state: a changed generation means the lease was lost.

@@ -73,7 +73,7 @@ def labels_and_thresholds(metadata: dict) -> tuple[tuple[str, ...], np.ndarray]:
 def load_inference(arrays: bytes, metadata: dict, *, expected_sha256: str | None = None) -> LabelModel:
     """The inference arrays only (no scikit-learn, no skops): what predictors serve."""
     declared = metadata.get("inference") or {}
-    if declared.get("format") not in inference_artifact.MAX_SCORE_DIFFERENCE:
+    if declared.get("format") not in inference_artifact.FORMATS:
         raise ModelIntegrityError(f"unknown inference format {declared.get('format')!r}")
     verify(arrays, "inference file", (("metadata.json", declared.get("sha256")), ("champion pointer", expected_sha256)))
     try:

@@ -5,7 +5,7 @@ numpy's format, loaded with `allow_pickle=False`. Two formats:
   the very code training uses), sublinear TF-IDF and one logistic model per label, with the IDF weights and
   coefficients stored as float32 and the arithmetic done in float64; scored for the whole batch at once.
   The pipeline holds the same float32-rounded weights, so the two agree to rounding: training proves the
-  arrays give the pipeline's scores to within `MAX_SCORE_DIFFERENCE[FORMAT]` before writing them.
+  arrays give the pipeline's scores to within `MAX_SCORE_DIFFERENCE` before writing them.
 - `FORMAT_V1` (read only, for versions trained before): scikit-learn's HashingVectorizer re-implemented
   with MurmurHash3 (`mmh3`), float64 weights, one text at a time; equal to its pipeline to 1e-9.
 
@@ -24,8 +24,9 @@ from saikika.model.featuriser import CharNgramHasher
 
 FORMAT = "saikika-char-ngram-fnv1-tfidf-ovr-logistic-v2"
 FORMAT_V1 = "saikika-hashed-char-tfidf-ovr-logistic-v1"
-# The largest difference between the pipeline's probabilities and the artifact's, per format.
-MAX_SCORE_DIFFERENCE = {FORMAT: 1e-9, FORMAT_V1: 1e-9}
+FORMATS = (FORMAT, FORMAT_V1)
+# The largest difference between the pipeline's probabilities and the artifact's (either format).
+MAX_SCORE_DIFFERENCE = 1e-9
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's VectorizerMixin._white_spaces
 
 

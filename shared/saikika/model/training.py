@@ -214,7 +214,7 @@ def _checked_inference(trained: TrainedModel) -> tuple[bytes, dict]:
     predictors serve nothing else."""
     arrays = export_inference(trained.pipeline)
     difference = max_difference(trained.pipeline, inference_artifact.load(arrays), trained.check_texts)
-    if difference > inference_artifact.MAX_SCORE_DIFFERENCE[inference_artifact.FORMAT]:
+    if difference > inference_artifact.MAX_SCORE_DIFFERENCE:
         raise ModelIntegrityError(f"the inference artifact's scores differ from the pipeline's by {difference:.3g}")
     return arrays, {"file": INFERENCE_FILE, "format": inference_artifact.FORMAT, "sha256": sha256_hex(arrays),
                     "max_score_difference": difference, "checked_on_texts": len(trained.check_texts)}

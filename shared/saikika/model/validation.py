@@ -33,8 +33,7 @@ def validate(files: ModelFiles) -> LabelModel:
     if files.inference is None:
         raise ModelIntegrityError("the inference artifact named in metadata.json is missing")
     # Predictors serve the arrays: they must score exactly as the pipeline judged here.
-    served = artifact.load_inference(files.inference, files.metadata)
-    check_same_scores(candidate, served, MAX_SCORE_DIFFERENCE[files.metadata["inference"]["format"]])
+    check_same_scores(candidate, artifact.load_inference(files.inference, files.metadata))
     return candidate
 
 
@@ -52,9 +51,9 @@ def smoke_check(model: LabelModel) -> None:
             raise ValueError("smoke batch: a predicted label is not one of the model's labels")
 
 
-def check_same_scores(pipeline_model: LabelModel, inference_model: LabelModel, bound: float) -> None:
-    """Raise ValueError unless the inference arrays score the smoke batch as the pipeline does (within `bound`)."""
+def check_same_scores(pipeline_model: LabelModel, inference_model: LabelModel) -> None:
+    """Raise ValueError unless the inference arrays score the smoke batch as the pipeline does."""
     texts = [item.text() for item in SMOKE_ITEMS]
     difference = float(np.abs(pipeline_model.scores(texts) - inference_model.scores(texts)).max())
-    if difference > bound:
+    if difference > MAX_SCORE_DIFFERENCE:
         raise ValueError(f"inference file scores differ from the pipeline's by {difference:.3g}")
