@@ -38,7 +38,7 @@ $(BENCH_STAMP): pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(STAMP)
 	$(BENCH_VENV)/bin/python bench/run.py --out bench/results.json $(BENCH_ARGS)
 
 # The fault-injection suite at full size (a short version runs in `make test`); writes bench/chaos.json.

@@ -321,6 +321,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--only-training", action="store_true", help="just the training figures, printed")
     args = parser.parse_args()
 
@@ -378,6 +379,9 @@ def main() -> None:
     if not args.skip_training:
         log("training")
         results["training"] = training_figures(train, (1_000, 10_000, 100_000))
+    if not args.skip_batch:
+        log("batch: the Beam pipeline on the DirectRunner over 50,000 items (bench/batch.py, in .venv)")
+        results["batch"] = batch_figures(args.out.with_name("batch.json"))
 
     results["ratios"] = ratios(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -385,6 +389,15 @@ def main() -> None:
     args.out.with_suffix(".md").write_text(markdown(results))
     log(f"wrote {args.out} and {args.out.with_suffix('.md')}")
     print(json.dumps(results["ratios"], indent=2))
+
+
+def batch_figures(out: Path) -> dict:
+    """Apache Beam lives in the dev environment (.venv), not beside MLServer: bench/batch.py runs there and
+    measures the in-process ceiling itself, on the same items, in the same run."""
+    python = REPO / ".venv" / "bin" / "python"
+    subprocess.run([str(python), str(REPO / "bench" / "batch.py"), "--out", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
 
 
 def ratios(r: dict) -> dict:
@@ -406,6 +419,7 @@ def ratios(r: dict) -> dict:
                                    if peer_http else None),
         "p50_latency_vs_mlserver": (r["http"]["single_p50_ms_c8"]["median"] / peer_http["single_p50_ms_c8"]["median"]
                                     if peer_http else None),
+        "batch_vs_ceiling": (r.get("batch") or {}).get("batch_vs_ceiling"),
     }
 
 
@@ -435,6 +449,11 @@ def markdown(r: dict) -> str:
         ("model.skops MB / load s", f"{r['model']['model_skops_mb']:.1f} / {fmt(r['model']['load_skops_s'])}", ""),
         ("model.npz MB / load s", f"{r['model']['model_npz_mb']:.1f} / {fmt(r['model']['load_inference_s'])}", ""),
     ]
+    if r.get("batch"):
+        b = r["batch"]
+        rows.append((f"batch, Beam DirectRunner, {b['items']} items: items/s / peak RSS MB",
+                     f"{b['pipeline_items_per_s']:.4g} / {b['pipeline_peak_rss_mb']:.4g}",
+                     f"ceiling {b['ceiling_items_per_s_100']:.4g} items/s (same run)"))
     for size, figures in (r.get("training") or {}).items():
         for mode in TRAINING_MODES:
             rows.append((f"training {size} rows, {mode}: s / peak RSS MB",

@@ -1,4 +1,4 @@
-# The five functions. Each runs as its own service account. The event-driven ones are reached through
+# The six functions. Each runs as its own service account. The event-driven ones are reached through
 # explicit Pub/Sub push subscriptions (pubsub.tf) rather than `event_trigger`: an event_trigger cannot set
 # a dead-letter policy (terraform-provider-google #25069), and the push path is the same raw push the local
 # stack uses, which functions-framework turns into CloudEvents.
@@ -11,6 +11,7 @@ locals {
     feedback     = { entry_point = "feedback", kind = "cloudevent", ingress = "ALLOW_INTERNAL_ONLY" }
     retrain      = { entry_point = "retrain", kind = "cloudevent", ingress = "ALLOW_INTERNAL_ONLY" }
     promote      = { entry_point = "promote", kind = "cloudevent", ingress = "ALLOW_INTERNAL_ONLY" }
+    batch        = { entry_point = "batch", kind = "cloudevent", ingress = "ALLOW_INTERNAL_ONLY" }
   }
 
   # Exactly the variables saikika.core.settings.Settings reads (the HCL tests compare them).
@@ -19,6 +20,16 @@ locals {
     SAIKIKA_DATA_BUCKET        = google_storage_bucket.data.name
     SAIKIKA_MODELS_BUCKET      = google_storage_bucket.models.name
     SAIKIKA_PREDICTIONS_BUCKET = google_storage_bucket.predictions.name
+    # Batch jobs: where the Flex Template is and what its workers run as (dataflow.tf).
+    SAIKIKA_BATCH_LAUNCHER           = "dataflow"
+    SAIKIKA_DATAFLOW_REGION          = var.region
+    SAIKIKA_DATAFLOW_TEMPLATE        = local.dataflow_template
+    SAIKIKA_DATAFLOW_SERVICE_ACCOUNT = google_service_account.dataflow_worker.email
+    SAIKIKA_DATAFLOW_TEMP_LOCATION   = "gs://${google_storage_bucket.dataflow.name}/temp"
+    SAIKIKA_DATAFLOW_MAX_WORKERS     = tostring(var.dataflow_max_workers)
+    SAIKIKA_DATAFLOW_MACHINE_TYPE    = var.dataflow_machine_type
+    SAIKIKA_DATAFLOW_IMAGE           = local.dataflow_image
+    SAIKIKA_RESCORE_INPUT            = var.rescore_on_promotion ? "gs://${google_storage_bucket.data.name}/catalogue/*.jsonl" : ""
   })
 }
 

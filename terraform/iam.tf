@@ -8,41 +8,61 @@ resource "google_service_account" "fn" {
 }
 
 locals {
-  # function → bucket → role, narrowed to object-name prefixes by an IAM condition (uniform bucket-level access
+  # account (a function's, or the Dataflow workers') → bucket → role, narrowed to object-name prefixes by an IAM condition (uniform bucket-level access
   # makes conditions apply). objectCreator can create but never overwrite or delete (create-only writes);
   # objectUser is needed where an object is replaced under a generation precondition (lease, state, champion).
   # `except` names objects the binding must not reach even inside its prefixes: only promote may write the
   # champion pointer, a decision or the decision log, so retrain (which reads untrusted data) cannot promote.
   bucket_roles = [
-    { function = "predict", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
-    { function = "predict", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["predictions/", "rejected/"], except = [] },
-    { function = "predict_http", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
-    { function = "feedback", bucket = "data", role = "roles/storage.objectCreator", prefixes = ["training/feedback/"], except = [] },
-    { function = "feedback", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["rejected/feedback/"], except = [] },
-    { function = "retrain", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/"], except = [] },
-    { function = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/"], except = [] },
-    { function = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
-    { function = "promote", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/"], except = [] },
-    { function = "promote", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
-    { function = "promote", bucket = "models", role = "roles/storage.objectUser", prefixes = ["models/champion.json", "models/history/"], except = [] },
-    { function = "promote", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/"] },
+    { account = "predict", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
+    { account = "predict", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["predictions/", "rejected/"], except = [] },
+    { account = "predict_http", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
+    { account = "feedback", bucket = "data", role = "roles/storage.objectCreator", prefixes = ["training/feedback/"], except = [] },
+    { account = "feedback", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["rejected/feedback/"], except = [] },
+    { account = "retrain", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/"], except = [] },
+    { account = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/"], except = [] },
+    { account = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
+    { account = "promote", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/"], except = [] },
+    { account = "promote", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
+    { account = "promote", bucket = "models", role = "roles/storage.objectUser", prefixes = ["models/champion.json", "models/history/"], except = [] },
+    { account = "promote", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/"] },
+    # Re-score on promotion: promote records the launch of its batch job in the run's folder (_RUN.json).
+    { account = "promote", bucket = "predictions", role = "roles/storage.objectUser", prefixes = ["batch/"], except = [] },
+    { account = "batch", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["batch/input/"], except = [] },
+    { account = "batch", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
+    # objectUser: the run record (_RUN.json) is updated under a generation precondition; parts are create-only.
+    { account = "batch", bucket = "predictions", role = "roles/storage.objectUser", prefixes = ["batch/"], except = [] },
+    { account = "batch", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["rejected/batch/"], except = [] },
+    # Dataflow workers read the batch inputs and the catalogue, the model version, and write whole shards (a
+    # retried bundle rewrites its shard: objectUser) of batch runs only.
+    { account = "dataflow_worker", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["batch/input/", "catalogue/"], except = [] },
+    { account = "dataflow_worker", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = ["models/champion.json", "models/history/"] },
+    { account = "dataflow_worker", bucket = "predictions", role = "roles/storage.objectUser", prefixes = ["batch/", "rejected/batch/"], except = ["/_RUN.json"] },
+    { account = "dataflow_worker", bucket = "dataflow", role = "roles/storage.objectUser", prefixes = ["temp/", "staging/"], except = [] },
+    { account = "dataflow_worker", bucket = "dataflow", role = "roles/storage.objectViewer", prefixes = ["templates/"], except = [] },
+    # Launching a Flex Template reads its spec file.
+    { account = "batch", bucket = "dataflow", role = "roles/storage.objectViewer", prefixes = ["templates/"], except = [] },
+    { account = "promote", bucket = "dataflow", role = "roles/storage.objectViewer", prefixes = ["templates/"], except = [] },
   ]
+  accounts = merge({ for name, account in google_service_account.fn : name => account.email },
+  { dataflow_worker = google_service_account.dataflow_worker.email })
   buckets = {
     data        = google_storage_bucket.data.name
     models      = google_storage_bucket.models.name
     predictions = google_storage_bucket.predictions.name
+    dataflow    = google_storage_bucket.dataflow.name
   }
 }
 
 resource "google_storage_bucket_iam_member" "fn" {
-  for_each = { for r in local.bucket_roles : "${r.function}/${r.bucket}/${r.role}" => r }
+  for_each = { for r in local.bucket_roles : "${r.account}/${r.bucket}/${r.role}" => r }
 
   bucket = local.buckets[each.value.bucket]
   role   = each.value.role
-  member = "serviceAccount:${google_service_account.fn[each.value.function].email}"
+  member = "serviceAccount:${local.accounts[each.value.account]}"
 
   condition {
-    title       = "${each.value.function} ${each.value.bucket} ${join(" ", each.value.prefixes)}"
+    title       = "${each.value.account} ${each.value.bucket} ${join(" ", each.value.prefixes)}"
     description = "Objects under the listed prefixes only; listing is a bucket-level check."
     # An `except` entry starting with "/" matches a name's end (models/<version>/decision.json); others its start.
     expression = format("resource.type == 'storage.googleapis.com/Bucket' || ((%s)%s)",

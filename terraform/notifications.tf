@@ -1,13 +1,15 @@
-# Bucket notifications: new training data reaches retrain, new model versions reach promote.
+# Bucket notifications: new training data reaches retrain, batch input files reach batch, new model versions
+# reach promote.
 
 data "google_storage_project_service_account" "gcs" {
   project = var.project_id
 }
 
-# The GCS service agent may publish to these two topics and nothing else.
+# The GCS service agent may publish to these topics and nothing else.
 resource "google_pubsub_topic_iam_member" "gcs_publishes_bucket_events" {
   for_each = {
     data_events   = google_pubsub_topic.data_events.id
+    batch_inputs  = google_pubsub_topic.batch_inputs.id
     models_events = google_pubsub_topic.models_events.id
   }
 
@@ -22,6 +24,16 @@ resource "google_storage_notification" "training_data" {
   payload_format     = "JSON_API_V1"
   event_types        = ["OBJECT_FINALIZE"]
   object_name_prefix = "training/"
+
+  depends_on = [google_pubsub_topic_iam_member.gcs_publishes_bucket_events]
+}
+
+resource "google_storage_notification" "batch_inputs" {
+  bucket             = google_storage_bucket.data.name
+  topic              = google_pubsub_topic.batch_inputs.id
+  payload_format     = "JSON_API_V1"
+  event_types        = ["OBJECT_FINALIZE"]
+  object_name_prefix = "batch/input/"
 
   depends_on = [google_pubsub_topic_iam_member.gcs_publishes_bucket_events]
 }

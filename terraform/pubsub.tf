@@ -21,6 +21,11 @@ resource "google_pubsub_topic" "data_events" {
   name = "${var.name_prefix}-data-events"
 }
 
+resource "google_pubsub_topic" "batch_inputs" {
+  # checkov:skip=CKV_GCP_83:Google-managed encryption keys; set kms_key_name here if your policy requires CMEK.
+  name = "${var.name_prefix}-batch-inputs"
+}
+
 resource "google_pubsub_topic" "models_events" {
   # checkov:skip=CKV_GCP_83:Google-managed encryption keys; set kms_key_name here if your policy requires CMEK.
   name = "${var.name_prefix}-models-events"
@@ -32,6 +37,7 @@ locals {
     feedback         = google_pubsub_topic.feedback
     retrain_requests = google_pubsub_topic.retrain_requests
     data_events      = google_pubsub_topic.data_events
+    batch_inputs     = google_pubsub_topic.batch_inputs
     models_events    = google_pubsub_topic.models_events
   }
 
@@ -43,6 +49,7 @@ locals {
     data-events-to-retrain      = { topic = "data_events", function = "retrain", max_delivery_attempts = var.retrain_max_delivery_attempts }
     retrain-requests-to-retrain = { topic = "retrain_requests", function = "retrain", max_delivery_attempts = var.retrain_max_delivery_attempts }
     models-events-to-promote    = { topic = "models_events", function = "promote", max_delivery_attempts = var.max_delivery_attempts }
+    batch-inputs-to-batch       = { topic = "batch_inputs", function = "batch", max_delivery_attempts = var.max_delivery_attempts }
   }
 }
 

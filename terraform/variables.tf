@@ -105,11 +105,12 @@ variable "function_resources" {
     feedback     = { memory = "512Mi", cpu = "1", min_instances = 0, max_instances = 10, concurrency = 8, timeout_seconds = 60 }
     retrain      = { memory = "4Gi", cpu = "2", min_instances = 0, max_instances = 2, concurrency = 1, timeout_seconds = 540 }
     promote      = { memory = "2Gi", cpu = "1", min_instances = 0, max_instances = 2, concurrency = 1, timeout_seconds = 540 }
+    batch        = { memory = "1Gi", cpu = "1", min_instances = 0, max_instances = 10, concurrency = 1, timeout_seconds = 540 }
   }
 
   validation {
-    condition     = length(setsubtract(["predict", "predict_http", "feedback", "retrain", "promote"], keys(var.function_resources))) == 0
-    error_message = "function_resources needs an entry for each of predict, predict_http, feedback, retrain, promote."
+    condition     = length(setsubtract(["predict", "predict_http", "feedback", "retrain", "promote", "batch"], keys(var.function_resources))) == 0
+    error_message = "function_resources needs an entry for each of predict, predict_http, feedback, retrain, promote, batch."
   }
 }
 
@@ -167,4 +168,52 @@ variable "noncurrent_retention_days" {
   description = "How long the versioned data and models buckets keep an overwritten or deleted object's old version."
   type        = number
   default     = 30
+}
+
+variable "dataflow_max_workers" {
+  description = "Upper bound of Dataflow workers per batch job."
+  type        = number
+  default     = 10
+}
+
+variable "dataflow_machine_type" {
+  description = "Machine type of Dataflow batch workers."
+  type        = string
+  default     = "n2-standard-2"
+}
+
+variable "dataflow_template_object" {
+  description = "Object in the dataflow bucket that `gcloud dataflow flex-template build` writes (README, Deploy)."
+  type        = string
+  default     = "templates/saikika-batch.json"
+}
+
+variable "rescore_on_promotion" {
+  description = "After each promotion, predict the catalogue (catalogue/*.jsonl in the data bucket) with the new champion on Dataflow."
+  type        = bool
+  default     = false
+}
+
+variable "bigquery_dataset" {
+  description = "BigQuery dataset of the external tables over predictions and batch output."
+  type        = string
+  default     = "saikika"
+}
+
+variable "bigquery_location" {
+  description = "BigQuery dataset location; must hold the buckets' location (bucket_location)."
+  type        = string
+  default     = "asia-northeast1"
+}
+
+variable "latest_predictions_days" {
+  description = "How many days of partitions the latest_predictions view looks back over."
+  type        = number
+  default     = 90
+}
+
+variable "dataflow_image_tag" {
+  description = "Tag of the batch Flex Template image to run (README, Deploy)."
+  type        = string
+  default     = "latest"
 }

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.emulators
 
 ROLES = terraform_hcl.ROLES
 # Each function's own filter on the storage events it is sent (what its code ignores, it never acts on).
-CODE_FILTERS = {"retrain": objects.is_training_object, "promote": lambda name: bool(objects.version_of_metadata(name))}
+CODE_FILTERS = {"retrain": objects.is_training_object, "promote": lambda name: bool(objects.version_of_metadata(name)),
+                "batch": objects.is_batch_input}
 
 
 def listing(stack: LocalStack) -> dict[tuple[str, str], int]:
@@ -93,8 +94,21 @@ def scenario_promote(stack, bucket, model_files):
     return before
 
 
+def scenario_batch(stack, bucket, model_files):
+    registry.push(bucket("models"), *model_files)
+    registry.set_champion(bucket("models"), model_files.metadata, None, reason="test")
+    before = listing(stack)
+    name = "batch/input/w.jsonl"
+    bucket("data").blob(name).upload_from_string(b'{"id": "b1", "title": "waterproof tent"}\nnot json\n')
+    before[("data", name)] = -1  # the test's own write
+    blob = bucket("data").get_blob(name)
+    folder = objects.batch_run_folder(blob.time_created, objects.batch_run_id(name, blob.generation))
+    wait_for_blob(bucket("predictions"), folder + objects.BATCH_SUCCESS_FILE)
+    return before
+
+
 SCENARIOS = {"predict": scenario_predict, "predict_http": scenario_predict_http, "feedback": scenario_feedback,
-             "retrain": scenario_retrain, "promote": scenario_promote}
+             "retrain": scenario_retrain, "promote": scenario_promote, "batch": scenario_batch}
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +141,7 @@ def test_each_function_writes_only_its_own_objects(writes):
         "feedback": {("data", "training/feedback/dt="), ("predictions", "rejected/feedback/dt=")},
         "retrain": {("models", objects.MODELS_PREFIX), ("models", "retrain/")},
         "promote": {("models", objects.MODELS_PREFIX)},
+        "batch": {("predictions", objects.BATCH_OUTPUT_PREFIX + "dt="), ("predictions", objects.BATCH_ERRORS_PREFIX + "dt=")},
     }
     for function, written in writes.items():
         for role, name in written:
@@ -157,6 +172,8 @@ def test_the_chain_goes_one_way(writes):
     assert any(r == "models" and objects.version_of_metadata(n) for r, n in writes["retrain"])
     # and never back: neither retrain nor promote writes to the data bucket, promote commits no version.
     assert not any(r == "data" for r, _ in writes["retrain"] | writes["promote"])
+    # batch writes its runs to the predictions bucket only, which triggers nothing.
+    assert {r for r, _ in writes["batch"]} == {"predictions"}
     assert not any(objects.version_of_metadata(n) for _, n in writes["promote"])
 
 
@@ -172,11 +189,11 @@ def test_iam_lets_each_function_write_what_it_writes_and_only_promote_move_the_c
     writers = {"roles/storage.objectCreator", "roles/storage.objectUser"}
     for function, written in writes.items():
         for role, name in written:
-            assert any(b["function"] == function and b["bucket"] == role and b["role"] in writers and allowed(b, name)
+            assert any(b["account"] == function and b["bucket"] == role and b["role"] in writers and allowed(b, name)
                        for b in bindings), (function, role, name)
     for protected in (objects.CHAMPION_OBJECT, objects.decision_log_entry(today(), "v"),
                       objects.version_file("v", objects.DECISION_FILE)):
-        may_write = {b["function"] for b in bindings
+        may_write = {b["account"] for b in bindings
                      if b["bucket"] == "models" and b["role"] in writers and allowed(b, protected)}
         assert may_write == {"promote"}, (protected, may_write)
     # Every binding is narrowed to prefixes; none covers a whole bucket.

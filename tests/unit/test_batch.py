@@ -93,3 +93,90 @@ def test_saikika_batch_command(tmp_path, catalogue_file, model_files):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((tmp_path / "out" / "_SUCCESS").read_text())["predicted"] == 300
+
+
+# ---- the function's parts: every line exactly once, in order, with its number ------------------------
+from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+from saikika.cloud import batch_launcher  # noqa: E402
+from saikika.core import objects  # noqa: E402
+from saikika.core.errors import ConfigError  # noqa: E402
+from saikika.core.settings import Settings  # noqa: E402
+from saikika.handlers.batch import parts_of  # noqa: E402
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60),
+       final_newline=st.booleans(), part_bytes=st.integers(1, 200), chunk=st.integers(1, 64))
+def test_parts_hold_every_line_once_in_the_part_of_its_first_byte(lines, final_newline, part_bytes, chunk):
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    count = max(1, -(-len(data) // part_bytes))
+    parts = list(parts_of(iter([data[i:i + chunk] for i in range(0, len(data), chunk)]), part_bytes, count))
+    assert [p.index for p in parts] == list(range(count))
+    got = [line for p in parts for line in p.lines]
+    expected = data.split(b"\n")
+    if data.endswith(b"\n") or not data:
+        expected = expected[:-1]
+    assert got == expected
+    assert [p.first_line + i for p in parts for i in range(len(p.lines))] == list(range(1, len(got) + 1))
+    offset = 0
+    for p in parts:  # each line sits in the part its first byte falls in
+        for line in p.lines:
+            assert min(count - 1, offset // part_bytes) == p.index
+            offset += len(line) + 1
+
+
+def test_run_layout_is_one_folder_per_input_generation():
+    from datetime import datetime, timezone
+    day = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    run_id = objects.batch_run_id("batch/input/shop a/β.jsonl", 1764400000000001)
+    assert run_id == "shop_a__-g1764400000000001"  # made safe for object names and BigQuery's run column
+    assert objects.batch_run_folder(day, run_id).startswith("batch/dt=2026-11-29/run=")
+    assert objects.batch_errors_folder(day, run_id).startswith("rejected/batch/dt=2026-11-29/run=")
+    assert objects.batch_part(3, 12) == "part-00003-of-00012.jsonl"
+    assert objects.is_batch_input("batch/input/a.jsonl") and not objects.is_training_object("batch/input/a.jsonl")
+    assert not objects.is_batch_input("training/a.jsonl")
+
+
+ENV = {"GOOGLE_CLOUD_PROJECT": "p", "SAIKIKA_DATA_BUCKET": "d", "SAIKIKA_MODELS_BUCKET": "m",
+       "SAIKIKA_PREDICTIONS_BUCKET": "o"}
+
+
+def test_the_dataflow_launcher_needs_its_settings_and_builds_a_flex_template_launch():
+    with pytest.raises(ConfigError, match="SAIKIKA_DATAFLOW_TEMPLATE"):
+        batch_launcher.from_settings(Settings.from_env(ENV))
+    assert isinstance(batch_launcher.from_settings(Settings.from_env({**ENV, "SAIKIKA_BATCH_LAUNCHER": "local"})),
+                      batch_launcher.LocalProcess)
+    with pytest.raises(ConfigError, match="SAIKIKA_BATCH_LAUNCHER"):
+        Settings.from_env({**ENV, "SAIKIKA_BATCH_LAUNCHER": "cloud-run"})
+    launcher = batch_launcher.from_settings(Settings.from_env({
+        **ENV, "SAIKIKA_DATAFLOW_REGION": "asia-northeast1", "SAIKIKA_DATAFLOW_TEMPLATE": "gs://t/templates/b.json",
+        "SAIKIKA_DATAFLOW_SERVICE_ACCOUNT": "w@p.iam.gserviceaccount.com", "SAIKIKA_DATAFLOW_TEMP_LOCATION": "gs://t/temp",
+        "SAIKIKA_DATAFLOW_MAX_WORKERS": "4", "SAIKIKA_DATAFLOW_IMAGE": "asia-docker.pkg.dev/p/r/saikika-batch:1"}))
+    job = batch_launcher.BatchJob("Shop_A-g17644", "gs://d/batch/input/a.jsonl", "gs://o/batch/dt=2026-11-29/run=x/",
+                                  "gs://o/rejected/batch/dt=2026-11-29/run=x/", "gs://m/models/v1/", "ab" * 32)
+    request = launcher.request(job)["launchParameter"]
+    assert launcher.url() == ("https://dataflow.googleapis.com/v1b3/projects/p/locations/asia-northeast1"
+                              "/flexTemplates:launch")
+    import re
+    assert re.fullmatch(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", request["jobName"]), request["jobName"]
+    assert request["containerSpecGcsPath"] == "gs://t/templates/b.json"
+    # The template's parameters are the entry point's own arguments (dataflow/metadata.json declares them).
+    assert request["parameters"] == {"input": job.input, "output": job.output, "errors": job.errors,
+                                     "model_folder": job.model_folder, "run_id": job.run_id,
+                                     "expected_sha256": job.expected_sha256,
+                                     "sdk_container_image": "asia-docker.pkg.dev/p/r/saikika-batch:1"}
+    assert request["environment"] == {"serviceAccountEmail": "w@p.iam.gserviceaccount.com", "tempLocation": "gs://t/temp",
+                                      "maxWorkers": 4, "machineType": "n2-standard-2"}
+    metadata = json.loads((Path(__file__).resolve().parents[2] / "dataflow" / "metadata.json").read_text())
+    declared = {p["name"] for p in metadata["parameters"]}
+    assert set(request["parameters"]) - {"sdk_container_image"} <= declared
+
+
+def test_the_entry_point_takes_the_launchers_arguments(tmp_path, catalogue_file, model_files):
+    artifact.write_dir(tmp_path / "model", model_files)
+    job = batch_launcher.BatchJob("r1", str(catalogue_file[0]), str(tmp_path / "out"), str(tmp_path / "bad"),
+                                  str(tmp_path / "model"))
+    success = batch_pipeline.main([*job.arguments(), "--runner=DirectRunner"])
+    assert (success["run_id"], success["predicted"], success["rejected"]) == ("r1", 300, 3)
+    assert len(list((tmp_path / "bad").glob("part-*.jsonl"))) == 1

@@ -6,17 +6,10 @@ Deterministic seeds; no timing. Skipped with a reason where ../shared/data is ab
 from __future__ import annotations
 
 import pytest
+from livedoor import livedoor_item
 
 from saikika.model import artifact, evaluation, training
-from saikika.core.items import Item
 from saikika.model.training import train
-
-
-def livedoor_item(record: dict, titles_only: bool) -> Item:
-    # The corpus' text starts with the title line; the rest is the description.
-    description = record["text"][len(record["title"]):].strip()
-    return Item(id=record["id"], title=record["title"], description="" if titles_only else description,
-                labels=tuple(record["labels"]))
 
 
 @pytest.mark.parametrize("titles_only, floor", [(False, 0.96), (True, 0.85)], ids=["title+description", "titles"])

@@ -150,3 +150,84 @@ def test_only_the_listed_members_may_publish_feedback(hcl):
     # Nothing grants publishing project-wide (which would reach the feedback topic too).
     assert all(unwrap(b["role"]) != "roles/pubsub.publisher"
                for b in resources(hcl, "google_project_iam_member").values())
+
+
+# ---- BigQuery: the tables read what the code writes -------------------------------------------------
+def _table_layouts(hcl) -> dict[str, dict]:
+    """table id → its external data configuration, the prefix/layout locals resolved."""
+    tables = unwrap(local(hcl, "prediction_tables"))
+    bucket = "${google_storage_bucket.predictions.name}"
+    resolved = {}
+    for key, table in tables.items():
+        config = unwrap(resources(hcl, "google_bigquery_table")["predictions"]["external_data_configuration"])
+        uri = unwrap(config["source_uris"]).replace("${each.value.prefix}", table["prefix"])
+        hive = unwrap(config["hive_partitioning_options"])
+        prefix = hive["source_uri_prefix"].replace("${each.value.prefix}", table["prefix"]).replace(
+            "${each.value.layout}", table["layout"])
+        resolved[key] = {"uri": uri, "prefix": prefix, "hive": hive, "config": config, "table": table}
+        assert uri.startswith(f"gs://{bucket}/") and prefix.startswith(f"gs://{bucket}/")
+    return resolved
+
+
+def _matches(uri: str, name: str) -> bool:
+    """BigQuery's one `*` matches any characters, `/` included."""
+    path = uri.split("/", 3)[3]
+    return re.fullmatch(re.escape(path).replace(r"\*", ".*"), name) is not None
+
+
+def _layout_regex(prefix_with_layout: str) -> str:
+    path = prefix_with_layout.split("/", 3)[3]
+    pattern = re.escape(path)
+    pattern = re.sub(r"\\\{(\w+):DATE\\\}", r"\1=\\d{4}-\\d{2}-\\d{2}", pattern)
+    pattern = re.sub(r"\\\{(\w+):STRING\\\}", r"\1=[^/]+", pattern)
+    return pattern + "/[^/]+$"
+
+
+def test_bigquery_tables_read_exactly_the_objects_the_code_writes(hcl):
+    from datetime import datetime, timezone
+
+    from saikika.core import objects, records
+
+    day = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    layouts = _table_layouts(hcl)
+    assert set(layouts) == {"predictions", "batch_predictions"}
+    run = objects.batch_run_folder(day, objects.batch_run_id("batch/input/a.jsonl", 17))
+    written = {
+        "predictions": [objects.predictions(day, "123456")],
+        "batch_predictions": [run + objects.batch_part(0, 2), run + objects.batch_part(1, 2)],
+    }
+    never = [run + objects.BATCH_SUCCESS_FILE, run + objects.BATCH_RUN_FILE, objects.rejected(day, "1"),
+             objects.batch_errors_folder(day, "r") + objects.batch_part(0, 1), objects.feedback(day, "9")]
+    for key, layout in layouts.items():
+        assert layout["hive"]["require_partition_filter"] is True
+        assert layout["hive"]["mode"] == "CUSTOM"
+        assert layout["config"]["source_format"] == "NEWLINE_DELIMITED_JSON"
+        for name in written[key]:
+            assert _matches(layout["uri"], name), (key, name)
+            assert re.match(_layout_regex(layout["prefix"]), name), (key, name, layout["prefix"])
+        for other in [n for k, names in written.items() if k != key for n in names] + never:
+            assert not _matches(layout["uri"], other), (key, other)
+    # The schema names the record's fields (saikika.core.records) and the line's trace key.
+    fields = {f["name"] for f in unwrap(local(hcl, "prediction_fields"))}
+    assert fields == set(records.FIELDS)
+    assert layouts["predictions"]["table"]["trace"]["name"] == "message_id"
+    assert layouts["batch_predictions"]["table"]["trace"]["name"] == "run_id"
+    assert set(records.prediction("i", [], {}, "v", "t", run_id="r")) == set(records.FIELDS) | {"run_id"}
+
+
+def test_the_latest_view_reads_both_tables_within_a_partition_bound(hcl):
+    view = unwrap(unwrap(resources(hcl, "google_bigquery_table")["latest_predictions"]["view"])["query"])
+    assert 'google_bigquery_table.predictions["predictions"]' in view
+    assert 'google_bigquery_table.predictions["batch_predictions"]' in view
+    assert view.count("WHERE dt >=") == 2
+    assert "PARTITION BY id ORDER BY predicted_at DESC" in view
+
+
+def test_batch_inputs_reach_only_the_batch_function(hcl):
+    from saikika.core import objects
+
+    notifications = terraform_hcl.storage_notifications(hcl)
+    assert ("data", objects.BATCH_INPUT_PREFIX, ["batch"]) in notifications
+    assert ("data", objects.TRAINING_PREFIX, ["retrain"]) in notifications
+    env = unwrap(local(hcl, "settings_env"))
+    assert "catalogue/*.jsonl" in str(env) and objects.CATALOGUE_PREFIX == "catalogue/"

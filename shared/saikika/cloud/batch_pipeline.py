@@ -3,16 +3,26 @@
 Items (the item contract, one per JSONL line) are read from files matching a pattern, predicted with
 `RunInference` and a model handler of ours that loads the version's inference artifact with its checksums
 verified (`allow_pickle=False`; Beam's own scikit-learn handler loads pickle and is never used), and written
-as sharded JSONL, `OUTPUT/part-SSSSS-of-NNNNN.jsonl`, one line per item in the event path's record shape plus
-the run id. Lines that are not JSON or not a valid item go to `OUTPUT/errors/part-…jsonl` with their file and
-line number; they never stop the job. `OUTPUT/_SUCCESS` is written last, with the counts, model version and
-input spec.
+as sharded JSONL, `OUTPUT/part-SSSSS-of-NNNNN.jsonl`, one line per item in the event path's record shape
+(`saikika.core.records`) plus the run id. Lines that are not JSON or not a valid item go to
+`ERRORS/part-…jsonl` (default `OUTPUT/errors/`) with their file and line number; they never stop the job.
+`OUTPUT/_SUCCESS` is written last, with the counts, model version and input spec.
+
+Shards are written by a step of ours, not `WriteToText`: each shard is one group (items keyed by a hash of
+their id), written whole under its final name. A retried bundle rewrites the same file instead of leaving a
+temporary one, and nothing is renamed (Beam's renames use the JSON batch API, which fake-gcs-server lacks).
+
+`python -m saikika.cloud.batch_pipeline` is the one entry point: `saikika batch`, the local launcher and the
+Dataflow Flex Template all run it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import uuid
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -25,14 +35,17 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from saikika.core import jsonl
-from saikika.core.items import Item, ItemError, parse_item
-from saikika.core.objects import INFERENCE_FILE, METADATA_FILE
+from saikika.core import jsonl, records
+from saikika.core.items import Item, ItemError, parse_line
+from saikika.core.objects import BATCH_SUCCESS_FILE, INFERENCE_FILE, METADATA_FILE, batch_part
 from saikika.model import artifact
 from saikika.model.label_model import LabelModel
 
 NAMESPACE = "saikika.batch"
-SUCCESS_FILE = "_SUCCESS"
+SUCCESS_FILE = BATCH_SUCCESS_FILE
+# About one output shard per this many input bytes (a shard's lines are smaller than its items).
+INPUT_BYTES_PER_SHARD = 64 * 1024 * 1024
+MAX_BATCH_SIZE = 100
 
 
 def _read(path: str) -> bytes:
@@ -44,7 +57,7 @@ class InferenceArtifactHandler(ModelHandler[Item, PredictionResult, LabelModel])
     """Loads a version's model.npz from its folder (local or gs://) the way predictors do: metadata.json names
     its sha256, `expected_sha256` (the champion pointer's, when known) must match too."""
 
-    def __init__(self, version_folder: str, expected_sha256: str | None = None, max_batch_size: int = 100):
+    def __init__(self, version_folder: str, expected_sha256: str | None = None, max_batch_size: int = MAX_BATCH_SIZE):
         self._folder = version_folder.rstrip("/")
         self._expected_sha256 = expected_sha256
         self._max_batch_size = max_batch_size
@@ -75,32 +88,65 @@ class _ParseLines(beam.DoFn):
         path = readable.metadata.path
         with readable.open() as handle:
             for number, raw in enumerate(handle, start=1):
-                line = raw.decode("utf-8", "replace").strip()
-                if not line:
-                    continue
-                self._read.inc()
                 try:
-                    item = parse_item(jsonl.loads(line))
-                except (jsonl.NotJson, ItemError) as exc:
+                    item = parse_line(raw)
+                except ItemError as exc:
+                    self._read.inc()
                     self._rejected.inc()
                     yield beam.pvalue.TaggedOutput(self.ERRORS, {"file": path, "line": number, "error": str(exc)})
                     continue
-                yield item.id, item
+                if item is not None:
+                    self._read.inc()
+                    yield item.id, item
 
 
 def _record(keyed: tuple[str, PredictionResult], run_id: str, predicted_at: str) -> str:
     item_id, result = keyed
     Metrics.counter(NAMESPACE, "predicted").inc()
-    return json.dumps({"id": item_id, "labels": result.inference.labels, "scores": result.inference.scores,
-                       "model_version": result.model_id, "predicted_at": predicted_at, "run_id": run_id},
-                      ensure_ascii=False)
+    return json.dumps(records.prediction(item_id, result.inference.labels, result.inference.scores,
+                                         result.model_id, predicted_at, run_id=run_id), ensure_ascii=False)
+
+
+class _WriteShard(beam.DoFn):
+    """(shard, lines) → `folder/part-SSSSS-of-NNNNN.jsonl`, written whole (an empty shard is an empty file)."""
+
+    def __init__(self, folder: str, shards: int):
+        self._folder = folder
+        self._shards = shards
+
+    def process(self, grouped: tuple[int, Iterable[str | None]]):
+        shard, lines = grouped
+        with FileSystems.create(f"{self._folder}/{batch_part(shard, self._shards)}",
+                                mime_type=jsonl.CONTENT_TYPE) as handle:
+            for line in lines:
+                if line is not None:
+                    handle.write(line.encode("utf-8") + b"\n")
+        yield shard
+
+
+def _write_shards(lines: beam.PCollection, folder: str, shards: int, label: str) -> beam.PCollection:
+    # Every shard index is present (None lines), so each part file exists even when its group is empty.
+    every_shard = lines.pipeline | f"{label}Shards" >> beam.Create([(shard, None) for shard in range(shards)])
+    keyed = lines | f"{label}Key" >> beam.Map(lambda line: (zlib.crc32(line.encode("utf-8")) % shards, line))
+    return ((keyed, every_shard)
+            | f"{label}Flatten" >> beam.Flatten()
+            | f"{label}Group" >> beam.GroupByKey()
+            | f"{label}Write" >> beam.ParDo(_WriteShard(folder, shards)))
+
+
+def shard_count(input_pattern: str) -> int:
+    sizes = [m.size_in_bytes for result in FileSystems.match([input_pattern]) for m in result.metadata_list]
+    return max(1, math.ceil(sum(sizes) / INPUT_BYTES_PER_SHARD))
 
 
 def run(input_pattern: str, output: str, version_folder: str, *, expected_sha256: str | None = None,
-        pipeline_args: Sequence[str] = (), run_id: str | None = None) -> dict[str, Any]:
+        errors: str | None = None, pipeline_args: Sequence[str] = (), run_id: str | None = None,
+        shards: int | None = None) -> dict[str, Any]:
     """Run the pipeline to the end and write `_SUCCESS`; returns what `_SUCCESS` holds."""
     run_id = run_id or uuid.uuid4().hex[:12]
     output = output.rstrip("/")
+    errors = (errors or f"{output}/errors").rstrip("/")
+    shards = shards or shard_count(input_pattern)
     predicted_at = datetime.now(timezone.utc).isoformat()
     handler = KeyedModelHandler(InferenceArtifactHandler(version_folder, expected_sha256))
     options = PipelineOptions(list(pipeline_args))
@@ -109,22 +155,20 @@ def run(input_pattern: str, output: str, version_folder: str, *, expected_sha256
                   | "Match" >> fileio.MatchFiles(input_pattern)
                   | "Read" >> fileio.ReadMatches()
                   | "Parse" >> beam.ParDo(_ParseLines()).with_outputs(_ParseLines.ERRORS, main="items"))
-        (parsed.items
-         | "Predict" >> RunInference(handler)
-         | "Format" >> beam.Map(_record, run_id, predicted_at)
-         | "Write" >> beam.io.WriteToText(f"{output}/part", file_name_suffix=".jsonl",
-                                          shard_name_template="-SSSSS-of-NNNNN"))
-        (parsed[_ParseLines.ERRORS]
-         | "FormatErrors" >> beam.Map(lambda error: json.dumps({**error, "run_id": run_id}, ensure_ascii=False))
-         | "WriteErrors" >> beam.io.WriteToText(f"{output}/errors/part", file_name_suffix=".jsonl",
-                                                shard_name_template="-SSSSS-of-NNNNN"))
+        predicted = (parsed.items
+                     | "Predict" >> RunInference(handler)
+                     | "Format" >> beam.Map(_record, run_id, predicted_at))
+        _write_shards(predicted, output, shards, "Predictions")
+        bad = parsed[_ParseLines.ERRORS] | "FormatErrors" >> beam.Map(
+            lambda error: json.dumps({**error, "run_id": run_id}, ensure_ascii=False))
+        _write_shards(bad, errors, 1, "Errors")
     result = pipeline.result
     counts = {name: _counter(result, name) for name in ("read", "predicted", "rejected")}
     model_version = json.loads(_read(f"{version_folder.rstrip('/')}/{METADATA_FILE}"))["version"]
-    success = {"run_id": run_id, "input": input_pattern, "output": output, "model_version": model_version,
-               "predicted_at": predicted_at, **counts}
+    success = {"run_id": run_id, "input": input_pattern, "output": output, "errors": errors,
+               "model_version": model_version, "predicted_at": predicted_at, "shards": shards, **counts}
     # Written last: its presence says every part above is complete.
-    with FileSystems.create(f"{output}/{SUCCESS_FILE}") as handle:
+    with FileSystems.create(f"{output}/{SUCCESS_FILE}", mime_type="application/json") as handle:
         handle.write((json.dumps(success, indent=2) + "\n").encode())
     return success
 
@@ -132,3 +176,25 @@ def run(input_pattern: str, output: str, version_folder: str, *, expected_sha256
 def _counter(result, name: str) -> int:
     found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE).with_name(name))["counters"]
     return int(sum(counter.committed or 0 for counter in found))
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The entry point every launcher runs; arguments it does not know are Beam pipeline options."""
+    parser = argparse.ArgumentParser(prog="python -m saikika.cloud.batch_pipeline", description=__doc__.split("\n")[0])
+    parser.add_argument("--input", required=True, help="file pattern of item JSONL files (local or gs://)")
+    parser.add_argument("--output", required=True, help="folder for part-*.jsonl and _SUCCESS")
+    parser.add_argument("--errors", help="folder for bad lines (default OUTPUT/errors)")
+    parser.add_argument("--model_folder", required=True, help="a model version's folder (local or gs://)")
+    parser.add_argument("--expected_sha256", help="model.npz's sha256 as the champion pointer names it")
+    parser.add_argument("--run_id")
+    parser.add_argument("--shards", type=int)
+    known, beam_args = parser.parse_known_args(argv)
+    return run(known.input, known.output, known.model_folder, expected_sha256=known.expected_sha256,
+               errors=known.errors, pipeline_args=beam_args, run_id=known.run_id, shards=known.shards)
+
+
+if __name__ == "__main__":
+    # Through the module's own name, so that the pipeline's classes pickle as importable names on workers.
+    from saikika.cloud import batch_pipeline
+
+    print(json.dumps(batch_pipeline.main()))

@@ -33,13 +33,14 @@ def client(project: str) -> storage.Client:
 
 
 def write_if_generation(bucket: storage.Bucket, name: str, data: bytes | str, content_type: str,
-                        generation: int) -> int | None:
+                        generation: int, metadata: dict[str, str] | None = None) -> int | None:
     """Write `name` only if its generation is still `generation` (0: only if it does not exist yet).
 
     Returns the new generation, or None if the precondition failed (someone else wrote first). The one
     compare-and-swap every writer uses: create-only results, the lease, the champion pointer, retrain state.
     """
     blob = bucket.blob(name)
+    blob.metadata = metadata
     try:
         blob.upload_from_string(data, content_type=content_type, if_generation_match=generation)
     except gexc.PreconditionFailed:
@@ -47,9 +48,10 @@ def write_if_generation(bucket: storage.Bucket, name: str, data: bytes | str, co
     return int(blob.generation)
 
 
-def create_only(bucket: storage.Bucket, name: str, data: bytes | str, content_type: str) -> bool:
+def create_only(bucket: storage.Bucket, name: str, data: bytes | str, content_type: str,
+                metadata: dict[str, str] | None = None) -> bool:
     """Write `name` only if it does not exist yet. False means it already existed (a redelivery)."""
-    return write_if_generation(bucket, name, data, content_type, 0) is not None
+    return write_if_generation(bucket, name, data, content_type, 0, metadata) is not None
 
 
 def to_json(value: Any) -> str:

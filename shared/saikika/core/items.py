@@ -116,6 +116,21 @@ def parse_item(obj: Any, *, labeled: bool = False) -> Item:
     return Item(id=item_id, title=title, description=description, tags=tags, labels=labels)
 
 
+def parse_line(raw: bytes) -> Item | None:
+    """One line of an item JSONL file (batch input): the item, None for a blank line, or ItemError saying why
+    the line is not one."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ItemError(f"line is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    if not text.strip():
+        return None
+    try:
+        return parse_item(jsonl.loads(text))
+    except jsonl.NotJson as exc:
+        raise ItemError(f"line is not JSON: {exc}") from None
+
+
 def _json_type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number" if isinstance(value, (int, float)) else type(value).__name__

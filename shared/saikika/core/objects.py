@@ -1,11 +1,14 @@
 """Object names: the layout of the three buckets, in one place. Pure: names only, no I/O.
 
-- data bucket: `training/**.jsonl` (what retraining reads; feedback lands under `training/feedback/`) and
-  `eval/holdout.jsonl` (the trusted holdout file, never trained on);
+- data bucket: `training/**.jsonl` (what retraining reads; feedback lands under `training/feedback/`),
+  `eval/holdout.jsonl` (the trusted holdout file, never trained on), `batch/input/**.jsonl` (files the batch
+  function predicts; retraining ignores them) and `catalogue/*.jsonl` (what re-score on promotion predicts);
 - models bucket: `models/<version>/` (a version's files; `metadata.json` last, as its commit marker),
   `models/champion.json` (the pointer), `models/history/` (the decision log) and `retrain/` (the lease,
   state and run records of retraining);
-- predictions bucket: `predictions/` and `rejected/`, which trigger nothing.
+- predictions bucket: `predictions/` and `rejected/`, and batch runs' output under
+  `batch/dt=<date>/run=<run id>/` (`part-SSSSS-of-NNNNN.jsonl`, then `_SUCCESS`) with their bad lines under
+  `rejected/batch/dt=<date>/run=<run id>/`; nothing here triggers anything.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from datetime import datetime
 TRAINING_PREFIX = "training/"
 FEEDBACK_PREFIX = "training/feedback"
 HOLDOUT_OBJECT = "eval/holdout.jsonl"
+BATCH_INPUT_PREFIX = "batch/input/"
+# The catalogue re-scored on promotion (terraform's rescore_on_promotion); nothing triggers on it.
+CATALOGUE_PREFIX = "catalogue/"
 
 # ---- models bucket --------------------------------------------------------------------------------
 MODELS_PREFIX = "models/"
@@ -55,6 +61,10 @@ def is_training_object(name: str) -> bool:
     return name.startswith(TRAINING_PREFIX) and name.endswith(".jsonl")
 
 
+def is_batch_input(name: str) -> bool:
+    return name.startswith(BATCH_INPUT_PREFIX) and name.endswith(".jsonl")
+
+
 def _stamp(when: datetime) -> str:
     return f"{when:%Y%m%dT%H%M%S.%fZ}"
 
@@ -90,3 +100,33 @@ def rejected(published: datetime, message_id: str, source: str = "items") -> str
 
 def feedback(published: datetime, message_id: str) -> str:
     return _dated(FEEDBACK_PREFIX, published, message_id, ".jsonl")
+
+
+# ---- batch runs: one folder per run, hive-partitioned by date for BigQuery ----------------------------
+BATCH_OUTPUT_PREFIX = "batch/"
+BATCH_ERRORS_PREFIX = "rejected/batch/"
+# Written last, when every part is in place: its presence says the run is complete. Not `.jsonl`, so the
+# BigQuery external table (`batch/*.jsonl`) never reads it.
+BATCH_SUCCESS_FILE = "_SUCCESS"
+# The function's record of a run it started (model version pinned) or handed to a batch job (job id).
+BATCH_RUN_FILE = "_RUN.json"
+
+
+def batch_run_id(input_name: str, generation: int) -> str:
+    """One run per input object generation: a redelivered event finds the same run."""
+    stem = input_name[len(BATCH_INPUT_PREFIX):] if input_name.startswith(BATCH_INPUT_PREFIX) else input_name
+    stem = stem[:-len(".jsonl")] if stem.endswith(".jsonl") else stem
+    return f"{_UNSAFE.sub('_', stem)[:120]}-g{generation}"
+
+
+def batch_run_folder(day: datetime, run_id: str) -> str:
+    return f"{BATCH_OUTPUT_PREFIX}dt={day:%Y-%m-%d}/run={_safe(run_id)}/"
+
+
+def batch_errors_folder(day: datetime, run_id: str) -> str:
+    return f"{BATCH_ERRORS_PREFIX}dt={day:%Y-%m-%d}/run={_safe(run_id)}/"
+
+
+def batch_part(index: int, count: int) -> str:
+    """Beam's shard naming (`-SSSSS-of-NNNNN`), so function runs and pipeline runs look alike."""
+    return f"part-{index:05d}-of-{count:05d}.jsonl"

@@ -39,6 +39,17 @@ def _flag(env: Mapping[str, str], key: str, default: bool) -> bool:
     return raw == "true"
 
 
+def _text(env: Mapping[str, str], key: str, default: str = "") -> str:
+    return env.get(key, "").strip() or default
+
+
+def _choice(env: Mapping[str, str], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = _text(env, key, default)
+    if value not in choices:
+        raise ConfigError(f"environment variable {key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -67,6 +78,25 @@ class Settings:
     # Judge only on the trusted holdout file (eval/holdout.jsonl), never on a slice of data feedback can shape.
     promotion_require_holdout: bool = False
     log_level: str = "INFO"
+    # Batch files under batch/input/ up to this size are predicted in the function (streamed, in parts of
+    # batch_part_bytes); larger ones are handed to a batch job. 64 MiB is about 30,000 marketplace items, a
+    # minute of scoring: far inside the function's 540 s.
+    batch_function_max_bytes: int = 64 * 1024 * 1024
+    batch_part_bytes: int = 4 * 1024 * 1024
+    # Where batch jobs run: "dataflow" (the Flex Template; the SAIKIKA_DATAFLOW_* settings) or "local" (a
+    # DirectRunner process; the local stack).
+    batch_launcher: str = "dataflow"
+    dataflow_region: str = ""
+    dataflow_template: str = ""
+    dataflow_service_account: str = ""
+    dataflow_temp_location: str = ""
+    dataflow_max_workers: int = 10
+    dataflow_machine_type: str = "n2-standard-2"
+    # The Flex Template's image, also the workers' SDK container (README, Deploy); empty: the template's default.
+    dataflow_image: str = ""
+    # Re-score on promotion: a file pattern (gs://…/*.jsonl) of the catalogue to predict with each new champion.
+    # Empty (the default): off.
+    rescore_input: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +115,17 @@ class Settings:
             promotion_label_margin=_positive_float(env, "SAIKIKA_PROMOTION_LABEL_MARGIN", 0.05),
             promotion_require_holdout=_flag(env, "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT", False),
             log_level=_log_level(env),
+            batch_function_max_bytes=int(_positive_float(env, "SAIKIKA_BATCH_FUNCTION_MAX_BYTES", 64 * 1024 * 1024)),
+            batch_part_bytes=max(1, int(_positive_float(env, "SAIKIKA_BATCH_PART_BYTES", 4 * 1024 * 1024))),
+            batch_launcher=_choice(env, "SAIKIKA_BATCH_LAUNCHER", ("dataflow", "local"), "dataflow"),
+            dataflow_region=_text(env, "SAIKIKA_DATAFLOW_REGION"),
+            dataflow_template=_text(env, "SAIKIKA_DATAFLOW_TEMPLATE"),
+            dataflow_service_account=_text(env, "SAIKIKA_DATAFLOW_SERVICE_ACCOUNT"),
+            dataflow_temp_location=_text(env, "SAIKIKA_DATAFLOW_TEMP_LOCATION"),
+            dataflow_max_workers=max(1, int(_positive_float(env, "SAIKIKA_DATAFLOW_MAX_WORKERS", 10))),
+            dataflow_machine_type=_text(env, "SAIKIKA_DATAFLOW_MACHINE_TYPE", "n2-standard-2"),
+            dataflow_image=_text(env, "SAIKIKA_DATAFLOW_IMAGE"),
+            rescore_input=_text(env, "SAIKIKA_RESCORE_INPUT"),
         )
         buckets = [settings.data_bucket, settings.models_bucket, settings.predictions_bucket]
         if len(set(buckets)) != 3:
@@ -112,4 +153,15 @@ OPTIONAL_ENV = (
     "SAIKIKA_PROMOTION_LABEL_MARGIN",
     "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT",
     "SAIKIKA_LOG_LEVEL",
+    "SAIKIKA_BATCH_FUNCTION_MAX_BYTES",
+    "SAIKIKA_BATCH_PART_BYTES",
+    "SAIKIKA_BATCH_LAUNCHER",
+    "SAIKIKA_DATAFLOW_REGION",
+    "SAIKIKA_DATAFLOW_TEMPLATE",
+    "SAIKIKA_DATAFLOW_SERVICE_ACCOUNT",
+    "SAIKIKA_DATAFLOW_TEMP_LOCATION",
+    "SAIKIKA_DATAFLOW_MAX_WORKERS",
+    "SAIKIKA_DATAFLOW_MACHINE_TYPE",
+    "SAIKIKA_DATAFLOW_IMAGE",
+    "SAIKIKA_RESCORE_INPUT",
 )

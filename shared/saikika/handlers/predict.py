@@ -11,7 +11,7 @@ from google.cloud import storage
 
 from saikika.cloud import gcs, rejected_store
 from saikika.cloud.champion_cache import ChampionCache
-from saikika.core import jsonl, logs, objects
+from saikika.core import jsonl, logs, objects, records
 from saikika.core.events import PubSubMessage
 from saikika.core.items import parse_message
 from saikika.core.settings import Settings
@@ -55,13 +55,10 @@ class Predictor:
             model = self.models.get()  # NoChampionError is transient: the message is redelivered
             version = model.version
             predicted_at = now.isoformat()
-            records = [
-                {"id": item.id, "labels": p.labels, "scores": p.scores, "model_version": version,
-                 "message_id": message.id, "predicted_at": predicted_at}
-                for item, p in zip(parsed_items, model.predict(parsed_items))
-            ]
+            lines = [records.prediction(item.id, p.labels, p.scores, version, predicted_at, message_id=message.id)
+                     for item, p in zip(parsed_items, model.predict(parsed_items))]
             predictions_name = objects.predictions(message.publish_time, message.id)
-            duplicate |= not gcs.create_only(self.predictions_bucket, predictions_name, jsonl.dumps(records),
+            duplicate |= not gcs.create_only(self.predictions_bucket, predictions_name, jsonl.dumps(lines),
                                              jsonl.CONTENT_TYPE)
 
         outcome = Outcome(predictions_name, rejected_name, len(parsed_items), len(problems), duplicate, version)

@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 
 from google.cloud import storage
 
-from saikika.cloud import gcs, registry, training_store
+from saikika.cloud import batch_launcher, gcs, registry, training_store
 from saikika.cloud.champion_cache import load_champion
 from saikika.core import logs, objects, promotion
-from saikika.core.errors import ModelIntegrityError
+from saikika.core.errors import ConfigError, ModelIntegrityError
 from saikika.core.events import ObjectEvent
 from saikika.core.settings import Settings
 from saikika.model import evaluation, validation
@@ -22,11 +22,14 @@ MAX_CAS_ATTEMPTS = 5
 
 
 class Promoter:
-    def __init__(self, settings: Settings, client: storage.Client | None = None):
+    def __init__(self, settings: Settings, client: storage.Client | None = None,
+                 launcher: batch_launcher.Launcher | None = None):
         self.settings = settings
         client = client or gcs.client(settings.project)
         self.data_bucket = client.bucket(settings.data_bucket)
         self.models_bucket = client.bucket(settings.models_bucket)
+        self.predictions_bucket = client.bucket(settings.predictions_bucket)
+        self._launcher = launcher
 
     def on_object(self, event: ObjectEvent) -> dict | None:
         version = objects.version_of_metadata(event.name)
@@ -41,6 +44,7 @@ class Promoter:
         existing = registry.read_decision(self.models_bucket, version)
         if existing is not None:
             logs.event(log, logging.INFO, "version already judged", model_version=version, outcome=existing["outcome"])
+            self._rescore(existing)  # a delivery after a failed launch launches it
             return existing
 
         decision = self._decide(version)
@@ -51,7 +55,37 @@ class Promoter:
                    f"model {decision['outcome']}", model_version=version, reason=decision["reason"],
                    champion_version=decision.get("champion_version"),
                    latency_ms=round((time.perf_counter() - started) * 1000, 1))
+        self._rescore(decision)
         return decision
+
+    def _rescore(self, decision: dict) -> None:
+        """Re-score on promotion (SAIKIKA_RESCORE_INPUT; off by default): one batch job over the catalogue with
+        the new champion, launched once per promotion. A failed launch raises, so the event is delivered again;
+        the decision stands either way."""
+        if decision.get("outcome") != "promoted" or not self.settings.rescore_input:
+            return
+        version = decision["version"]
+        champion = registry.read_champion(self.models_bucket)
+        if champion is None or champion.version != version:
+            logs.event(log, logging.INFO, "re-score skipped: the champion has moved on", model_version=version)
+            return
+        day = datetime.fromisoformat(decision["decided_at"])
+        run_id = f"rescore-{version}"
+        folder = objects.batch_run_folder(day, run_id)
+        job = batch_launcher.BatchJob(
+            run_id=run_id, input=self.settings.rescore_input,
+            output=f"gs://{self.predictions_bucket.name}/{folder}",
+            errors=f"gs://{self.predictions_bucket.name}/{objects.batch_errors_folder(day, run_id)}",
+            model_folder=f"gs://{self.models_bucket.name}/{objects.version_prefix(version)}",
+            expected_sha256=champion.inference_sha256)
+        try:
+            launched = batch_launcher.launch_once(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, job,
+                                                  self._launcher or batch_launcher.from_settings(self.settings))
+        except ConfigError as exc:  # retrying cannot fix a setting; the promotion stands
+            logs.event(log, logging.ERROR, "re-score on promotion not launched", model_version=version, error=str(exc))
+            return
+        logs.event(log, logging.INFO, "re-score on promotion launched", model_version=version, run_id=run_id,
+                   job_id=launched.job_id, duplicate=launched.duplicate, input=job.input)
 
     def _decide(self, version: str) -> dict:
         base = {"version": version, "action": "judge"}

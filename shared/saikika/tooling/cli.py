@@ -105,19 +105,31 @@ def catalogue_command(rows: int, seed: int, out: Path) -> None:
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--input", "input_pattern", required=True, help="Items JSONL: a file, a glob, local or gs://.")
-@click.option("--output", required=True, help="Folder for part-SSSSS-of-NNNNN.jsonl, errors/ and _SUCCESS.")
+@click.option("--output", help="Folder for part-SSSSS-of-NNNNN.jsonl, errors/ and _SUCCESS. Default: the predictions "
+              "bucket's batch/dt=DAY/run=RUN/ (what the BigQuery table reads), bad lines under rejected/batch/.")
 @click.option("--model", default="champion", show_default=True,
               help="champion, a VERSION in the models bucket, or a local model folder.")
 @click.option("--runner", default="DirectRunner", show_default=True, help="DirectRunner or DataflowRunner.")
 @click.pass_context
-def batch(ctx: click.Context, input_pattern: str, output: str, model: str, runner: str) -> None:
+def batch(ctx: click.Context, input_pattern: str, output: str | None, model: str, runner: str) -> None:
     """Predict a whole catalogue with Apache Beam. Further arguments are Beam pipeline options
     (--project, --region, --temp_location, --max_num_workers, --machine_type, --direct_num_workers, ...)."""
+    import uuid
+    from datetime import datetime, timezone
+
     from saikika.cloud import batch_pipeline
+    from saikika.core import objects
 
     folder, expected = _model_folder(model)
-    success = batch_pipeline.run(input_pattern, output, folder, expected_sha256=expected,
-                                 pipeline_args=[f"--runner={runner}", *ctx.args])
+    run_id = f"cli-{uuid.uuid4().hex[:12]}"
+    errors = None
+    if output is None:
+        predictions = _settings().predictions_bucket
+        day = datetime.now(timezone.utc)
+        output = f"gs://{predictions}/{objects.batch_run_folder(day, run_id)}"
+        errors = f"gs://{predictions}/{objects.batch_errors_folder(day, run_id)}"
+    success = batch_pipeline.run(input_pattern, output, folder, expected_sha256=expected, errors=errors,
+                                 pipeline_args=[f"--runner={runner}", *ctx.args], run_id=run_id)
     console.print(f"batch {success['run_id']}: {success['read']} lines read, {success['predicted']} predicted, "
                   f"{success['rejected']} rejected, model {success['model_version']} → {output}")
 
@@ -144,15 +156,20 @@ def models() -> None:
     """Model versions in the models bucket."""
 
 
-def _models_bucket():
-    from saikika.cloud import gcs
+def _settings():
     from saikika.core.errors import ConfigError
     from saikika.core.settings import Settings
 
     try:
-        settings = Settings.from_env()
+        return Settings.from_env()
     except ConfigError as exc:
         raise click.ClickException(f"{exc} (for the local stack: set -a; . .saikika/local.env; set +a)") from exc
+
+
+def _models_bucket():
+    from saikika.cloud import gcs
+
+    settings = _settings()
     return gcs.client(settings.project).bucket(settings.models_bucket)
 
 

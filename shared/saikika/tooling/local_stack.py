@@ -60,6 +60,7 @@ FUNCTIONS = (
     FunctionSpec("feedback", "cloudevent", (FEEDBACK_TOPIC,)),
     FunctionSpec("retrain", "cloudevent", (BUCKET_EVENTS_TOPIC, RETRAIN_REQUESTS_TOPIC), max_delivery_attempts=30),
     FunctionSpec("promote", "cloudevent", (BUCKET_EVENTS_TOPIC,)),
+    FunctionSpec("batch", "cloudevent", (BUCKET_EVENTS_TOPIC,)),
 )
 
 
@@ -164,6 +165,8 @@ class LocalStack:
             **BUCKETS,
             "SAIKIKA_ITEMS_TOPIC": ITEMS_TOPIC,
             "SAIKIKA_FEEDBACK_TOPIC": FEEDBACK_TOPIC,
+            # Batch jobs (files above the function's bound, re-scores) run as DirectRunner processes.
+            "SAIKIKA_BATCH_LAUNCHER": "local",
         }
         # Clients made later in this process talk to the emulators too (restored by stop()).
         for key in _CLIENT_ENV:

@@ -39,6 +39,7 @@ FUNCTION_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "feedback": _BASE,
     "retrain": (*_TRAINING, "matplotlib"),
     "promote": _TRAINING,
+    "batch": _SERVING,
 }
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same sources give the same bytes
 

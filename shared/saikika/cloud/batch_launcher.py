@@ -1,0 +1,188 @@
+"""Batch jobs that outgrow one function: one small interface, two implementations.
+
+- `DataflowFlexTemplate` launches the Flex Template built from this repo (README, Deploy) through Dataflow's
+  REST API (`projects.locations.flexTemplates.launch`) with the function's own credentials; it returns as soon
+  as Dataflow has accepted the job.
+- `LocalProcess` runs the same entry point (`python -m saikika.cloud.batch_pipeline`) on the DirectRunner as a
+  process of its own; the local stack uses it, so the hand-off is exercised end to end on the emulators.
+
+`launch_once` makes a launch happen once per run: the run's `_RUN.json` is created before the launch (a
+create-only write decides who launches) and records the job id after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol
+
+from google.cloud import storage
+
+from saikika.cloud import gcs
+from saikika.core import logs
+from saikika.core.errors import ConfigError, TransientError
+from saikika.core.settings import Settings
+
+log = logging.getLogger("saikika.batch")
+
+ENTRY_MODULE = "saikika.cloud.batch_pipeline"
+# A record left in state "launching" this long means its launcher died between the record and the job id:
+# another delivery may launch again (Dataflow job names are unique among running jobs, and shards are written
+# whole under fixed names, so a second job overwrites the same files rather than adding lines).
+LAUNCH_GRACE_S = 300.0
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    run_id: str
+    input: str  # a file pattern (gs:// or local)
+    output: str
+    errors: str
+    model_folder: str
+    expected_sha256: str | None = None
+
+    def arguments(self) -> list[str]:
+        """The entry point's own arguments (the Flex Template's parameters have the same names)."""
+        args = {"input": self.input, "output": self.output, "errors": self.errors,
+                "model_folder": self.model_folder, "run_id": self.run_id}
+        if self.expected_sha256:
+            args["expected_sha256"] = self.expected_sha256
+        return [f"--{key}={value}" for key, value in args.items()]
+
+
+class Launcher(Protocol):
+    name: str
+
+    def launch(self, job: BatchJob) -> str:
+        """Start the job and return its id without waiting for it to finish."""
+
+
+class LaunchFailed(TransientError):
+    """The job engine did not accept the job; another delivery may try again."""
+
+
+@dataclass(frozen=True)
+class DataflowFlexTemplate:
+    project: str
+    region: str
+    template: str  # gs://…/saikika-batch.json, written by `gcloud dataflow flex-template build`
+    service_account: str
+    temp_location: str
+    max_workers: int = 10
+    machine_type: str = "n2-standard-2"
+    image: str = ""  # the workers' SDK container: the template's own image, so workers have saikika installed
+    name: str = "dataflow"
+
+    def job_name(self, job: BatchJob) -> str:
+        # Dataflow: [a-z]([-a-z0-9]{0,61}[a-z0-9])?, unique among running jobs of the project and region.
+        base = re.sub(r"[^a-z0-9-]", "-", job.run_id.lower()).strip("-")[:40]
+        digest = hashlib.sha256(job.run_id.encode()).hexdigest()[:8]
+        return f"saikika-batch-{base}-{digest}".replace("--", "-")
+
+    def request(self, job: BatchJob) -> dict:
+        parameters = dict(arg[2:].split("=", 1) for arg in job.arguments())
+        if self.image:
+            parameters["sdk_container_image"] = self.image
+        return {"launchParameter": {
+            "jobName": self.job_name(job),
+            "containerSpecGcsPath": self.template,
+            "parameters": parameters,
+            "environment": {"serviceAccountEmail": self.service_account, "tempLocation": self.temp_location,
+                            "maxWorkers": self.max_workers, "machineType": self.machine_type},
+        }}
+
+    def url(self) -> str:
+        return (f"https://dataflow.googleapis.com/v1b3/projects/{self.project}/locations/{self.region}"
+                "/flexTemplates:launch")
+
+    def launch(self, job: BatchJob) -> str:
+        import google.auth
+        from google.auth.transport.requests import AuthorizedSession
+
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        response = AuthorizedSession(credentials).post(self.url(), json=self.request(job), timeout=60)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise LaunchFailed(f"Dataflow answered {response.status_code}: {response.text[:500]}")
+        if response.status_code >= 400:
+            raise ConfigError(f"Dataflow refused the launch ({response.status_code}): {response.text[:500]}")
+        return str(response.json()["job"]["id"])
+
+
+@dataclass
+class LocalProcess:
+    """The same entry point on the DirectRunner, as a process of its own (it outlives the call, as a Dataflow
+    job outlives the function). Its output goes to this process's stdout and stderr."""
+
+    python: str = sys.executable
+    runner_args: tuple[str, ...] = ("--runner=DirectRunner", "--direct_num_workers=1")
+    name: str = "local"
+
+    def launch(self, job: BatchJob) -> str:
+        process = subprocess.Popen([self.python, "-m", ENTRY_MODULE, *job.arguments(), *self.runner_args],
+                                   start_new_session=True)
+        # Reap it when it ends, so a long-lived function instance keeps no zombies.
+        threading.Thread(target=process.wait, daemon=True).start()
+        return f"local-{process.pid}"
+
+
+def from_settings(settings: Settings) -> Launcher:
+    if settings.batch_launcher == "local":
+        return LocalProcess()
+    missing = [key for key, value in (("SAIKIKA_DATAFLOW_REGION", settings.dataflow_region),
+                                       ("SAIKIKA_DATAFLOW_TEMPLATE", settings.dataflow_template),
+                                       ("SAIKIKA_DATAFLOW_SERVICE_ACCOUNT", settings.dataflow_service_account),
+                                       ("SAIKIKA_DATAFLOW_TEMP_LOCATION", settings.dataflow_temp_location))
+               if not value]
+    if missing:
+        raise ConfigError(f"batch jobs run on Dataflow, but {', '.join(missing)} is not set")
+    return DataflowFlexTemplate(settings.project, settings.dataflow_region, settings.dataflow_template,
+                                settings.dataflow_service_account, settings.dataflow_temp_location,
+                                settings.dataflow_max_workers, settings.dataflow_machine_type, settings.dataflow_image)
+
+
+@dataclass(frozen=True)
+class Launched:
+    job_id: str | None
+    duplicate: bool  # launched by an earlier delivery
+    record: dict
+
+
+def launch_once(bucket: storage.Bucket, record_name: str, job: BatchJob, launcher: Launcher,
+                clock=time.time) -> Launched:
+    """Launch `job` unless `record_name` says it was launched already; the record keeps the job id."""
+    record = {"run_id": job.run_id, "mode": "job", "launcher": launcher.name, "input": job.input,
+              "output": job.output, "errors": job.errors, "model_folder": job.model_folder,
+              "state": "launching", "requested_at": clock()}
+    generation = gcs.write_if_generation(bucket, record_name, gcs.to_json(record), gcs.JSON, 0)
+    if generation is None:
+        found = gcs.read_json(bucket, record_name)
+        existing, existing_generation = found if found else ({}, 0)
+        if existing.get("state") == "launched":
+            return Launched(existing.get("job_id"), True, existing)
+        if existing.get("state") == "launching" and clock() - float(existing.get("requested_at", 0)) < LAUNCH_GRACE_S:
+            raise LaunchFailed(f"another delivery is launching {job.run_id}; checking again later")
+        # Failed, or its launcher died: take it over (a compare-and-swap, so one taker).
+        generation = gcs.write_if_generation(bucket, record_name, gcs.to_json(record), gcs.JSON, existing_generation)
+        if generation is None:
+            raise LaunchFailed(f"{record_name} changed while taking over the launch of {job.run_id}")
+    try:
+        job_id = launcher.launch(job)
+    except Exception as exc:
+        gcs.write_if_generation(bucket, record_name, gcs.to_json({**record, "state": "failed", "reason": str(exc)}),
+                                gcs.JSON, generation)
+        logs.event(log, logging.ERROR, "batch job launch failed", run_id=job.run_id, launcher=launcher.name,
+                   error=str(exc))
+        raise
+    launched = {**record, "state": "launched", "job_id": job_id,
+                "launched_at": datetime.now(timezone.utc).isoformat()}
+    gcs.write_if_generation(bucket, record_name, gcs.to_json(launched), gcs.JSON, generation)
+    logs.event(log, logging.INFO, "batch job launched", run_id=job.run_id, launcher=launcher.name, job_id=job_id,
+               input=job.input, output=job.output)
+    return Launched(job_id, False, launched)

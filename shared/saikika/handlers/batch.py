@@ -1,0 +1,222 @@
+"""A JSONL file under batch/input/ in the data bucket becomes a batch run in the predictions bucket.
+
+Small files (up to SAIKIKA_BATCH_FUNCTION_MAX_BYTES) are predicted here, streamed: the file is read in chunks
+and cut into parts by byte range (a line belongs to the part its first byte falls in), so memory holds one
+part, and the layout is known before the first line is read: `part-SSSSS-of-NNNNN.jsonl`, N = ⌈size / part
+size⌉. Each part is written create-only, its bad lines first (`rejected/batch/…`), its predictions last, so an
+existing predictions part means the whole part is done: a redelivered event (or a delivery after a crash
+mid-file) skips finished parts, redoes the unfinished one, and every line appears exactly once. The run's
+`_RUN.json` pins the model version for all parts; `_SUCCESS` comes last, with the counts.
+
+Larger files are handed to a batch job (Dataflow, or a local DirectRunner process) once per object
+generation, through `saikika.cloud.batch_launcher`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from google.cloud import storage
+
+from saikika.cloud import batch_launcher, gcs, registry
+from saikika.cloud.champion_cache import ChampionCache, load_champion
+from saikika.core import jsonl, logs, objects, records
+from saikika.core.errors import ConfigError, NoChampionError
+from saikika.core.events import ObjectEvent
+from saikika.core.items import ItemError, parse_line
+from saikika.core.settings import Settings
+from saikika.model.label_model import LabelModel
+
+log = logging.getLogger("saikika.batch")
+
+READ_CHUNK_BYTES = 1024 * 1024
+PREDICT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    status: str  # "predicted", "already-done", "handed-off", "refused", "ignored"
+    run_id: str | None = None
+    folder: str | None = None
+    counts: dict | None = None
+    job_id: str | None = None
+
+
+@dataclass
+class _Part:
+    index: int
+    first_line: int
+    lines: list[bytes]
+
+
+def parts_of(chunks: Iterator[bytes], part_bytes: int, count: int) -> Iterator[_Part]:
+    """Cut a byte stream into `count` parts by the offset of each line's first byte; every part is yielded,
+    in order, empty ones too. Pure: what both the function and its tests rely on."""
+    part = _Part(0, 1, [])
+    offset, line_number, carry = 0, 1, b""
+    for chunk in chunks:
+        data = carry + chunk
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            owner = min(count - 1, (offset + start) // part_bytes)
+            while part.index < owner:
+                yield part
+                part = _Part(part.index + 1, line_number, [])
+            part.lines.append(data[start:end])
+            line_number += 1
+            start = end + 1
+        offset += start
+        carry = data[start:]
+    if carry:
+        owner = min(count - 1, offset // part_bytes)
+        while part.index < owner:
+            yield part
+            part = _Part(part.index + 1, line_number, [])
+        part.lines.append(carry)
+    while True:
+        yield part
+        if part.index >= count - 1:
+            return
+        part = _Part(part.index + 1, line_number, [])
+
+
+class BatchScorer:
+    """One per function instance: the storage client, the champion cache and the launcher."""
+
+    def __init__(self, settings: Settings, client: storage.Client | None = None,
+                 launcher: batch_launcher.Launcher | None = None):
+        self.settings = settings
+        self._client = client or gcs.client(settings.project)
+        self.data_bucket = self._client.bucket(settings.data_bucket)
+        self.models_bucket = self._client.bucket(settings.models_bucket)
+        self.predictions_bucket = self._client.bucket(settings.predictions_bucket)
+        self.models = ChampionCache(self.models_bucket, settings.model_ttl_s)
+        self._launcher = launcher
+
+    def on_object(self, event: ObjectEvent) -> BatchOutcome:
+        if (event.bucket != self.settings.data_bucket or not objects.is_batch_input(event.name)
+                or event.event_type != "OBJECT_FINALIZE"):
+            logs.event(log, logging.DEBUG, "event ignored: not a batch input", bucket=event.bucket, object=event.name)
+            return BatchOutcome("ignored")
+        blob = self.data_bucket.get_blob(event.name, generation=event.generation)
+        if blob is None:
+            logs.event(log, logging.WARNING, "batch input is gone; nothing to predict", object=event.name,
+                       generation=event.generation)
+            return BatchOutcome("ignored")
+        run_id = objects.batch_run_id(event.name, int(blob.generation))
+        folder = objects.batch_run_folder(blob.time_created, run_id)
+        errors = objects.batch_errors_folder(blob.time_created, run_id)
+        if gcs.generation(self.predictions_bucket, folder + objects.BATCH_SUCCESS_FILE) is not None:
+            logs.event(log, logging.INFO, "batch run already complete", run_id=run_id, object=event.name)
+            return BatchOutcome("already-done", run_id, folder)
+        if blob.size > self.settings.batch_function_max_bytes:
+            return self._hand_off(blob, run_id, folder, errors)
+        return self._predict_here(blob, run_id, folder, errors)
+
+    # ---- in the function ------------------------------------------------------------------------
+    def _predict_here(self, blob: storage.Blob, run_id: str, folder: str, errors: str) -> BatchOutcome:
+        started = time.perf_counter()
+        model = self._pinned_model(blob, run_id, folder)
+        count = max(1, math.ceil(blob.size / self.settings.batch_part_bytes))
+        done = {b.name: dict(b.metadata or {})
+                for b in self._client.list_blobs(self.predictions_bucket, prefix=folder + "part-")}
+        totals = {"read": 0, "predicted": 0, "rejected": 0}
+        written = 0
+        with blob.open("rb", chunk_size=READ_CHUNK_BYTES) as reader:
+            chunks = iter(lambda: reader.read(READ_CHUNK_BYTES), b"")
+            for part in parts_of(chunks, self.settings.batch_part_bytes, count):
+                name = folder + objects.batch_part(part.index, count)
+                if name in done:
+                    counts = {key: int(done[name].get(key, 0)) for key in totals}
+                else:
+                    counts = self._write_part(part, name, errors + objects.batch_part(part.index, count),
+                                              model, run_id, f"gs://{blob.bucket.name}/{blob.name}")
+                    written += 1
+                for key in totals:
+                    totals[key] += counts[key]
+        success = {"run_id": run_id, "input": f"gs://{blob.bucket.name}/{blob.name}#{blob.generation}",
+                   "output": f"gs://{self.predictions_bucket.name}/{folder}",
+                   "errors": f"gs://{self.predictions_bucket.name}/{errors}", "model_version": model.version,
+                   "mode": "function", "shards": count, **totals,
+                   "completed_at": datetime.now(timezone.utc).isoformat()}
+        gcs.create_json(self.predictions_bucket, folder + objects.BATCH_SUCCESS_FILE, success)
+        logs.event(log, logging.WARNING if totals["rejected"] else logging.INFO, "batch file predicted",
+                   run_id=run_id, object=blob.name, generation=blob.generation, model_version=model.version,
+                   parts=count, parts_written=written, parts_skipped=count - written, **totals,
+                   latency_ms=round((time.perf_counter() - started) * 1000, 1))
+        return BatchOutcome("predicted", run_id, folder, totals)
+
+    def _pinned_model(self, blob: storage.Blob, run_id: str, folder: str) -> LabelModel:
+        """Every part of a run is predicted by one version: the champion when the run started, recorded in
+        _RUN.json, so a delivery after a promotion finishes the run with the version it began with."""
+        champion = registry.read_champion(self.models_bucket)
+        if champion is None:
+            raise NoChampionError("no champion model has been promoted yet")  # transient: redelivered
+        record = {"run_id": run_id, "mode": "function", "input": f"gs://{blob.bucket.name}/{blob.name}",
+                  "generation": int(blob.generation), "model_version": champion.version,
+                  "inference_sha256": champion.inference_sha256,
+                  "started_at": datetime.now(timezone.utc).isoformat()}
+        if not gcs.create_json(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, record):
+            found = gcs.read_json(self.predictions_bucket, folder + objects.BATCH_RUN_FILE)
+            record = found[0] if found else record
+        model = self.models.get()
+        if model.version == record["model_version"]:
+            return model
+        return load_champion(self.models_bucket, registry.Champion(
+            record["model_version"], "", 0, {"inference_sha256": record.get("inference_sha256")}))
+
+    def _write_part(self, part: _Part, name: str, errors_name: str, model: LabelModel, run_id: str,
+                    source: str) -> dict:
+        items, bad = [], []
+        for number, raw in enumerate(part.lines, start=part.first_line):
+            try:
+                item = parse_line(raw)
+            except ItemError as exc:
+                bad.append({"file": source, "line": number, "error": str(exc), "run_id": run_id})
+                continue
+            if item is not None:
+                items.append(item)
+        predicted_at = datetime.now(timezone.utc).isoformat()
+        lines = []
+        for start in range(0, len(items), PREDICT_BATCH):
+            batch = items[start:start + PREDICT_BATCH]
+            lines += [records.prediction(item.id, p.labels, p.scores, model.version, predicted_at, run_id=run_id)
+                      for item, p in zip(batch, model.predict(batch))]
+        counts = {"read": len(items) + len(bad), "predicted": len(lines), "rejected": len(bad)}
+        if bad:
+            gcs.create_only(self.predictions_bucket, errors_name, jsonl.dumps(bad), jsonl.CONTENT_TYPE)
+        # Last: its existence marks the part done (errors included). Its metadata keeps the counts, so a later
+        # delivery sums finished parts from one listing of this run's folder. If another delivery finished the
+        # part first, the create-only write keeps its lines: the same lines.
+        gcs.create_only(self.predictions_bucket, name, jsonl.dumps(lines), jsonl.CONTENT_TYPE,
+                        metadata={key: str(value) for key, value in counts.items()})
+        return counts
+
+    # ---- handed to a batch job --------------------------------------------------------------------
+    def _hand_off(self, blob: storage.Blob, run_id: str, folder: str, errors: str) -> BatchOutcome:
+        champion = registry.read_champion(self.models_bucket)
+        if champion is None:
+            raise NoChampionError("no champion model has been promoted yet")
+        job = batch_launcher.BatchJob(
+            run_id=run_id, input=f"gs://{blob.bucket.name}/{blob.name}",
+            output=f"gs://{self.predictions_bucket.name}/{folder}",
+            errors=f"gs://{self.predictions_bucket.name}/{errors}",
+            model_folder=f"gs://{self.models_bucket.name}/{objects.version_prefix(champion.version)}",
+            expected_sha256=champion.inference_sha256)
+        try:
+            launched = batch_launcher.launch_once(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, job,
+                                                  self._launcher or batch_launcher.from_settings(self.settings))
+        except ConfigError as exc:
+            # Not transient: retrying cannot fix a missing setting. Recorded in _RUN.json and logged; the
+            # file is predicted once the setting is fixed and the file uploaded again.
+            logs.event(log, logging.ERROR, "batch file too large for the function and no job engine configured",
+                       run_id=run_id, object=blob.name, size=blob.size, error=str(exc))
+            return BatchOutcome("refused", run_id, folder)
+        logs.event(log, logging.INFO, "batch file handed to a batch job", run_id=run_id, object=blob.name,
+                   size=blob.size, job_id=launched.job_id, duplicate=launched.duplicate)
+        return BatchOutcome("handed-off", run_id, folder, job_id=launched.job_id)

@@ -1,0 +1,96 @@
+# Predictions in BigQuery: external tables over the predictions bucket (no copy, no load job), partitioned by
+# the `dt=` folders the functions and batch runs write (saikika.core.objects), with a partition filter required
+# so a query never scans every day ever written. README, "Query the predictions", has the queries.
+
+resource "google_bigquery_dataset" "saikika" {
+  # checkov:skip=CKV_GCP_81:Google-managed encryption keys; set default_encryption_configuration if your policy requires CMEK.
+  dataset_id  = var.bigquery_dataset
+  location    = var.bigquery_location
+  description = "saikika predictions (external tables over the predictions bucket)"
+
+  depends_on = [google_project_service.apis]
+}
+
+locals {
+  # The prediction record (saikika.core.records): the same fields on every path, plus what traces a line.
+  prediction_fields = [
+    { name = "id", type = "STRING", mode = "REQUIRED", description = "The item id." },
+    { name = "labels", type = "STRING", mode = "REPEATED", description = "Labels above their thresholds, best first." },
+    { name = "scores", type = "JSON", mode = "NULLABLE", description = "Every label's score, {label: score}." },
+    { name = "model_version", type = "STRING", mode = "REQUIRED", description = "The model version that predicted." },
+    { name = "predicted_at", type = "TIMESTAMP", mode = "REQUIRED", description = "When it was predicted." },
+  ]
+  prediction_tables = {
+    # Event path: predictions/dt=YYYY-MM-DD/<message id>.jsonl
+    predictions = {
+      prefix      = "predictions/"
+      layout      = "{dt:DATE}"
+      trace       = { name = "message_id", type = "STRING", mode = "NULLABLE", description = "The items message." }
+      description = "Predictions of the event path (items published to Pub/Sub), one row per item and message."
+    }
+    # Batch runs: batch/dt=YYYY-MM-DD/run=<run id>/part-SSSSS-of-NNNNN.jsonl (_SUCCESS and _RUN.json are not .jsonl).
+    batch_predictions = {
+      prefix      = "batch/"
+      layout      = "{dt:DATE}/{run:STRING}"
+      trace       = { name = "run_id", type = "STRING", mode = "NULLABLE", description = "The batch run." }
+      description = "Predictions of batch runs (the batch function and Dataflow jobs), one row per item and run."
+    }
+  }
+}
+
+resource "google_bigquery_table" "predictions" {
+  # checkov:skip=CKV_GCP_80:External table: the data stays in the predictions bucket (Google-managed keys there).
+  for_each = local.prediction_tables
+
+  dataset_id          = google_bigquery_dataset.saikika.dataset_id
+  table_id            = each.key
+  description         = each.value.description
+  deletion_protection = true
+
+  schema = jsonencode(concat(local.prediction_fields, [each.value.trace]))
+
+  external_data_configuration {
+    autodetect            = false
+    source_format         = "NEWLINE_DELIMITED_JSON"
+    source_uris           = ["gs://${google_storage_bucket.predictions.name}/${each.value.prefix}*.jsonl"]
+    ignore_unknown_values = true
+
+    hive_partitioning_options {
+      # CUSTOM with typed keys: AUTO fails on a prefix that has no object yet (a fresh deployment).
+      mode                     = "CUSTOM"
+      source_uri_prefix        = "gs://${google_storage_bucket.predictions.name}/${each.value.prefix}${each.value.layout}"
+      require_partition_filter = true
+    }
+  }
+}
+
+# The latest prediction per item id, over both paths, within the last `latest_predictions_days` days of
+# partitions (a view cannot require a partition filter, and a filter on `dt` outside it cannot pass the window
+# function: the bound inside is what keeps its cost from growing with history).
+resource "google_bigquery_table" "latest_predictions" {
+  # checkov:skip=CKV_GCP_80:A view stores no data.
+  dataset_id          = google_bigquery_dataset.saikika.dataset_id
+  table_id            = "latest_predictions"
+  description         = "The newest prediction of each item id (event path and batch runs), last ${var.latest_predictions_days} days."
+  deletion_protection = true
+
+  view {
+    use_legacy_sql = false
+    query          = <<-SQL
+      SELECT * EXCEPT (newest)
+      FROM (
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY predicted_at DESC, source DESC) AS newest
+        FROM (
+          SELECT id, labels, scores, model_version, predicted_at, dt, 'event' AS path, message_id AS source
+          FROM `${var.project_id}.${google_bigquery_dataset.saikika.dataset_id}.${google_bigquery_table.predictions["predictions"].table_id}`
+          WHERE dt >= DATE_SUB(CURRENT_DATE(), INTERVAL ${var.latest_predictions_days} DAY)
+          UNION ALL
+          SELECT id, labels, scores, model_version, predicted_at, dt, 'batch' AS path, run_id AS source
+          FROM `${var.project_id}.${google_bigquery_dataset.saikika.dataset_id}.${google_bigquery_table.predictions["batch_predictions"].table_id}`
+          WHERE dt >= DATE_SUB(CURRENT_DATE(), INTERVAL ${var.latest_predictions_days} DAY)
+        )
+      )
+      WHERE newest = 1
+    SQL
+  }
+}
