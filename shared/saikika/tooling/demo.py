@@ -90,7 +90,7 @@ def run(state_dir: Path) -> None:
         "SAIKIKA_MODEL_TTL_S": os.environ.get("SAIKIKA_MODEL_TTL_S", "2"),
         "SAIKIKA_RETRAIN_SETTLE_S": os.environ.get("SAIKIKA_RETRAIN_SETTLE_S", "3"),
     }
-    _step("Starting the local stack: Pub/Sub emulator, fake-gcs-server, five functions-framework processes")
+    _step("Starting the local stack: Pub/Sub emulator, fake-gcs-server, six functions-framework processes")
     with LocalStack(state_dir=state_dir, extra_env=fast_loop) as stack:
         console.print(f"  settings in {state_dir / 'local.env'}, logs in {state_dir / 'logs'}")
         client = stack.storage_client()
@@ -135,6 +135,21 @@ def run(state_dir: Path) -> None:
             answer = json.loads(response.read())
         console.print(f"  POST {stack.env['SAIKIKA_PREDICT_URL']} → {response.status}: "
                       f"{answer['predictions'][0]['labels']} (model {answer['model_version']})")
+
+        _step("Batch: a catalogue file dropped under batch/input/ is predicted by the batch function")
+        shop = list(catalogue.generate(2000, seed=31, id_prefix="shop"))
+        name = f"{objects.BATCH_INPUT_PREFIX}shop-catalogue.jsonl"
+        data_bucket.blob(name).upload_from_string(
+            jsonl.dumps({k: v for k, v in item.to_json().items() if k != "labels"} for item in shop) + "not json\n",
+            content_type=jsonl.CONTENT_TYPE)
+        dropped = data_bucket.get_blob(name)
+        run_folder = objects.batch_run_folder(dropped.time_created, objects.batch_run_id(name, dropped.generation))
+        success = json.loads(wait_for_objects(predictions_bucket, [run_folder + objects.BATCH_SUCCESS_FILE])
+                             [run_folder + objects.BATCH_SUCCESS_FILE])
+        console.print(f"  gs://{data_bucket.name}/{name} → gs://{predictions_bucket.name}/{run_folder}: "
+                      f"{success['predicted']} predicted, {success['rejected']} rejected (kept with its line number), "
+                      f"model {success['model_version']}")
+        console.print("  (a whole catalogue on Beam: saikika batch --input 'gs://…/*.jsonl'; README, Batch prediction)")
 
         _step("Feedback: corrected labels, and a label v1 has never seen ('limited-edition')")
         clean = list(catalogue.generate(3000, seed=7, noise=0.0))
