@@ -24,13 +24,14 @@ resource "google_storage_bucket" "dataflow" {
   depends_on = [google_project_service.apis]
 }
 
-# The Flex Template's container image (README, Deploy: `gcloud dataflow flex-template build`).
-resource "google_artifact_registry_repository" "dataflow" {
+# The images built from this repo: the batch Flex Template (`gcloud dataflow flex-template build`) and the
+# training job (`gcloud builds submit`); README, Deploy.
+resource "google_artifact_registry_repository" "images" {
   # checkov:skip=CKV_GCP_84:Google-managed encryption keys; set kms_key_name here if your policy requires CMEK.
   location      = var.region
-  repository_id = "${var.name_prefix}-dataflow"
+  repository_id = "${var.name_prefix}-images"
   format        = "DOCKER"
-  description   = "saikika batch Flex Template images"
+  description   = "saikika batch Flex Template and training job images"
 
   depends_on = [google_project_service.apis]
 }
@@ -38,7 +39,7 @@ resource "google_artifact_registry_repository" "dataflow" {
 locals {
   dataflow_template = "gs://${google_storage_bucket.dataflow.name}/${var.dataflow_template_object}"
   # Built and pushed by `gcloud dataflow flex-template build` (README, Deploy); the workers run it too.
-  dataflow_image = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.dataflow.repository_id}/saikika-batch:${var.dataflow_image_tag}"
+  dataflow_image = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}/saikika-batch:${var.dataflow_image_tag}"
 }
 
 # Workers (and the template's launcher VM) run as this account: the Dataflow worker role, the image, and the
@@ -55,8 +56,8 @@ resource "google_project_iam_member" "dataflow_worker" {
 }
 
 resource "google_artifact_registry_repository_iam_member" "dataflow_worker_pulls" {
-  location   = google_artifact_registry_repository.dataflow.location
-  repository = google_artifact_registry_repository.dataflow.name
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
   role       = "roles/artifactregistry.reader"
   member     = "serviceAccount:${google_service_account.dataflow_worker.email}"
 }

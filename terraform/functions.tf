@@ -30,6 +30,10 @@ locals {
     SAIKIKA_DATAFLOW_MACHINE_TYPE    = var.dataflow_machine_type
     SAIKIKA_DATAFLOW_IMAGE           = local.dataflow_image
     SAIKIKA_RESCORE_INPUT            = var.rescore_on_promotion ? "gs://${google_storage_bucket.data.name}/catalogue/*.jsonl" : ""
+    # Training that outgrows the function (training_job.tf).
+    SAIKIKA_TRAINING_LAUNCHER      = "cloudrun"
+    SAIKIKA_TRAINING_JOB           = local.training_job_id
+    SAIKIKA_TRAINING_JOB_TIMEOUT_S = tostring(var.training_job_timeout_s)
   })
 }
 

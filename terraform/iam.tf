@@ -20,9 +20,12 @@ locals {
     { account = "feedback", bucket = "data", role = "roles/storage.objectCreator", prefixes = ["training/feedback/"], except = [] },
     { account = "feedback", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["rejected/feedback/"], except = [] },
     { account = "retrain", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/"], except = [] },
+    # Compaction: day shards and their manifest under compacted/ (overwritten under a generation precondition),
+    # and the folded feedback objects deleted (objectUser: delete; the bucket keeps them as noncurrent versions).
+    { account = "retrain", bucket = "data", role = "roles/storage.objectUser", prefixes = ["compacted/", "training/feedback/"], except = [] },
     { account = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/"], except = [] },
     { account = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
-    { account = "promote", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/"], except = [] },
+    { account = "promote", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/", "compacted/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectUser", prefixes = ["models/champion.json", "models/history/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/"] },

@@ -67,9 +67,9 @@ variable "max_delivery_attempts" {
 }
 
 variable "retrain_max_delivery_attempts" {
-  description = "Deliveries for the retrain subscriptions: the retrain function defers by failing, so it needs more."
+  description = "Deliveries for the retrain subscriptions (deferral is acknowledged, not failed: failures are real)."
   type        = number
-  default     = 30
+  default     = 5
 
   validation {
     condition     = var.retrain_max_delivery_attempts >= 5 && var.retrain_max_delivery_attempts <= 100
@@ -140,6 +140,18 @@ variable "retrain_schedule" {
   description = "Cron schedule of the periodic retrain request (Cloud Scheduler)."
   type        = string
   default     = "0 3 * * *"
+}
+
+variable "retrain_tick_schedule" {
+  description = "Cron schedule of the retrain tick that trains settled pending work."
+  type        = string
+  default     = "* * * * *"
+}
+
+variable "retrain_schedule_forces" {
+  description = "Whether the periodic retrain (retrain_schedule) trains even on unchanged data."
+  type        = bool
+  default     = false
 }
 
 variable "retrain_time_zone" {
@@ -216,4 +228,28 @@ variable "dataflow_image_tag" {
   description = "Tag of the batch Flex Template image to run (README, Deploy)."
   type        = string
   default     = "latest"
+}
+
+variable "training_image_tag" {
+  description = "Tag of the training job image (training_job/Dockerfile; README, Deploy)."
+  type        = string
+  default     = "latest"
+}
+
+variable "training_job_timeout_s" {
+  description = "How long a training job execution may run; the loop treats a job past it as failed."
+  type        = number
+  default     = 14400
+}
+
+variable "training_job_cpu" {
+  description = "CPUs of the training job."
+  type        = string
+  default     = "4"
+}
+
+variable "training_job_memory" {
+  description = "Memory of the training job (streaming training keeps 1M rows under 2 GiB; bench/scale.json)."
+  type        = string
+  default     = "8Gi"
 }

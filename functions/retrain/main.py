@@ -1,9 +1,9 @@
-"""Cloud Function `retrain`: new training data (a storage notification for training/ in the data
-bucket) or a message on retrain-requests (the periodic retrain) may start a training run.
+"""Cloud Function `retrain`: new training data (a storage notification for training/ in the data bucket) is
+recorded as pending work; a message on retrain-requests (the scheduler's tick, or a request) may start a run.
 
-Not now (a run in progress, data still arriving, too soon after the last run) is an answer, not a failure:
-a 503 makes Pub/Sub deliver the event again later, without a traceback in the logs. Anything else raised is
-a failure, retried up to the dead-letter policy.
+Not now (data still arriving, a run in progress) is an answer: the event is acknowledged and the next tick looks
+again. Only a run abandoned because the state changed under it answers 503 (its work stays pending). Anything else
+raised is a failure, retried up to the dead-letter policy.
 """
 
 import flask

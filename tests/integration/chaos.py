@@ -226,13 +226,15 @@ def concurrent_retrains(chaos: ChaosStack, runners: int = 3) -> dict:
     """Several retrain instances handle events for the same new data at once: the lease lets exactly one train,
     the others defer, and no version is trained twice."""
     from saikika.core import rows
+    from saikika.core.events import ObjectEvent
     from saikika.handlers.retrain import Retrainer, RetryLater
 
     settings = Settings.from_env({**chaos.stack.env, "SAIKIKA_RETRAIN_SETTLE_S": "0",
                                   "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0"})
     data = chaos.client.bucket(settings.data_bucket)
-    data.blob(f"training/chaos/{uuid.uuid4().hex[:8]}.jsonl").upload_from_string(
-        rows.dumps(catalogue.generate(400, seed=90)))
+    blob = data.blob(f"training/chaos/{uuid.uuid4().hex[:8]}.jsonl")
+    blob.upload_from_string(rows.dumps(catalogue.generate(400, seed=90)))
+    event = ObjectEvent(settings.data_bucket, blob.name, int(blob.generation))
     barrier = threading.Barrier(runners)
     outcomes: list[str] = []
 
@@ -240,7 +242,7 @@ def concurrent_retrains(chaos: ChaosStack, runners: int = 3) -> dict:
         retrainer = Retrainer(settings, chaos.client)
         barrier.wait()
         try:
-            outcomes.append(retrainer.run(trigger=f"chaos runner {index}", force=False).status)
+            outcomes.append(retrainer.on_object(event).status)  # each instance got the (same) data event
         except RetryLater:
             outcomes.append("deferred")
 

@@ -16,8 +16,9 @@ from saikika.tooling.polling import wait_until
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_stack(state_dir: Path, **env: str) -> LocalStack:
-    return LocalStack(state_dir=state_dir, functions_dir=REPO / "functions", extra_env=env).start()
+def start_stack(state_dir: Path, retrain_tick_s: float = 60.0, **env: str) -> LocalStack:
+    return LocalStack(state_dir=state_dir, functions_dir=REPO / "functions", extra_env=env,
+                      retrain_tick_s=retrain_tick_s).start()
 
 
 def promote(stack: LocalStack, files) -> None:
@@ -37,6 +38,26 @@ def today() -> datetime:
 
 def wait_for_blob(bucket, name: str, timeout_s: float = 60):
     return wait_until(f"gs://{bucket.name}/{name}", lambda: bucket.get_blob(name), timeout_s, every_s=0.2)
+
+
+def feedback_rows(data_bucket, message_id: str, timeout_s: float = 60) -> list[dict]:
+    """A feedback message's rows, wherever they are now: its own object under training/feedback/, or, once a
+    retrain run has compacted it, the day shards the manifest lists."""
+    from saikika.cloud import training_store
+
+    def find():
+        blob = data_bucket.get_blob(objects.feedback(today(), message_id))
+        try:
+            text = blob.download_as_text() if blob else ""
+        except Exception:  # noqa: BLE001  (compacted between the listing and the read)
+            text = ""
+        if not text:
+            manifest, _ = training_store.read_manifest(data_bucket)
+            text = "".join(data_bucket.blob(s["name"]).download_as_text() for s in manifest["shards"])
+        found = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [row for row in found if row.get("message_id") == message_id]
+
+    return wait_until(f"the rows of feedback message {message_id}", find, timeout_s, every_s=0.2)
 
 
 def wait_for_prediction_lines(bucket, message_id: str) -> list[dict]:

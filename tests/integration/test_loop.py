@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from helpers import publish, saikika_cli, start_stack, today, wait_for_blob, wait_for_prediction_lines, wait_until
+from helpers import feedback_rows, publish, saikika_cli, start_stack, today, wait_for_blob, wait_for_prediction_lines, wait_until
 
 from saikika.cloud import registry
 from saikika.core import objects, rows
@@ -27,7 +27,7 @@ TTL_S = 1.0  # the predictors' SAIKIKA_MODEL_TTL_S in this module's stack
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     running = start_stack(
-        tmp_path_factory.mktemp("loop"),
+        tmp_path_factory.mktemp("loop"), retrain_tick_s=1.0,
         SAIKIKA_MODEL_TTL_S=str(TTL_S), SAIKIKA_RETRAIN_MIN_INTERVAL_S="4", SAIKIKA_RETRAIN_SETTLE_S="1",
         SAIKIKA_RETRAIN_MIN_ROWS="50", SAIKIKA_LOG_LEVEL="DEBUG",
     )
@@ -75,9 +75,9 @@ def test_feedback_becomes_training_data_and_bad_feedback_is_rejected(loop, bucke
         {"id": "fb-3", "title": "no labels field"},
     ]}
     message_id = publish(loop, publisher, json.dumps(body, ensure_ascii=False).encode(), topic="feedback")
-    blob = wait_for_blob(buckets["data"], objects.feedback(today(), message_id))
-    rows = [json.loads(line) for line in blob.download_as_text().splitlines()]
-    assert [(r["id"], r["labels"]) for r in rows] == [("fb-1", ["limited-edition"]), ("fb-2", [])]
+    stored = feedback_rows(buckets["data"], message_id)
+    assert [(r["id"], r["labels"]) for r in stored] == [("fb-1", ["limited-edition"]), ("fb-2", [])]
+    assert all(r["event_time"] for r in stored)  # the message's publish time: the row's event time
     rejected = json.loads(wait_for_blob(buckets["predictions"],
                                         objects.rejected(today(), message_id, "feedback")).download_as_text())
     assert [(e["index"], e["id"]) for e in rejected["errors"]] == [(2, "fb-3")]
@@ -112,7 +112,11 @@ def test_the_loop_end_to_end(loop, buckets):
     assert "evaluation slice" in judged["evaluated_on"]
     metadata = registry.read_metadata(models, v2)
     assert "limited-edition" in metadata["labels"]
-    assert all({"name", "generation"} <= set(o) for o in metadata["training_objects"])
+    # The candidate carries its data's summary (digest, counts, the manifest it read, newest event), no object list.
+    data = metadata["training_data"]
+    assert len(data["digest"]) == 64 and data["manifest"].startswith(f"gs://{buckets['data'].name}/compacted/manifest.json#")
+    assert data["shards"] >= 1 and data["newest_event_time"] and "objects" not in data
+    assert "training_objects" not in metadata
     for name in ("report/index.html", "report/roc.png", "report/scores.png", "model.skops"):
         assert models.get_blob(objects.version_prefix(v2) + name) is not None, name
     per_label = json.loads(models.blob(objects.version_prefix(v2) + "report/per_label.json").download_as_bytes())
@@ -136,19 +140,22 @@ def test_a_burst_of_twenty_files_trains_at_most_twice_and_the_last_run_has_them_
         upload_rows(data, name, catalogue.generate(30, seed=500 + i, features=ALL_FEATURES, id_prefix=f"b{i}"))
 
     def settled():
+        # Nothing pending (every burst object was taken by a run) and the last trained run judged.
+        if any(True for _ in models.list_blobs(prefix=objects.RETRAIN_PENDING_PREFIX)):
+            return None
         trained = [r for r in runs(models) if r["started_at"] not in before and r["status"] == "trained"]
-        covering = [r for r in trained if set(names) <= {o["name"] for o in r["objects"]}]
-        return trained if covering and registry.read_decision(models, covering[-1]["version"]) else None
+        return trained if trained and registry.read_decision(models, max(
+            trained, key=lambda r: r["started_at"])["version"]) else None
 
-    # Once a run over the whole burst is judged, no data is left that could start another run: count now.
-    wait_until("a judged run over the whole burst", settled, timeout_s=180)
-    trained = [r for r in runs(models) if r["started_at"] not in before and r["status"] == "trained"]
+    trained = wait_until("the burst trained and judged, nothing pending", settled, timeout_s=180)
     assert 1 <= len(trained) <= 2, [r["trigger"] for r in trained]
     # Deferring is an answer, not a failure: one log line each, never a traceback.
     log_text = (loop.state_dir / "logs" / "function-retrain.log").read_text()
     assert "retrain deferred" in log_text and "Traceback" not in log_text
+    # The last run read every burst object: each is a loose object of its snapshot (base data stays in place).
     last = max(trained, key=lambda r: r["started_at"])
-    assert set(names) <= {o["name"] for o in last["objects"]}
+    assert last["training_data"]["loose_objects"] >= len(names)
+    assert all(data.get_blob(name) is not None for name in names)
 
 
 def test_a_weaker_candidate_is_rejected_and_the_champion_stays(loop, buckets, tmp_path):
@@ -246,7 +253,7 @@ def test_periodic_request_without_new_data_trains_nothing(loop, buckets, body):
     reason = json.loads(body)["reason"]
     publish(loop, loop.publisher(), body, topic="retrain-requests")
     wait_until("the request to be handled", lambda: any(
-        e.get("message") == "retrain not needed: no new training data" and f"{reason}" == e.get("trigger", "").split(": ")[-1]
+        e.get("message") == "retrain not needed: nothing pending" and f"{reason}" == e.get("trigger", "").split(": ")[-1]
         for e in log_of(loop, "retrain")))
     assert len(runs(buckets["models"])) == before
 

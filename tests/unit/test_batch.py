@@ -98,7 +98,7 @@ def test_saikika_batch_command(tmp_path, catalogue_file, model_files):
 # ---- the function's parts: every line exactly once, in order, with its number ------------------------
 from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
 
-from saikika.cloud import batch_launcher  # noqa: E402
+from saikika.cloud import launchers  # noqa: E402
 from saikika.core import objects  # noqa: E402
 from saikika.core.errors import ConfigError  # noqa: E402
 from saikika.core.settings import Settings  # noqa: E402
@@ -144,16 +144,16 @@ ENV = {"GOOGLE_CLOUD_PROJECT": "p", "SAIKIKA_DATA_BUCKET": "d", "SAIKIKA_MODELS_
 
 def test_the_dataflow_launcher_needs_its_settings_and_builds_a_flex_template_launch():
     with pytest.raises(ConfigError, match="SAIKIKA_DATAFLOW_TEMPLATE"):
-        batch_launcher.from_settings(Settings.from_env(ENV))
-    assert isinstance(batch_launcher.from_settings(Settings.from_env({**ENV, "SAIKIKA_BATCH_LAUNCHER": "local"})),
-                      batch_launcher.LocalProcess)
+        launchers.from_settings(Settings.from_env(ENV))
+    assert isinstance(launchers.from_settings(Settings.from_env({**ENV, "SAIKIKA_BATCH_LAUNCHER": "local"})),
+                      launchers.LocalProcess)
     with pytest.raises(ConfigError, match="SAIKIKA_BATCH_LAUNCHER"):
         Settings.from_env({**ENV, "SAIKIKA_BATCH_LAUNCHER": "cloud-run"})
-    launcher = batch_launcher.from_settings(Settings.from_env({
+    launcher = launchers.from_settings(Settings.from_env({
         **ENV, "SAIKIKA_DATAFLOW_REGION": "asia-northeast1", "SAIKIKA_DATAFLOW_TEMPLATE": "gs://t/templates/b.json",
         "SAIKIKA_DATAFLOW_SERVICE_ACCOUNT": "w@p.iam.gserviceaccount.com", "SAIKIKA_DATAFLOW_TEMP_LOCATION": "gs://t/temp",
         "SAIKIKA_DATAFLOW_MAX_WORKERS": "4", "SAIKIKA_DATAFLOW_IMAGE": "asia-docker.pkg.dev/p/r/saikika-batch:1"}))
-    job = batch_launcher.BatchJob("Shop_A-g17644", "gs://d/batch/input/a.jsonl", "gs://o/batch/dt=2026-11-29/run=x/",
+    job = launchers.BatchJob("Shop_A-g17644", "gs://d/batch/input/a.jsonl", "gs://o/batch/dt=2026-11-29/run=x/",
                                   "gs://o/rejected/batch/dt=2026-11-29/run=x/", "gs://m/models/v1/", "ab" * 32)
     request = launcher.request(job)["launchParameter"]
     assert launcher.url() == ("https://dataflow.googleapis.com/v1b3/projects/p/locations/asia-northeast1"
@@ -175,7 +175,7 @@ def test_the_dataflow_launcher_needs_its_settings_and_builds_a_flex_template_lau
 
 def test_the_entry_point_takes_the_launchers_arguments(tmp_path, catalogue_file, model_files):
     artifact.write_dir(tmp_path / "model", model_files)
-    job = batch_launcher.BatchJob("r1", str(catalogue_file[0]), str(tmp_path / "out"), str(tmp_path / "bad"),
+    job = launchers.BatchJob("r1", str(catalogue_file[0]), str(tmp_path / "out"), str(tmp_path / "bad"),
                                   str(tmp_path / "model"))
     success = batch_pipeline.main([*job.arguments(), "--runner=DirectRunner"])
     assert (success["run_id"], success["predicted"], success["rejected"]) == ("r1", 300, 3)

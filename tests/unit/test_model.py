@@ -219,3 +219,39 @@ def test_validation_refuses_what_predictors_could_not_serve_faithfully(model_fil
     tampered = negated_weights(model_files)
     with pytest.raises(ValueError, match="differ"):
         validation.validate(tampered)
+
+
+# ---- the governed label set -----------------------------------------------------------------------
+from collections import Counter  # noqa: E402
+
+from saikika.model.training import LabelPolicy  # noqa: E402
+
+
+def test_label_policy_keeps_the_best_supported_and_says_why_it_left_the_rest_out():
+    counts = Counter({"a": 50, "b": 40, "c": 40, "d": 9, "e": 2, "known-rare": 3})
+    labels, dropped = LabelPolicy(max_labels=2, new_label_min_support=10, known=frozenset({"known-rare"})).choose(counts)
+    assert labels == ["a", "b"]  # 40 ties: by name
+    assert dropped == {
+        "c": "support 40 ranks 3: beyond SAIKIKA_MAX_LABELS=2",
+        "d": "new label: 9 example(s), fewer than 10",
+        "e": "new label: 2 example(s), fewer than 10",
+        "known-rare": "support 3 ranks 4: beyond SAIKIKA_MAX_LABELS=2",
+    }
+    labels, dropped = LabelPolicy(max_labels=256, new_label_min_support=10, known=frozenset({"known-rare"})).choose(counts)
+    assert labels == ["a", "b", "c", "known-rare"]  # a label the champion knows needs only 3
+    many = Counter({f"l{i:04d}": 5 + i for i in range(2000)})
+    labels, dropped = LabelPolicy().choose(many)  # never fails on the number of labels
+    assert len(labels) == 256 and len(dropped) == 1744 and labels[0] == "l1744"
+
+
+def test_the_report_plots_the_best_supported_labels_and_never_fails_on_their_number():
+    from saikika.model import report
+
+    rng = np.random.default_rng(0)
+    labels = [f"l{i:03d}" for i in range(900)]
+    truth = (rng.random((500, 900)) < np.linspace(0.001, 0.2, 900)).astype(int)
+    pages = report.build("v", rng.random((500, 900)), truth, np.full(900, 0.5), labels)
+    assert set(pages) == {"index.html", "roc.png", "scores.png", "per_label.json"}
+    assert len(json.loads(pages["per_label.json"])) == 900  # the table keeps every label
+    shown = report.plotted(truth, labels, report.PLOTTED_LABELS)
+    assert len(shown) == 24 and min(truth[:, shown].sum(axis=0)) >= max(np.delete(truth, shown, axis=1).sum(axis=0))

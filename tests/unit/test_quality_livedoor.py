@@ -31,3 +31,19 @@ def test_inference_arrays_match_the_pipeline_on_the_livedoor_test_split(corpus_r
     trained = train(train_items)
     scorer = inference_artifact.load(training.export_inference(trained.pipeline))
     assert training.max_difference(trained.pipeline, scorer, texts) <= inference_artifact.MAX_SCORE_DIFFERENCE
+
+
+def test_streaming_training_stays_within_half_a_point_of_the_in_memory_fit(corpus_records):
+    """The bounded-memory fit (chunks of 2,000 rows, averaged SGD) against the in-memory one on livedoor `test`."""
+    train_items = [livedoor_item(r, False) for r in corpus_records if r["split_kikuta"] == "train"]
+    test_items = [livedoor_item(r, False) for r in corpus_records if r["split_kikuta"] == "test"]
+
+    def batches():
+        return (train_items[i:i + 2000] for i in range(0, len(train_items), 2000))
+
+    def accuracy(trained) -> float:
+        files = training.serialize(trained)
+        return evaluation.evaluate(artifact.load_inference(files.inference, files.metadata), test_items)["top1_accuracy"]
+
+    in_memory, streamed = accuracy(train(train_items)), accuracy(training.train_streaming(batches))
+    assert abs(in_memory - streamed) <= 0.005, (in_memory, streamed)

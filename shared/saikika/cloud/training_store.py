@@ -1,48 +1,339 @@
-"""Training data in the data bucket: every JSONL object under `training/`, newest row per item id wins;
-and the rows a promotion is judged on (the trusted holdout file, else the evaluation slice)."""
+"""Training data in the data bucket, laid out for growth; and the rows a promotion is judged on.
+
+- Feedback lands create-only, one object per message, under `training/feedback/dt=<day>/`. **Compaction**
+  folds those objects into one shard per day and run under `compacted/dt=<day>/`, listed by
+  `compacted/manifest.json` with each shard's row count and rows digest; closed days are rolled up into one
+  shard. The manifest is the commit point: a shard it does not list is never read, and an object it lists as
+  retiring was folded already and is only deleted. So a crash at any step loses no row and duplicates none
+  (a test kills compaction between every pair of steps).
+- Other objects under `training/` (base data a person uploads) are read where they are.
+- A **snapshot** is what one run trains on: the manifest's shards and the loose objects, with counts and a digest
+  of the data (a sum of per-line hashes for shards, which a roll-up preserves, and names + content checksums for
+  loose objects, so the same bytes uploaded again are the same data). Runs, state and metadata.json keep the snapshot's summary, never a list of every object.
+- Rows are streamed object by object (never all text in memory). Newest event per item id wins
+  (`saikika.core.rows.precedence`): pass one keeps, per row, only a 64-bit hash of the id, its event time, rank
+  and position (≈ 25 bytes a row); later passes yield the winning rows.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
+import numpy as np
+from google.api_core import exceptions as gexc
 from google.cloud import storage
 
-from saikika.core import objects, splits
+from saikika.cloud import gcs
+from saikika.core import jsonl, logs, objects, splits
+from saikika.core.errors import TransientError
 from saikika.core.items import Item
-from saikika.core.rows import LabeledRows
+from saikika.core.rows import BASE_RANK, FEEDBACK_RANK, LabeledRows, TrainingRow, precedence, training_rows
+
+log = logging.getLogger("saikika.training_data")
+
+_DIGEST_MODULUS = 1 << 256
+INVALID_EXAMPLES_KEPT = 20
 
 
+class CompactionConflict(TransientError):
+    """The manifest changed under a compaction: another writer is at work; try again later."""
+
+
+# ---- objects and the manifest -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrainingObject:
     name: str
     generation: int
     updated: float  # epoch seconds, the storage service's clock
+    size: int = 0
+    checksum: str = ""  # the storage service's crc32c (else md5) of the content: identical bytes, identical data
 
     def to_json(self) -> dict:
         return {"name": self.name, "generation": self.generation}
 
 
-def list_objects(bucket: storage.Bucket) -> list[TrainingObject]:
-    """Oldest first, so that later objects override earlier rows for the same item id."""
-    found = [
-        TrainingObject(blob.name, int(blob.generation), blob.updated.timestamp() if blob.updated else 0.0)
-        for blob in bucket.list_blobs(prefix=objects.TRAINING_PREFIX)
-        if objects.is_training_object(blob.name)
-    ]
+def _object(blob: storage.Blob) -> TrainingObject:
+    return TrainingObject(blob.name, int(blob.generation), blob.updated.timestamp() if blob.updated else 0.0,
+                          int(blob.size or 0), blob.crc32c or blob.md5_hash or f"generation {blob.generation}")
+
+
+def _listed(bucket: storage.Bucket, prefix: str) -> list[TrainingObject]:
+    return sorted((_object(b) for b in bucket.list_blobs(prefix=prefix) if objects.is_training_object(b.name)),
+                  key=lambda o: (o.updated, o.generation, o.name))
+
+
+def loose_feedback(bucket: storage.Bucket) -> list[TrainingObject]:
+    """Feedback objects not yet compacted: a listing that grows with new feedback, not with history."""
+    return _listed(bucket, objects.FEEDBACK_PREFIX + "/")
+
+
+def base_objects(bucket: storage.Bucket) -> list[TrainingObject]:
+    """Every training object outside `training/feedback/`, without listing the feedback."""
+    found: list[TrainingObject] = []
+    iterator = bucket.list_blobs(prefix=objects.TRAINING_PREFIX, delimiter="/")
+    found += [_object(b) for b in iterator if objects.is_training_object(b.name)]
+    for prefix in sorted(iterator.prefixes):
+        if prefix != objects.FEEDBACK_PREFIX + "/":
+            found += _listed(bucket, prefix)
     return sorted(found, key=lambda o: (o.updated, o.generation, o.name))
 
 
-def load(bucket: storage.Bucket, training_objects: list[TrainingObject]) -> LabeledRows:
-    """Read the named generations (not whatever is there now) and keep the newest row per id."""
-    rows = LabeledRows()
-    for obj in training_objects:
-        text = bucket.blob(obj.name).download_as_text(if_generation_match=obj.generation)
-        rows.add_lines(f"gs://{bucket.name}/{obj.name}#{obj.generation}", text.splitlines())
-    newest = {item.id: item for item in rows.items}  # dict keeps the last assignment: the newest object
-    rows.items = list(newest.values())
-    return rows
+def list_objects(bucket: storage.Bucket) -> list[TrainingObject]:
+    """Every object under training/ (base data and loose feedback), oldest first."""
+    return sorted(base_objects(bucket) + loose_feedback(bucket), key=lambda o: (o.updated, o.generation, o.name))
 
 
+def read_manifest(bucket: storage.Bucket) -> tuple[dict, int]:
+    found = gcs.read_json(bucket, objects.COMPACTION_MANIFEST)
+    if found is None:
+        return {"shards": [], "retiring": []}, 0
+    return found
+
+
+def _write_manifest(bucket: storage.Bucket, manifest: dict, generation: int) -> int:
+    manifest = {**manifest, "rows": sum(s["rows"] for s in manifest["shards"]),
+                "updated_at": datetime.now(timezone.utc).isoformat()}
+    written = gcs.write_if_generation(bucket, objects.COMPACTION_MANIFEST, gcs.to_json(manifest), gcs.JSON, generation)
+    if written is None:
+        raise CompactionConflict(f"{objects.COMPACTION_MANIFEST} changed during compaction")
+    return written
+
+
+def _line_digest(lines: list[bytes]) -> int:
+    """Sum of the lines' sha256 (mod 2^256): independent of order and of how lines are split into shards."""
+    return sum(int.from_bytes(hashlib.sha256(line).digest(), "big") for line in lines) % _DIGEST_MODULUS
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return [line for line in data.split(b"\n") if line.strip()]
+
+
+# ---- compaction -------------------------------------------------------------------------------------
+@dataclass
+class CompactionResult:
+    folded_objects: int = 0
+    shards_written: int = 0
+    rows: int = 0
+    rolled_up_days: int = 0
+    retired: int = 0
+
+
+Checkpoint = Callable[[str], None]
+
+
+def _no_checkpoint(step: str) -> None:
+    return None
+
+
+def compact(bucket: storage.Bucket, now: float | None = None, checkpoint: Checkpoint = _no_checkpoint) -> CompactionResult:
+    """Fold loose feedback into day shards, then roll closed days up into one shard each. Runs under the
+    retrain lease (one compactor at a time); the manifest's generation precondition guards the rest."""
+    now = time.time() if now is None else now
+    result = CompactionResult()
+    manifest, generation = read_manifest(bucket)
+    manifest, generation = _retire(bucket, manifest, generation, result, checkpoint)
+
+    loose = loose_feedback(bucket)
+    if loose:
+        by_day: dict[str, list[TrainingObject]] = {}
+        for obj in loose:
+            by_day.setdefault(objects.day_of(obj.name) or _day(obj.updated), []).append(obj)
+        written = datetime.fromtimestamp(now, timezone.utc)
+        new_shards = []
+        for day, members in sorted(by_day.items()):
+            lines = []
+            for obj in members:
+                try:
+                    data = bucket.blob(obj.name).download_as_bytes(if_generation_match=obj.generation)
+                except (gexc.NotFound, gexc.PreconditionFailed):
+                    continue  # gone or replaced since the listing: the next compaction sees what is there
+                lines += _lines(data)
+            if lines:
+                new_shards.append(_write_shard(bucket, day, written, lines))
+                checkpoint("shard written")
+        manifest = {**manifest, "shards": manifest["shards"] + new_shards,
+                    "retiring": [o.to_json() for o in loose]}
+        generation = _write_manifest(bucket, manifest, generation)
+        checkpoint("manifest committed")
+        result.folded_objects += len(loose)
+        result.shards_written += len(new_shards)
+        result.rows += sum(s["rows"] for s in new_shards)
+        manifest, generation = _retire(bucket, manifest, generation, result, checkpoint)
+
+    today = _day(now)
+    days: dict[str, list[dict]] = {}
+    for shard in manifest["shards"]:
+        days.setdefault(shard["day"], []).append(shard)
+    for day, shards in sorted(days.items()):
+        if day >= today or len(shards) < 2:
+            continue
+        lines = []
+        for shard in shards:
+            lines += _lines(bucket.blob(shard["name"]).download_as_bytes(if_generation_match=shard["generation"]))
+        rolled = _write_shard(bucket, day, datetime.fromtimestamp(now, timezone.utc), lines)
+        checkpoint("shard written")
+        names = {s["name"] for s in shards}
+        manifest = {**manifest, "shards": [s for s in manifest["shards"] if s["name"] not in names] + [rolled],
+                    "retiring": manifest["retiring"] + [{"name": s["name"], "generation": s["generation"]} for s in shards]}
+        generation = _write_manifest(bucket, manifest, generation)
+        checkpoint("manifest committed")
+        result.rolled_up_days += 1
+        manifest, generation = _retire(bucket, manifest, generation, result, checkpoint)
+    if result.folded_objects or result.rolled_up_days:
+        logs.event(log, logging.INFO, "training data compacted", folded_objects=result.folded_objects,
+                   shards_written=result.shards_written, rows=result.rows, rolled_up_days=result.rolled_up_days,
+                   retired=result.retired, shards=len(manifest["shards"]))
+    return result
+
+
+def _day(epoch: float) -> str:
+    return f"{datetime.fromtimestamp(epoch, timezone.utc):%Y-%m-%d}"
+
+
+def _write_shard(bucket: storage.Bucket, day: str, written: datetime, lines: list[bytes]) -> dict:
+    data = b"\n".join(lines) + b"\n"
+    name = objects.compacted_shard(day, written, hashlib.sha256(data).hexdigest())
+    blob = bucket.blob(name)
+    try:
+        blob.upload_from_string(data, content_type=jsonl.CONTENT_TYPE, if_generation_match=0)
+        generation = int(blob.generation)
+    except gexc.PreconditionFailed:  # the same content written by an attempt that died before its manifest
+        generation = int(bucket.get_blob(name).generation)
+    return {"name": name, "generation": generation, "day": day, "rows": len(lines),
+            "rows_digest": f"{_line_digest(lines):064x}", "bytes": len(data)}
+
+
+def _retire(bucket: storage.Bucket, manifest: dict, generation: int, result: CompactionResult,
+            checkpoint: Checkpoint) -> tuple[dict, int]:
+    """Delete what the manifest says was folded already (only that generation), then clear the list."""
+    if not manifest.get("retiring"):
+        return manifest, generation
+    for entry in manifest["retiring"]:
+        try:
+            bucket.blob(entry["name"]).delete(if_generation_match=entry["generation"])
+            result.retired += 1
+        except gexc.NotFound:
+            pass  # deleted by an earlier attempt
+        except gexc.PreconditionFailed:
+            pass  # rewritten since: a new generation is new data, left for the next compaction
+        checkpoint("source retired")
+    manifest = {**manifest, "retiring": []}
+    return manifest, _write_manifest(bucket, manifest, generation)
+
+
+# ---- snapshots --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Snapshot:
+    manifest_generation: int
+    shards: tuple[dict, ...]
+    loose: tuple[TrainingObject, ...]
+
+    @property
+    def digest(self) -> str:
+        shard_sum = sum(int(s["rows_digest"], 16) for s in self.shards) % _DIGEST_MODULUS
+        loose = sorted((o.name, o.checksum, o.size) for o in self.loose)
+        return hashlib.sha256(json.dumps([f"{shard_sum:064x}", loose]).encode()).hexdigest()
+
+    @property
+    def bytes(self) -> int:
+        return sum(int(s.get("bytes", 0)) for s in self.shards) + sum(o.size for o in self.loose)
+
+    def summary(self, bucket_name: str) -> dict:
+        """What runs, state and metadata.json keep: counts, the digest, a reference to the manifest."""
+        return {"digest": self.digest, "manifest": f"gs://{bucket_name}/{objects.COMPACTION_MANIFEST}#{self.manifest_generation}",
+                "shards": len(self.shards), "shard_rows": sum(s["rows"] for s in self.shards),
+                "loose_objects": len(self.loose), "bytes": self.bytes}
+
+
+def snapshot(bucket: storage.Bucket) -> Snapshot:
+    """The manifest's shards and the loose objects, less those the manifest says were folded already (a
+    compaction that stopped between its commit and the deletes): every row once."""
+    manifest, generation = read_manifest(bucket)
+    shards = tuple(sorted(manifest["shards"], key=lambda s: (s["day"], s["name"])))
+    folded = {(entry["name"], entry["generation"]) for entry in manifest.get("retiring", [])}
+    return Snapshot(generation, shards, tuple(o for o in list_objects(bucket) if (o.name, o.generation) not in folded))
+
+
+def _stream_lines(bucket: storage.Bucket, name: str, generation: int) -> Iterator[str]:
+    blob = bucket.blob(name, generation=generation)
+    with blob.open("rb", chunk_size=4 * 1024 * 1024) as raw:
+        yield from io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n")
+
+
+def iter_rows(bucket: storage.Bucket, snap: Snapshot, invalid: list[dict] | None = None) -> Iterator[TrainingRow]:
+    """Every row of the snapshot in one fixed order (shards by day, then loose objects oldest first)."""
+    invalid = [] if invalid is None else invalid
+    for shard in snap.shards:
+        source = f"gs://{bucket.name}/{shard['name']}#{shard['generation']}"
+        yield from training_rows(source, _stream_lines(bucket, shard["name"], shard["generation"]), 0.0,
+                                 FEEDBACK_RANK, invalid)
+    for obj in snap.loose:
+        rank = FEEDBACK_RANK if obj.name.startswith(objects.FEEDBACK_PREFIX + "/") else BASE_RANK
+        source = f"gs://{bucket.name}/{obj.name}#{obj.generation}"
+        yield from training_rows(source, _stream_lines(bucket, obj.name, obj.generation), obj.updated, rank, invalid)
+
+
+def _id_hash(item_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(item_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little", signed=True)
+
+
+@dataclass
+class Winners:
+    """Which rows of a snapshot win (newest per id), and what pass one saw."""
+
+    keep: np.ndarray  # bool per row position
+    rows_valid: int
+    rows_invalid: int
+    invalid_examples: list[dict] = field(default_factory=list)
+    newest_event_time: float | None = None
+
+    @property
+    def rows(self) -> int:
+        return int(self.keep.sum())
+
+
+def newest_per_item(bucket: storage.Bucket, snap: Snapshot) -> Winners:
+    """Pass one: per row only (id hash, event time, rank); 64-bit id hashes (a collision among a million
+    ids has odds of about 3e-8, and merges two items' rows)."""
+    invalid: list[dict] = []
+    hashes, times, ranks = [], [], []
+    chunk_h, chunk_t, chunk_r = [], [], []
+    for row in iter_rows(bucket, snap, invalid):
+        chunk_h.append(_id_hash(row.item.id))
+        chunk_t.append(row.event_time)
+        chunk_r.append(row.rank)
+        if len(chunk_h) >= 65_536:
+            hashes.append(np.array(chunk_h, np.int64)); times.append(np.array(chunk_t)); ranks.append(np.array(chunk_r, np.int8))
+            chunk_h, chunk_t, chunk_r = [], [], []
+    hashes.append(np.array(chunk_h, np.int64)); times.append(np.array(chunk_t, np.float64)); ranks.append(np.array(chunk_r, np.int8))
+    h, t, r = np.concatenate(hashes), np.concatenate(times), np.concatenate(ranks)
+    order = np.arange(len(h))
+    key = precedence(t, r, order)
+    # Sort by id hash, then by precedence: the last row of each id's run wins.
+    sorted_rows = np.lexsort((key[2], key[1], key[0], h))
+    last = np.ones(len(h), bool)
+    last[:-1] = h[sorted_rows][1:] != h[sorted_rows][:-1]
+    keep = np.zeros(len(h), bool)
+    keep[sorted_rows[last]] = True
+    return Winners(keep, len(h), len(invalid), invalid[:INVALID_EXAMPLES_KEPT],
+                   float(t[keep].max()) if keep.any() else None)
+
+
+def iter_winning_items(bucket: storage.Bucket, snap: Snapshot, winners: Winners) -> Iterator[Item]:
+    for position, row in enumerate(iter_rows(bucket, snap)):
+        if position < len(winners.keep) and winners.keep[position]:
+            yield row.item
+
+
+# ---- holdout and evaluation rows --------------------------------------------------------------------
 def read_holdout(bucket: storage.Bucket) -> LabeledRows | None:
     """The trusted holdout file, `eval/holdout.jsonl`, if it exists."""
     blob = bucket.get_blob(objects.HOLDOUT_OBJECT)
@@ -59,13 +350,14 @@ def holdout_uri(bucket: storage.Bucket) -> str:
 
 def evaluation_rows(bucket: storage.Bucket, require_holdout: bool = False) -> tuple[list[Item], str] | None:
     """The rows a promotion is judged on and where they came from: the trusted holdout file if present,
-    else the evaluation slice of the training data, which retraining leaves out; None when the holdout is
-    required and absent."""
+    else the evaluation slice of the training data (streamed; only the slice is kept), which retraining leaves
+    out; None when the holdout is required and absent."""
     holdout = read_holdout(bucket)
     if holdout is not None:
         return holdout.items, holdout_uri(bucket)
     if require_holdout:
         return None
-    rows = load(bucket, list_objects(bucket))
-    return ([item for item in rows.items if splits.in_evaluation_slice(item.id)],
+    snap = snapshot(bucket)
+    winners = newest_per_item(bucket, snap)
+    return ([item for item in iter_winning_items(bucket, snap, winners) if splits.in_evaluation_slice(item.id)],
             f"evaluation slice of training data ({splits.EVALUATION_SLICE_RULE})")

@@ -1,11 +1,12 @@
 """Object names: the layout of the three buckets, in one place. Pure: names only, no I/O.
 
-- data bucket: `training/**.jsonl` (what retraining reads; feedback lands under `training/feedback/`),
+- data bucket: `training/**.jsonl` (what retraining reads; feedback lands under `training/feedback/` and is
+  folded by compaction into day shards under `compacted/dt=<day>/`, listed by `compacted/manifest.json`),
   `eval/holdout.jsonl` (the trusted holdout file, never trained on), `batch/input/**.jsonl` (files the batch
   function predicts; retraining ignores them) and `catalogue/*.jsonl` (what re-score on promotion predicts);
 - models bucket: `models/<version>/` (a version's files; `metadata.json` last, as its commit marker),
   `models/champion.json` (the pointer), `models/history/` (the decision log) and `retrain/` (the lease,
-  state and run records of retraining);
+  state, pending work and run records of retraining);
 - predictions bucket: `predictions/` and `rejected/`, and batch runs' output under
   `batch/dt=<date>/run=<run id>/` (`part-SSSSS-of-NNNNN.jsonl`, then `_SUCCESS`) with their bad lines under
   `rejected/batch/dt=<date>/run=<run id>/`; nothing here triggers anything.
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 
@@ -38,6 +40,15 @@ REPORT_FOLDER = "report/"
 RETRAIN_LEASE_OBJECT = "retrain/lease.json"
 RETRAIN_STATE_OBJECT = "retrain/state.json"
 RETRAIN_RUNS_PREFIX = "retrain/runs/"
+# One small object per data event not yet trained on: what "is anything new?" lists, instead of all history.
+RETRAIN_PENDING_PREFIX = "retrain/pending/"
+# One object per training-data digest a run started on, naming the version it produced: a run on data already
+# trained on (a crash after the push, a re-upload of the same bytes) finds it and pushes nothing.
+RETRAIN_TRAINED_PREFIX = "retrain/trained/"
+
+# ---- compacted training data (data bucket; outside training/, so writing it triggers nothing) ---------
+COMPACTED_PREFIX = "compacted/"
+COMPACTION_MANIFEST = "compacted/manifest.json"
 
 _VERSION_METADATA = re.compile(r"^models/([^/]+)/metadata\.json$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -75,6 +86,28 @@ def decision_log_entry(when: datetime, version: str) -> str:
 
 def retrain_run(started: datetime) -> str:
     return f"{RETRAIN_RUNS_PREFIX}{_stamp(started)}.json"
+
+
+def retrain_pending(name: str, generation: int) -> str:
+    """The pending-work marker of one training object generation (redelivered events find the same one)."""
+    return f"{RETRAIN_PENDING_PREFIX}{hashlib.sha256(name.encode()).hexdigest()[:24]}-{generation}.json"
+
+
+def retrain_trained(digest: str) -> str:
+    return f"{RETRAIN_TRAINED_PREFIX}{digest}.json"
+
+
+def compacted_shard(day: str, written: datetime, digest: str) -> str:
+    return f"{COMPACTED_PREFIX}dt={day}/{_stamp(written)}-{digest[:12]}.jsonl"
+
+
+_DAY = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
+
+
+def day_of(name: str) -> str | None:
+    """The `dt=YYYY-MM-DD` partition an object name carries, if any."""
+    match = _DAY.search(name)
+    return match.group(1) if match else None
 
 
 # ---- per-message results, keyed by message id and publish date ---------------------------------------

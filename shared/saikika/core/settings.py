@@ -78,6 +78,20 @@ class Settings:
     # Judge only on the trusted holdout file (eval/holdout.jsonl), never on a slice of data feedback can shape.
     promotion_require_holdout: bool = False
     log_level: str = "INFO"
+    # The label set: at most max_labels labels (the best supported), and a label the champion does not know yet
+    # needs new_label_min_support examples (3 for one it knows). The rest is left out with the reason recorded.
+    max_labels: int = 256
+    new_label_min_support: int = 10
+    # Up to this many rows a run fits in memory (exact, as before); above, it streams in bounded memory.
+    train_in_memory_rows: int = 50_000
+    # Above this many bytes of training data a run is handed to a training job (Cloud Run jobs; locally a
+    # process) instead of training in the function (540 s, 4 GiB).
+    train_job_bytes: int = 64 * 1024 * 1024
+    # "cloudrun" (SAIKIKA_TRAINING_JOB, projects/P/locations/R/jobs/J) or "local" (a process; the local stack).
+    training_launcher: str = "cloudrun"
+    training_job: str = ""
+    # A training job not finished after this long is recorded as failed and the work becomes pending again.
+    training_job_timeout_s: float = 4 * 3600.0
     # Batch files under batch/input/ up to this size are predicted in the function (streamed, in parts of
     # batch_part_bytes); larger ones are handed to a batch job. 64 MiB is about 30,000 marketplace items, a
     # minute of scoring: far inside the function's 540 s.
@@ -115,6 +129,13 @@ class Settings:
             promotion_label_margin=_positive_float(env, "SAIKIKA_PROMOTION_LABEL_MARGIN", 0.05),
             promotion_require_holdout=_flag(env, "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT", False),
             log_level=_log_level(env),
+            max_labels=max(2, int(_positive_float(env, "SAIKIKA_MAX_LABELS", 256))),
+            new_label_min_support=max(1, int(_positive_float(env, "SAIKIKA_NEW_LABEL_MIN_SUPPORT", 10))),
+            train_in_memory_rows=int(_positive_float(env, "SAIKIKA_TRAIN_IN_MEMORY_ROWS", 50_000)),
+            train_job_bytes=int(_positive_float(env, "SAIKIKA_TRAIN_JOB_BYTES", 64 * 1024 * 1024)),
+            training_launcher=_choice(env, "SAIKIKA_TRAINING_LAUNCHER", ("cloudrun", "local"), "cloudrun"),
+            training_job=_text(env, "SAIKIKA_TRAINING_JOB"),
+            training_job_timeout_s=_positive_float(env, "SAIKIKA_TRAINING_JOB_TIMEOUT_S", 4 * 3600.0),
             batch_function_max_bytes=int(_positive_float(env, "SAIKIKA_BATCH_FUNCTION_MAX_BYTES", 64 * 1024 * 1024)),
             batch_part_bytes=max(1, int(_positive_float(env, "SAIKIKA_BATCH_PART_BYTES", 4 * 1024 * 1024))),
             batch_launcher=_choice(env, "SAIKIKA_BATCH_LAUNCHER", ("dataflow", "local"), "dataflow"),
@@ -153,6 +174,13 @@ OPTIONAL_ENV = (
     "SAIKIKA_PROMOTION_LABEL_MARGIN",
     "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT",
     "SAIKIKA_LOG_LEVEL",
+    "SAIKIKA_MAX_LABELS",
+    "SAIKIKA_NEW_LABEL_MIN_SUPPORT",
+    "SAIKIKA_TRAIN_IN_MEMORY_ROWS",
+    "SAIKIKA_TRAIN_JOB_BYTES",
+    "SAIKIKA_TRAINING_LAUNCHER",
+    "SAIKIKA_TRAINING_JOB",
+    "SAIKIKA_TRAINING_JOB_TIMEOUT_S",
     "SAIKIKA_BATCH_FUNCTION_MAX_BYTES",
     "SAIKIKA_BATCH_PART_BYTES",
     "SAIKIKA_BATCH_LAUNCHER",

@@ -9,7 +9,7 @@ mid-file) skips finished parts, redoes the unfinished one, and every line appear
 `_RUN.json` pins the model version for all parts; `_SUCCESS` comes last, with the counts.
 
 Larger files are handed to a batch job (Dataflow, or a local DirectRunner process) once per object
-generation, through `saikika.cloud.batch_launcher`.
+generation, through `saikika.cloud.launchers`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 
 from google.cloud import storage
 
-from saikika.cloud import batch_launcher, gcs, registry
+from saikika.cloud import launchers, gcs, registry
 from saikika.cloud.champion_cache import ChampionCache, load_champion
 from saikika.core import jsonl, logs, objects, records
 from saikika.core.errors import ConfigError, NoChampionError
@@ -89,7 +89,7 @@ class BatchScorer:
     """One per function instance: the storage client, the champion cache and the launcher."""
 
     def __init__(self, settings: Settings, client: storage.Client | None = None,
-                 launcher: batch_launcher.Launcher | None = None):
+                 launcher: launchers.Launcher | None = None):
         self.settings = settings
         self._client = client or gcs.client(settings.project)
         self.data_bucket = self._client.bucket(settings.data_bucket)
@@ -202,15 +202,15 @@ class BatchScorer:
         champion = registry.read_champion(self.models_bucket)
         if champion is None:
             raise NoChampionError("no champion model has been promoted yet")
-        job = batch_launcher.BatchJob(
+        job = launchers.BatchJob(
             run_id=run_id, input=f"gs://{blob.bucket.name}/{blob.name}",
             output=f"gs://{self.predictions_bucket.name}/{folder}",
             errors=f"gs://{self.predictions_bucket.name}/{errors}",
             model_folder=f"gs://{self.models_bucket.name}/{objects.version_prefix(champion.version)}",
             expected_sha256=champion.inference_sha256)
         try:
-            launched = batch_launcher.launch_once(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, job,
-                                                  self._launcher or batch_launcher.from_settings(self.settings))
+            launched = launchers.launch_once(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, job,
+                                                  self._launcher or launchers.from_settings(self.settings))
         except ConfigError as exc:
             # Not transient: retrying cannot fix a missing setting. Recorded in _RUN.json and logged; the
             # file is predicted once the setting is fixed and the file uploaded again.

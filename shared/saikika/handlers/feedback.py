@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from google.cloud import storage
 
 from saikika.cloud import gcs, rejected_store
-from saikika.core import jsonl, logs, objects
+from saikika.core import jsonl, logs, objects, rows
 from saikika.core.events import PubSubMessage
 from saikika.core.items import parse_message
 from saikika.core.settings import Settings
@@ -39,7 +39,10 @@ class FeedbackRecorder:
             data_name = objects.feedback(message.publish_time, message.id)
             # Pub/Sub does not tell a subscriber who published: keep what the publisher says of itself.
             source = {"source": message.attributes["source"]} if "source" in message.attributes else {}
-            records = [{**item.to_json(), "message_id": message.id, "received_at": now.isoformat(), **source}
+            # The row's event time is the message's publish time: a late or redelivered old correction never
+            # overrides a newer one (saikika.core.rows.precedence).
+            records = [{**item.to_json(), rows.EVENT_TIME_FIELD: message.publish_time.isoformat(),
+                        "message_id": message.id, "received_at": now.isoformat(), **source}
                        for item in parsed.items]
             duplicate |= not gcs.create_only(self.data_bucket, data_name, jsonl.dumps(records), jsonl.CONTENT_TYPE)
         logs.event(

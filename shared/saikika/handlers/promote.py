@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 
 from google.cloud import storage
 
-from saikika.cloud import batch_launcher, gcs, registry, training_store
+from saikika.cloud import launchers, gcs, registry, training_store
 from saikika.cloud.champion_cache import load_champion
 from saikika.core import logs, objects, promotion
 from saikika.core.errors import ConfigError, ModelIntegrityError
-from saikika.core.events import ObjectEvent
+from saikika.core.events import ObjectEvent, parse_rfc3339
 from saikika.core.settings import Settings
 from saikika.model import evaluation, validation
 
@@ -23,7 +23,7 @@ MAX_CAS_ATTEMPTS = 5
 
 class Promoter:
     def __init__(self, settings: Settings, client: storage.Client | None = None,
-                 launcher: batch_launcher.Launcher | None = None):
+                 launcher: launchers.Launcher | None = None):
         self.settings = settings
         client = client or gcs.client(settings.project)
         self.data_bucket = client.bucket(settings.data_bucket)
@@ -72,15 +72,15 @@ class Promoter:
         day = datetime.fromisoformat(decision["decided_at"])
         run_id = f"rescore-{version}"
         folder = objects.batch_run_folder(day, run_id)
-        job = batch_launcher.BatchJob(
+        job = launchers.BatchJob(
             run_id=run_id, input=self.settings.rescore_input,
             output=f"gs://{self.predictions_bucket.name}/{folder}",
             errors=f"gs://{self.predictions_bucket.name}/{objects.batch_errors_folder(day, run_id)}",
             model_folder=f"gs://{self.models_bucket.name}/{objects.version_prefix(version)}",
             expected_sha256=champion.inference_sha256)
         try:
-            launched = batch_launcher.launch_once(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, job,
-                                                  self._launcher or batch_launcher.from_settings(self.settings))
+            launched = launchers.launch_once(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, job,
+                                                  self._launcher or launchers.from_settings(self.settings))
         except ConfigError as exc:  # retrying cannot fix a setting; the promotion stands
             logs.event(log, logging.ERROR, "re-score on promotion not launched", model_version=version, error=str(exc))
             return
@@ -110,6 +110,9 @@ class Promoter:
             if champion is not None and champion.version == version:
                 return {**base, "outcome": "already-champion", "reason": "this version is the champion already",
                         "champion_version": version}
+            older = self._older_data(metadata, champion)
+            if older:
+                return {**base, "outcome": "rejected", "reason": older, "champion_version": champion.version}
             champion_model = self._load_champion(champion) if champion is not None else None
             # Both on the same rows and the same labels (the union of both label sets).
             labels = sorted(set(candidate.labels) | set(champion_model.labels if champion_model else ()))
@@ -132,6 +135,19 @@ class Promoter:
                 continue  # someone promoted meanwhile: re-read and decide against the new champion
             return {**outcome, "outcome": "promoted"}
         return {**base, "outcome": "rejected", "reason": f"champion kept changing ({MAX_CAS_ATTEMPTS} attempts)"}
+
+    def _older_data(self, metadata: dict, champion: registry.Champion | None) -> str | None:
+        """A candidate whose newest training row is older than the champion's (a run judged late, a job that
+        finished after a newer run) would roll the model back in time: refused, with that reason."""
+        if champion is None:
+            return None
+        champion_metadata = registry.read_metadata(self.models_bucket, champion.version) or {}
+        ours = (metadata.get("training_data") or {}).get("newest_event_time")
+        theirs = (champion_metadata.get("training_data") or {}).get("newest_event_time")
+        if ours and theirs and parse_rfc3339(ours) < parse_rfc3339(theirs):
+            return (f"trained on older data than the champion: its newest row is from {ours}, the champion's "
+                    f"({champion.version}) from {theirs}")
+        return None
 
     def _load_champion(self, champion: registry.Champion):
         """The champion as predictors serve it (load_champion: same checks, same files); None if it

@@ -1,5 +1,9 @@
 """A candidate's report: per-label precision, recall, F1, ROC AUC and support, ROC curves and score
-histograms (PNG), and a small HTML page tying them together. Built from the tuning split's scores."""
+histograms (PNG), and a small HTML page tying them together. Built from the tuning split's scores.
+
+The table lists every label; the figures plot the labels that matter, the PLOTTED_LABELS best supported ones, so
+a model with hundreds of labels gets a readable figure of bounded size (matplotlib refuses an image past 2^16
+pixels a side, which a figure sized by the label count reached near 840 labels)."""
 
 from __future__ import annotations
 
@@ -32,12 +36,24 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
+PLOTTED_LABELS = 24
+ROC_LABELS = 12
+
+
+def plotted(truth: np.ndarray, labels: list[str], limit: int) -> list[int]:
+    """Indices of the `limit` labels with the most positives (ties by name), in label order."""
+    support = truth.sum(axis=0)
+    ranked = sorted(range(len(labels)), key=lambda j: (-support[j], labels[j]))[:limit]
+    return sorted(ranked)
+
+
 def build(version: str, scores: np.ndarray, truth: np.ndarray, thresholds: np.ndarray, labels: list[str]) -> dict[str, bytes]:
     """File name → bytes, for `models/<version>/report/`."""
     table = per_label_table(scores, truth, thresholds, labels)
 
     roc_figure, axis = plt.subplots(figsize=(6, 6))
-    for j, label in enumerate(labels):
+    for j in plotted(truth, labels, ROC_LABELS):
+        label = labels[j]
         if table[label]["roc_auc"] is not None:
             fpr, tpr, _ = roc_curve(truth[:, j], scores[:, j])
             axis.plot(fpr, tpr, label=f"{label} (AUC {table[label]['roc_auc']:.3f})")
@@ -47,15 +63,17 @@ def build(version: str, scores: np.ndarray, truth: np.ndarray, thresholds: np.nd
     roc_png = _png(roc_figure)
     plt.close(roc_figure)
 
+    shown = plotted(truth, labels, PLOTTED_LABELS)
     columns = 3
-    rows = max(1, -(-len(labels) // columns))
+    rows = max(1, -(-len(shown) // columns))
     hist_figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False,
                                       constrained_layout=True)
     bins = np.linspace(0, 1, 21)
-    for j, axis in enumerate(axes.flat):
-        if j >= len(labels):
+    for slot, axis in enumerate(axes.flat):
+        if slot >= len(shown):
             axis.axis("off")
             continue
+        j = shown[slot]
         positive = truth[:, j].astype(bool)
         axis.hist(scores[~positive, j], bins=bins, alpha=0.6, label="without label", color="tab:grey")
         axis.hist(scores[positive, j], bins=bins, alpha=0.7, label="with label", color="tab:blue")
@@ -78,7 +96,8 @@ def build(version: str, scores: np.ndarray, truth: np.ndarray, thresholds: np.nd
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}</style>
 </head><body>
 <h1>Model {html.escape(version)}</h1>
-<p>Measured on the {len(truth)} rows of the tuning split.</p>
+<p>Measured on the {len(truth)} rows of the tuning split. {len(labels)} labels; the figures show the
+{min(len(labels), PLOTTED_LABELS)} with the most examples (ROC: {min(len(labels), ROC_LABELS)}).</p>
 <table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>ROC AUC</th><th>threshold</th><th>support</th></tr>
 {rows_html}</table>
 <h2>ROC curves</h2><img src="roc.png" alt="ROC curves per label">

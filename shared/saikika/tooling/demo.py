@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from saikika.cloud import data_files, gcs, registry, training_store
+from saikika.cloud import data_files, gcs, registry
 from saikika.core import jsonl, objects, rows
 from saikika.model import artifact, catalogue, training
 from saikika.tooling.local_stack import FEEDBACK_TOPIC, ITEMS_TOPIC, LocalStack
@@ -91,7 +91,7 @@ def run(state_dir: Path) -> None:
         "SAIKIKA_RETRAIN_SETTLE_S": os.environ.get("SAIKIKA_RETRAIN_SETTLE_S", "3"),
     }
     _step("Starting the local stack: Pub/Sub emulator, fake-gcs-server, six functions-framework processes")
-    with LocalStack(state_dir=state_dir, extra_env=fast_loop) as stack:
+    with LocalStack(state_dir=state_dir, extra_env=fast_loop, retrain_tick_s=1.0) as stack:
         console.print(f"  settings in {state_dir / 'local.env'}, logs in {state_dir / 'logs'}")
         client = stack.storage_client()
         data_bucket = client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])
@@ -106,6 +106,7 @@ def run(state_dir: Path) -> None:
         holdout = list(catalogue.generate(600, seed=99, features=ALL_FEATURES, id_prefix="holdout", noise=0.0))
         data_files.write_jsonl(work / "catalogue.jsonl", base)
         trained = training.train(base)
+        v1_trained_at = datetime.now(timezone.utc).isoformat()
         files = training.serialize(trained, extra={"data_sources": [str(work / "catalogue.jsonl")]})
         artifact.write_dir(work / "model-v1", files)
         metadata = files.metadata
@@ -164,25 +165,30 @@ def run(state_dir: Path) -> None:
         new_label = sum("limited-edition" in (item.labels or ()) for item in feedback)
         console.print(f"  {len(corrections)} corrections and {len(novel)} new labeled items ({new_label} with "
                       f"'limited-edition') → gs://{data_bucket.name}/training/feedback/")
-        gcs.create_only(data_bucket, "training/base/catalogue.jsonl", rows.dumps(base), jsonl.CONTENT_TYPE)
-        console.print(f"  the catalogue exported to gs://{data_bucket.name}/training/base/catalogue.jsonl")
+        # The catalogue as it was when v1 was trained: its rows carry that time, so the corrections published since
+        # are newer and win (newest event per item; the object itself is written after them).
+        exported = jsonl.dumps({**item.to_json(), rows.EVENT_TIME_FIELD: v1_trained_at} for item in base)
+        gcs.create_only(data_bucket, "training/base/catalogue.jsonl", exported, jsonl.CONTENT_TYPE)
+        console.print(f"  the catalogue exported to gs://{data_bucket.name}/training/base/catalogue.jsonl "
+                      f"(event_time {v1_trained_at}: the corrections are newer)")
 
         _step("The retrain function trains v2 by itself; the promote function judges it")
-        every_object = {o.name for o in training_store.list_objects(data_bucket)}
-        decision = wait_until("a judged version trained on every training object",
-                         lambda: _decision_covering(models_bucket, every_object), timeout_s=240)
+        decision = wait_until("a judged version trained on all the data written",
+                              lambda: _decision_when_settled(models_bucket), timeout_s=240)
         v2 = decision["version"]
         for run_blob in models_bucket.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX):
             run = json.loads(run_blob.download_as_bytes())
-            console.print(f"  retrain run: {run['status']} on {len(run['objects'])} objects in {run['seconds']} s "
-                          f"→ {run['version'] or run['reason']}")
+            data = run.get("training_data") or {}
+            console.print(f"  retrain run: {run['status']} on {data.get('rows_newest_per_item', '?')} rows "
+                          f"({data.get('shards', 0)} compacted shards, {data.get('loose_objects', 0)} other objects) "
+                          f"in {run['seconds']} s → {run['version'] or run['reason']}")
         v2_meta = registry.read_metadata(models_bucket, v2)
         report_dir = work / "v2-report"
         report_dir.mkdir(exist_ok=True)
         for blob in models_bucket.list_blobs(prefix=objects.version_file(v2, objects.REPORT_FOLDER)):
             blob.download_to_filename(report_dir / blob.name.rsplit("/", 1)[1])
-        console.print(f"  v2 = {v2}: trained on {v2_meta['rows_used']} rows from "
-                      f"{len(v2_meta['training_objects'])} objects, labels: {', '.join(v2_meta['labels'])}")
+        console.print(f"  v2 = {v2}: trained on {v2_meta['rows_used']} rows (data digest "
+                      f"{v2_meta['training_data']['digest'][:12]}), labels: {', '.join(v2_meta['labels'])}")
         cand, champ = decision.get("candidate_metrics") or {}, decision.get("champion_metrics") or {}
         console.print(f"  judged on {decision.get('evaluation_rows')} rows ({decision.get('evaluated_on')}):")
         for key in ("micro_f1", "macro_f1", "top1_accuracy"):
@@ -206,11 +212,14 @@ def run(state_dir: Path) -> None:
     console.print(f"\n[bold green]Demo finished in {time.perf_counter() - started:.0f} s[/]")
 
 
-def _decision_covering(models_bucket, objects: set[str]) -> dict | None:
-    """The decision on a version whose training included every one of `objects`, once judged."""
-    for version in registry.versions(models_bucket):
-        metadata = registry.read_metadata(models_bucket, version)
-        trained_on = {o["name"] for o in metadata.get("training_objects", [])}
-        if objects <= trained_on:
-            return registry.read_decision(models_bucket, version)
-    return None
+def _decision_when_settled(models_bucket) -> dict | None:
+    """Once no training work is pending and no run holds the lease: the decision on the newest trained version."""
+    if any(True for _ in models_bucket.list_blobs(prefix=objects.RETRAIN_PENDING_PREFIX, max_results=1)):
+        return None
+    held = gcs.read_json(models_bucket, objects.RETRAIN_LEASE_OBJECT)
+    if held is not None and held[0].get("holder") is not None:
+        return None
+    runs = sorted(models_bucket.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX), key=lambda b: b.name)
+    trained = [json.loads(b.download_as_bytes()) for b in runs]
+    trained = [run for run in trained if run["status"] == "trained"]
+    return registry.read_decision(models_bucket, trained[-1]["version"]) if trained else None

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,7 +47,6 @@ class FunctionSpec:
     name: str
     signature: str  # "cloudevent" or "http"
     topics: tuple[str, ...] = ()  # push subscriptions that deliver to this function
-    # retrain defers by raising and relies on redelivery for its follow-up run: it needs more attempts.
     max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS
 
     @property
@@ -58,7 +58,7 @@ FUNCTIONS = (
     FunctionSpec("predict", "cloudevent", (ITEMS_TOPIC,)),
     FunctionSpec("predict_http", "http"),
     FunctionSpec("feedback", "cloudevent", (FEEDBACK_TOPIC,)),
-    FunctionSpec("retrain", "cloudevent", (BUCKET_EVENTS_TOPIC, RETRAIN_REQUESTS_TOPIC), max_delivery_attempts=30),
+    FunctionSpec("retrain", "cloudevent", (BUCKET_EVENTS_TOPIC, RETRAIN_REQUESTS_TOPIC)),
     FunctionSpec("promote", "cloudevent", (BUCKET_EVENTS_TOPIC,)),
     FunctionSpec("batch", "cloudevent", (BUCKET_EVENTS_TOPIC,)),
 )
@@ -133,10 +133,13 @@ class LocalStack:
     max_backoff_s: int = 10
     # How long Pub/Sub waits for a push to be answered before it delivers the message again.
     ack_deadline_s: int = 60
+    # The retrain tick, as Cloud Scheduler sends it in the cloud (terraform: every minute).
+    retrain_tick_s: float = 60.0
     env: dict[str, str] = field(default_factory=dict, init=False)
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list, init=False)
     _saved_environ: dict[str, str | None] = field(default_factory=dict, init=False)
     _started: set[str] = field(default_factory=set, init=False)
+    _ticking: threading.Event = field(default_factory=threading.Event, init=False)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -165,8 +168,10 @@ class LocalStack:
             **BUCKETS,
             "SAIKIKA_ITEMS_TOPIC": ITEMS_TOPIC,
             "SAIKIKA_FEEDBACK_TOPIC": FEEDBACK_TOPIC,
-            # Batch jobs (files above the function's bound, re-scores) run as DirectRunner processes.
+            # Batch jobs (files above the function's bound, re-scores) run as DirectRunner processes, training
+            # jobs (runs above SAIKIKA_TRAIN_JOB_BYTES) as processes of the training job's entry point.
             "SAIKIKA_BATCH_LAUNCHER": "local",
+            "SAIKIKA_TRAINING_LAUNCHER": "local",
         }
         # Clients made later in this process talk to the emulators too (restored by stop()).
         for key in _CLIENT_ENV:
@@ -187,11 +192,30 @@ class LocalStack:
         for spec in self.functions:
             self._wait_function(spec)
         self._create_push_subscriptions()
+        self._start_tick()
         self._write_env_file()
         logs.event(log, logging.INFO, "local stack ready", **{k: v for k, v in self.env.items() if "URL" in k or "HOST" in k})
 
+    def _start_tick(self) -> None:
+        """Publish the retrain tick every `retrain_tick_s`, as terraform's Cloud Scheduler job does."""
+        if not any(spec.name == "retrain" for spec in self.functions):
+            return
+        publisher = self.publisher()
+        topic = publisher.topic_path(self.project, RETRAIN_REQUESTS_TOPIC)
+        self._ticking.clear()
+
+        def tick() -> None:
+            while not self._ticking.wait(self.retrain_tick_s):
+                try:
+                    publisher.publish(topic, b'{"reason": "tick (local stack)"}').result(timeout=30)
+                except Exception as exc:  # noqa: BLE001  (the stack is stopping, or the emulator is down)
+                    logs.event(log, logging.WARNING, "retrain tick not published", error=repr(exc))
+
+        threading.Thread(target=tick, name="retrain-tick", daemon=True).start()
+
     def stop(self) -> None:
         """Stop every process group started, newest first: SIGTERM, then SIGKILL after a grace period."""
+        self._ticking.set()
         for _, process in reversed(self._processes):
             if process.poll() is None:
                 try:

@@ -1,10 +1,14 @@
-"""Batch jobs that outgrow one function: one small interface, two implementations.
+"""Work that outgrows one function, handed to an engine Google Cloud runs: one small interface (`Launcher`:
+start a job, return its id, never wait), one cloud implementation per kind of job, and one local one.
 
-- `DataflowFlexTemplate` launches the Flex Template built from this repo (README, Deploy) through Dataflow's
-  REST API (`projects.locations.flexTemplates.launch`) with the function's own credentials; it returns as soon
-  as Dataflow has accepted the job.
-- `LocalProcess` runs the same entry point (`python -m saikika.cloud.batch_pipeline`) on the DirectRunner as a
-  process of its own; the local stack uses it, so the hand-off is exercised end to end on the emulators.
+- Batch prediction: `DataflowFlexTemplate` launches the Flex Template built from this repo (README, Deploy)
+  through Dataflow's REST API (`projects.locations.flexTemplates.launch`).
+- Training: `CloudRunJob` runs the training job (a Cloud Run job from this repo's image) through the Cloud Run
+  Admin API (`projects.locations.jobs.run`) with the run's arguments as overrides.
+- `LocalProcess` runs a job's own entry point (`python -m <module> <arguments>`) as a process of its own; the local
+  stack uses it, so each hand-off is exercised end to end on the emulators.
+
+Both cloud launchers call the REST API with the function's own credentials (google-auth, already a dependency).
 
 `launch_once` makes a launch happen once per run: the run's `_RUN.json` is created before the launch (a
 create-only write decides who launches) and records the job id after it.
@@ -33,6 +37,7 @@ from saikika.core.settings import Settings
 log = logging.getLogger("saikika.batch")
 
 ENTRY_MODULE = "saikika.cloud.batch_pipeline"
+TRAINING_ENTRY_MODULE = "saikika.handlers.training_job"
 # A record left in state "launching" this long means its launcher died between the record and the job id:
 # another delivery may launch again (Dataflow job names are unique among running jobs, and shards are written
 # whole under fixed names, so a second job overwrites the same files rather than adding lines).
@@ -47,6 +52,7 @@ class BatchJob:
     errors: str
     model_folder: str
     expected_sha256: str | None = None
+    entry_module = ENTRY_MODULE
 
     def arguments(self) -> list[str]:
         """The entry point's own arguments (the Flex Template's parameters have the same names)."""
@@ -57,11 +63,42 @@ class BatchJob:
         return [f"--{key}={value}" for key, value in args.items()]
 
 
+@dataclass(frozen=True)
+class TrainingJob:
+    run_id: str
+    trigger: str
+    force: bool = False
+    entry_module = TRAINING_ENTRY_MODULE
+
+    def arguments(self) -> list[str]:
+        return [f"--run-id={self.run_id}", f"--trigger={self.trigger}", *(["--force"] if self.force else [])]
+
+
+class Job(Protocol):
+    run_id: str
+    entry_module: str
+
+    def arguments(self) -> list[str]: ...
+
+
 class Launcher(Protocol):
     name: str
 
-    def launch(self, job: BatchJob) -> str:
+    def launch(self, job: Job) -> str:
         """Start the job and return its id without waiting for it to finish."""
+
+
+def _post(url: str, body: dict) -> dict:
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    response = AuthorizedSession(credentials).post(url, json=body, timeout=60)
+    if response.status_code >= 500 or response.status_code == 429:
+        raise LaunchFailed(f"{url} answered {response.status_code}: {response.text[:500]}")
+    if response.status_code >= 400:
+        raise ConfigError(f"{url} refused the launch ({response.status_code}): {response.text[:500]}")
+    return response.json()
 
 
 class LaunchFailed(TransientError):
@@ -103,33 +140,52 @@ class DataflowFlexTemplate:
                 "/flexTemplates:launch")
 
     def launch(self, job: BatchJob) -> str:
-        import google.auth
-        from google.auth.transport.requests import AuthorizedSession
+        return str(_post(self.url(), self.request(job))["job"]["id"])
 
-        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        response = AuthorizedSession(credentials).post(self.url(), json=self.request(job), timeout=60)
-        if response.status_code >= 500 or response.status_code == 429:
-            raise LaunchFailed(f"Dataflow answered {response.status_code}: {response.text[:500]}")
-        if response.status_code >= 400:
-            raise ConfigError(f"Dataflow refused the launch ({response.status_code}): {response.text[:500]}")
-        return str(response.json()["job"]["id"])
+
+@dataclass(frozen=True)
+class CloudRunJob:
+    """The training job: `projects/P/locations/R/jobs/J` (terraform's google_cloud_run_v2_job)."""
+
+    job: str
+    name: str = "cloudrun"
+
+    def request(self, job: TrainingJob) -> dict:
+        return {"overrides": {"containerOverrides": [{"args": job.arguments()}], "taskCount": 1}}
+
+    def url(self) -> str:
+        return f"https://run.googleapis.com/v2/{self.job}:run"
+
+    def launch(self, job: TrainingJob) -> str:
+        # The answer is a long-running operation; its name identifies the execution being started.
+        return str(_post(self.url(), self.request(job))["name"])
 
 
 @dataclass
 class LocalProcess:
-    """The same entry point on the DirectRunner, as a process of its own (it outlives the call, as a Dataflow
-    job outlives the function). Its output goes to this process's stdout and stderr."""
+    """A job's own entry point as a process of its own (it outlives the call, as a Dataflow job or a Cloud Run job
+    outlives the function; batch pipelines run on the DirectRunner). Its output goes to this process's stdout and
+    stderr."""
 
     python: str = sys.executable
     runner_args: tuple[str, ...] = ("--runner=DirectRunner", "--direct_num_workers=1")
     name: str = "local"
 
-    def launch(self, job: BatchJob) -> str:
-        process = subprocess.Popen([self.python, "-m", ENTRY_MODULE, *job.arguments(), *self.runner_args],
+    def launch(self, job: Job) -> str:
+        extra = list(self.runner_args) if job.entry_module == ENTRY_MODULE else []
+        process = subprocess.Popen([self.python, "-m", job.entry_module, *job.arguments(), *extra],
                                    start_new_session=True)
         # Reap it when it ends, so a long-lived function instance keeps no zombies.
         threading.Thread(target=process.wait, daemon=True).start()
         return f"local-{process.pid}"
+
+
+def training_from_settings(settings: Settings) -> Launcher:
+    if settings.training_launcher == "local":
+        return LocalProcess()
+    if not settings.training_job:
+        raise ConfigError("training jobs run on Cloud Run, but SAIKIKA_TRAINING_JOB is not set")
+    return CloudRunJob(settings.training_job)
 
 
 def from_settings(settings: Settings) -> Launcher:

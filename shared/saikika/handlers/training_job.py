@@ -1,0 +1,35 @@
+"""The training job's entry point: `python -m saikika.handlers.training_job --run-id R --trigger T [--force]`.
+
+The retrain function hands a run that would outgrow it (more than SAIKIKA_TRAIN_JOB_BYTES of training data) to
+this entry point, on Cloud Run jobs in the cloud (the same image and service account as the retrain function,
+more memory and hours instead of 540 s) and as a local process in the local stack. It is the same run: compaction,
+snapshot, newest row per item, training (streamed above SAIKIKA_TRAIN_IN_MEMORY_ROWS), the candidate pushed with
+metadata.json last, so promote judges it like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from saikika.core import logs
+from saikika.core.settings import Settings
+from saikika.handlers.retrain import Retrainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m saikika.handlers.training_job")
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--trigger", default="training job")
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    result = Retrainer(settings).run_job(args.run_id, args.trigger, args.force)
+    print(json.dumps({"status": result.status, "reason": result.reason, "version": result.version}))
+    return 0 if result.status in ("trained", "up-to-date", "skipped", "ignored") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
