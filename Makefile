@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install demo test bench chaos package lock clean
+.PHONY: install demo test bench bench-scale chaos package lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ $(BENCH_STAMP): pyproject.toml
 
 bench: $(BENCH_STAMP) $(STAMP)
 	$(BENCH_VENV)/bin/python bench/run.py --out bench/results.json $(BENCH_ARGS)
+
+# The loop at marketplace scale (history sweep, 100k–1M training rows, 256 labels through a hot swap);
+# writes bench/scale.json. Tens of minutes on 2 cores.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py --out bench/scale.json
 
 # The fault-injection suite at full size (a short version runs in `make test`); writes bench/chaos.json.
 chaos: $(STAMP)

@@ -98,3 +98,16 @@ def saikika_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess:
     saikika = Path(sys.executable).with_name("saikika")
     env = {**os.environ, **stack.env}
     return subprocess.run([str(saikika), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def count_requests(client) -> list[str]:
+    """Record every HTTP request a storage client makes from now on ("METHOD path"): what a code path costs."""
+    calls: list[str] = []
+    original = client._http.request
+
+    def request(method, url, *args, **kwargs):
+        calls.append(f"{method} {url.split('?')[0]}")
+        return original(method, url, *args, **kwargs)
+
+    client._http.request = request
+    return calls

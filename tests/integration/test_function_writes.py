@@ -75,8 +75,13 @@ def scenario_feedback(stack, bucket, model_files):
 
 def scenario_retrain(stack, bucket, model_files):
     before = listing(stack)
+    # Feedback too, so the run's compaction (shards and manifest under compacted/) is among the observed writes.
+    feedback_name = objects.feedback(today(), "w-1")
+    bucket("data").blob(feedback_name).upload_from_string(
+        '{"id": "fw-1", "title": "tent", "labels": ["waterproof"], "event_time": "2026-11-01T00:00:00Z"}\n')
     bucket("data").blob("training/base/catalogue.jsonl").upload_from_string(rows.dumps(catalogue.generate(400, seed=3)))
-    before[("data", "training/base/catalogue.jsonl")] = -1  # the test's own write
+    before[("data", "training/base/catalogue.jsonl")] = -1  # the test's own writes
+    before[("data", feedback_name)] = -1
     wait_until("a run recorded and the lease released", lambda: any(
         b.name.startswith(objects.RETRAIN_RUNS_PREFIX) for b in bucket("models").list_blobs())
         and json.loads(bucket("models").blob(objects.RETRAIN_LEASE_OBJECT).download_as_bytes())["holder"] is None,
@@ -139,7 +144,7 @@ def test_each_function_writes_only_its_own_objects(writes):
         "predict": {("predictions", "predictions/dt="), ("predictions", "rejected/dt=")},
         "predict_http": set(),
         "feedback": {("data", "training/feedback/dt="), ("predictions", "rejected/feedback/dt=")},
-        "retrain": {("models", objects.MODELS_PREFIX), ("models", "retrain/")},
+        "retrain": {("models", objects.MODELS_PREFIX), ("models", "retrain/"), ("data", objects.COMPACTED_PREFIX)},
         "promote": {("models", objects.MODELS_PREFIX)},
         "batch": {("predictions", objects.BATCH_OUTPUT_PREFIX + "dt="), ("predictions", objects.BATCH_ERRORS_PREFIX + "dt=")},
     }
@@ -170,8 +175,10 @@ def test_the_chain_goes_one_way(writes):
     # feedback → retrain: feedback writes training data; retrain → promote: retrain commits a version.
     assert any(r == "data" and objects.is_training_object(n) for r, n in writes["feedback"])
     assert any(r == "models" and objects.version_of_metadata(n) for r, n in writes["retrain"])
-    # and never back: neither retrain nor promote writes to the data bucket, promote commits no version.
-    assert not any(r == "data" for r, _ in writes["retrain"] | writes["promote"])
+    # and never back: neither retrain nor promote writes training data (retrain's compaction writes compacted/,
+    # which triggers nothing), promote commits no version.
+    assert not any(r == "data" and objects.is_training_object(n) for r, n in writes["retrain"] | writes["promote"])
+    assert not any(r == "data" for r, _ in writes["promote"])
     # batch writes its runs to the predictions bucket only, which triggers nothing.
     assert {r for r, _ in writes["batch"]} == {"predictions"}
     assert not any(objects.version_of_metadata(n) for _, n in writes["promote"])

@@ -16,7 +16,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from helpers import REPO, start_stack, wait_until
+from helpers import REPO, count_requests, start_stack, wait_until
 
 from saikika.cloud import gcs, registry, training_store
 from saikika.core import jsonl, objects, rows, splits
@@ -166,18 +166,6 @@ def test_an_older_correction_arriving_after_a_newer_one_does_not_win(fresh):
 
 
 # ---- 3. cost in new data, not in history ----------------------------------------------------------
-def _counting(client) -> list[str]:
-    calls: list[str] = []
-    original = client._http.request
-
-    def request(method, url, *args, **kwargs):
-        calls.append(f"{method} {url.split('?')[0]}")
-        return original(method, url, *args, **kwargs)
-
-    client._http.request = request
-    return calls
-
-
 def test_deciding_nothing_is_new_reads_the_same_whatever_the_history(fresh, emulators):
     client, buckets, settings = fresh
     data = buckets["data"]
@@ -192,7 +180,7 @@ def test_deciding_nothing_is_new_reads_the_same_whatever_the_history(fresh, emul
     assert training_store.loose_feedback(data) == []  # all 150 folded into one shard
 
     counting_client = emulators.storage_client()
-    calls = _counting(counting_client)
+    calls = count_requests(counting_client)
     quiet = Retrainer(settings(), counting_client)
     assert quiet.tick("tick").status == "up-to-date"
     assert not any(f"/b/{data.name}/" in call for call in calls), calls  # the data bucket is not even listed

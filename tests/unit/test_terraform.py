@@ -231,3 +231,26 @@ def test_batch_inputs_reach_only_the_batch_function(hcl):
     assert ("data", objects.TRAINING_PREFIX, ["retrain"]) in notifications
     env = unwrap(local(hcl, "settings_env"))
     assert "catalogue/*.jsonl" in str(env) and objects.CATALOGUE_PREFIX == "catalogue/"
+
+
+def test_the_retrain_tick_and_the_training_job_match_the_code(hcl):
+    jobs = resources(hcl, "google_cloud_scheduler_job")
+    tick = jobs["retrain_tick"]
+    assert unwrap(tick["pubsub_target"])["topic_name"] == "${google_pubsub_topic.retrain_requests.id}"
+    assert "force" not in unwrap(tick["pubsub_target"])["data"]  # a tick never forces a run
+    variables = {name: body for block in hcl["variable"] for name, body in block.items()}
+    assert variables["retrain_tick_schedule"]["default"] == "* * * * *"
+    env = unwrap(local(hcl, "settings_env"))
+    assert "local.training_job_id" in str(env) and '"cloudrun"' in str(env) or "cloudrun" in str(env)
+    training = resources(hcl, "google_cloud_run_v2_job")["training"]
+    assert training["name"] == "${local.training_job_name}"
+    assert "jobs/${local.training_job_name}" in unwrap(local(hcl, "training_job_id"))
+    grant = resources(hcl, "google_cloud_run_v2_job_iam_member")["retrain_runs_training"]
+    assert grant["role"] == "roles/run.jobsExecutorWithOverrides"
+    assert grant["member"] == 'serviceAccount:${google_service_account.fn["retrain"].email}'
+    # The job runs the training job's entry point (the Dockerfile's ENTRYPOINT) with the launcher's arguments.
+    dockerfile = (REPO / "training_job" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "saikika.handlers.training_job"]' in dockerfile
+    from saikika.cloud import launchers
+
+    assert launchers.TRAINING_ENTRY_MODULE == "saikika.handlers.training_job"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from saikika.core import jsonl
 from saikika.core.items import Item
-from saikika.core.rows import LabeledRows
+from saikika.core.rows import BASE_RANK, LabeledRows, training_rows
 
 
 def read_text(location: str, project: str | None = None) -> str:
@@ -17,6 +17,27 @@ def read_text(location: str, project: str | None = None) -> str:
         bucket, _, name = location[5:].partition("/")
         return storage.Client(project=project).bucket(bucket).blob(name).download_as_text()
     return Path(location).read_text(encoding="utf-8")
+
+
+def iter_lines(location: str, project: str | None = None) -> Iterator[str]:
+    """A file's lines, streamed (never the whole file in memory)."""
+    if location.startswith("gs://"):
+        import io
+
+        from google.cloud import storage
+
+        bucket, _, name = location[5:].partition("/")
+        with storage.Client(project=project).bucket(bucket).blob(name).open("rb") as raw:
+            yield from io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        return
+    with Path(location).open(encoding="utf-8", newline="\n") as handle:
+        yield from handle
+
+
+def iter_items(locations: Iterable[str], invalid: list[dict], project: str | None = None) -> Iterator[Item]:
+    """Every valid labeled row of the files, in order; bad rows are appended to `invalid`."""
+    for location in locations:
+        yield from (row.item for row in training_rows(location, iter_lines(location, project), 0.0, BASE_RANK, invalid))
 
 
 def load_rows(locations: Iterable[str], project: str | None = None) -> LabeledRows:

@@ -30,7 +30,7 @@ from typing import Protocol
 from google.cloud import storage
 
 from saikika.cloud import gcs
-from saikika.core import logs
+from saikika.core import logs, objects
 from saikika.core.errors import ConfigError, TransientError
 from saikika.core.settings import Settings
 
@@ -208,6 +208,18 @@ class Launched:
     job_id: str | None
     duplicate: bool  # launched by an earlier delivery
     record: dict
+
+
+def launch_batch_run(predictions: storage.Bucket, models: storage.Bucket, day: datetime, run_id: str, input: str,
+                     champion_version: str, expected_sha256: str | None, launcher: Launcher) -> Launched:
+    """A batch job over `input` with a model version, into the predictions bucket's run layout
+    (`batch/dt=DAY/run=RUN/`, bad lines under `rejected/batch/…`), launched once per run."""
+    folder = objects.batch_run_folder(day, run_id)
+    job = BatchJob(run_id=run_id, input=input, output=f"gs://{predictions.name}/{folder}",
+                   errors=f"gs://{predictions.name}/{objects.batch_errors_folder(day, run_id)}",
+                   model_folder=f"gs://{models.name}/{objects.version_prefix(champion_version)}",
+                   expected_sha256=expected_sha256)
+    return launch_once(predictions, folder + objects.BATCH_RUN_FILE, job, launcher)
 
 
 def launch_once(bucket: storage.Bucket, record_name: str, job: BatchJob, launcher: Launcher,

@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -40,6 +41,9 @@ log = logging.getLogger("saikika.training_data")
 
 _DIGEST_MODULUS = 1 << 256
 INVALID_EXAMPLES_KEPT = 20
+# Feedback objects folded per manifest commit, and the reads and deletes in flight at a time.
+COMPACTION_BATCH = 2_000
+READ_THREADS = 8
 
 
 class CompactionConflict(TransientError):
@@ -141,31 +145,11 @@ def compact(bucket: storage.Bucket, now: float | None = None, checkpoint: Checkp
     manifest, generation = _retire(bucket, manifest, generation, result, checkpoint)
 
     loose = loose_feedback(bucket)
-    if loose:
-        by_day: dict[str, list[TrainingObject]] = {}
-        for obj in loose:
-            by_day.setdefault(objects.day_of(obj.name) or _day(obj.updated), []).append(obj)
-        written = datetime.fromtimestamp(now, timezone.utc)
-        new_shards = []
-        for day, members in sorted(by_day.items()):
-            lines = []
-            for obj in members:
-                try:
-                    data = bucket.blob(obj.name).download_as_bytes(if_generation_match=obj.generation)
-                except (gexc.NotFound, gexc.PreconditionFailed):
-                    continue  # gone or replaced since the listing: the next compaction sees what is there
-                lines += _lines(data)
-            if lines:
-                new_shards.append(_write_shard(bucket, day, written, lines))
-                checkpoint("shard written")
-        manifest = {**manifest, "shards": manifest["shards"] + new_shards,
-                    "retiring": [o.to_json() for o in loose]}
-        generation = _write_manifest(bucket, manifest, generation)
-        checkpoint("manifest committed")
-        result.folded_objects += len(loose)
-        result.shards_written += len(new_shards)
-        result.rows += sum(s["rows"] for s in new_shards)
-        manifest, generation = _retire(bucket, manifest, generation, result, checkpoint)
+    # In batches, each committed on its own: a backlog (after an outage) is folded a batch at a time, and a run
+    # that is stopped keeps what its finished batches folded.
+    for start in range(0, len(loose), COMPACTION_BATCH):
+        manifest, generation = _fold(bucket, loose[start:start + COMPACTION_BATCH], manifest, generation, now,
+                                     result, checkpoint)
 
     today = _day(now)
     days: dict[str, list[dict]] = {}
@@ -193,6 +177,35 @@ def compact(bucket: storage.Bucket, now: float | None = None, checkpoint: Checkp
     return result
 
 
+def _fold(bucket: storage.Bucket, loose: list[TrainingObject], manifest: dict, generation: int, now: float,
+          result: CompactionResult, checkpoint: Checkpoint) -> tuple[dict, int]:
+    by_day: dict[str, list[TrainingObject]] = {}
+    for obj in loose:
+        by_day.setdefault(objects.day_of(obj.name) or _day(obj.updated), []).append(obj)
+    written = datetime.fromtimestamp(now, timezone.utc)
+
+    def read(obj: TrainingObject) -> bytes:
+        try:
+            return bucket.blob(obj.name).download_as_bytes(if_generation_match=obj.generation)
+        except (gexc.NotFound, gexc.PreconditionFailed):
+            return b""  # gone or replaced since the listing: the next compaction sees what is there
+
+    new_shards = []
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        for day, members in sorted(by_day.items()):
+            lines = [line for data in pool.map(read, members) for line in _lines(data)]
+            if lines:
+                new_shards.append(_write_shard(bucket, day, written, lines))
+                checkpoint("shard written")
+    manifest = {**manifest, "shards": manifest["shards"] + new_shards, "retiring": [o.to_json() for o in loose]}
+    generation = _write_manifest(bucket, manifest, generation)
+    checkpoint("manifest committed")
+    result.folded_objects += len(loose)
+    result.shards_written += len(new_shards)
+    result.rows += sum(s["rows"] for s in new_shards)
+    return _retire(bucket, manifest, generation, result, checkpoint)
+
+
 def _day(epoch: float) -> str:
     return f"{datetime.fromtimestamp(epoch, timezone.utc):%Y-%m-%d}"
 
@@ -215,15 +228,20 @@ def _retire(bucket: storage.Bucket, manifest: dict, generation: int, result: Com
     """Delete what the manifest says was folded already (only that generation), then clear the list."""
     if not manifest.get("retiring"):
         return manifest, generation
-    for entry in manifest["retiring"]:
+
+    def delete(entry: dict) -> bool:
         try:
             bucket.blob(entry["name"]).delete(if_generation_match=entry["generation"])
-            result.retired += 1
+            return True
         except gexc.NotFound:
-            pass  # deleted by an earlier attempt
+            return False  # deleted by an earlier attempt
         except gexc.PreconditionFailed:
-            pass  # rewritten since: a new generation is new data, left for the next compaction
-        checkpoint("source retired")
+            return False  # rewritten since: a new generation is new data, left for the next compaction
+
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        for deleted in pool.map(delete, manifest["retiring"]):
+            result.retired += deleted
+            checkpoint("source retired")
     manifest = {**manifest, "retiring": []}
     return manifest, _write_manifest(bucket, manifest, generation)
 

@@ -115,7 +115,7 @@ class BatchScorer:
             logs.event(log, logging.INFO, "batch run already complete", run_id=run_id, object=event.name)
             return BatchOutcome("already-done", run_id, folder)
         if blob.size > self.settings.batch_function_max_bytes:
-            return self._hand_off(blob, run_id, folder, errors)
+            return self._hand_off(blob, run_id, folder)
         return self._predict_here(blob, run_id, folder, errors)
 
     # ---- in the function ------------------------------------------------------------------------
@@ -198,19 +198,15 @@ class BatchScorer:
         return counts
 
     # ---- handed to a batch job --------------------------------------------------------------------
-    def _hand_off(self, blob: storage.Blob, run_id: str, folder: str, errors: str) -> BatchOutcome:
+    def _hand_off(self, blob: storage.Blob, run_id: str, folder: str) -> BatchOutcome:
         champion = registry.read_champion(self.models_bucket)
         if champion is None:
             raise NoChampionError("no champion model has been promoted yet")
-        job = launchers.BatchJob(
-            run_id=run_id, input=f"gs://{blob.bucket.name}/{blob.name}",
-            output=f"gs://{self.predictions_bucket.name}/{folder}",
-            errors=f"gs://{self.predictions_bucket.name}/{errors}",
-            model_folder=f"gs://{self.models_bucket.name}/{objects.version_prefix(champion.version)}",
-            expected_sha256=champion.inference_sha256)
         try:
-            launched = launchers.launch_once(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, job,
-                                                  self._launcher or launchers.from_settings(self.settings))
+            launched = launchers.launch_batch_run(
+                self.predictions_bucket, self.models_bucket, blob.time_created, run_id,
+                f"gs://{blob.bucket.name}/{blob.name}", champion.version, champion.inference_sha256,
+                self._launcher or launchers.from_settings(self.settings))
         except ConfigError as exc:
             # Not transient: retrying cannot fix a missing setting. Recorded in _RUN.json and logged; the
             # file is predicted once the setting is fixed and the file uploaded again.

@@ -69,23 +69,17 @@ class Promoter:
         if champion is None or champion.version != version:
             logs.event(log, logging.INFO, "re-score skipped: the champion has moved on", model_version=version)
             return
-        day = datetime.fromisoformat(decision["decided_at"])
         run_id = f"rescore-{version}"
-        folder = objects.batch_run_folder(day, run_id)
-        job = launchers.BatchJob(
-            run_id=run_id, input=self.settings.rescore_input,
-            output=f"gs://{self.predictions_bucket.name}/{folder}",
-            errors=f"gs://{self.predictions_bucket.name}/{objects.batch_errors_folder(day, run_id)}",
-            model_folder=f"gs://{self.models_bucket.name}/{objects.version_prefix(version)}",
-            expected_sha256=champion.inference_sha256)
         try:
-            launched = launchers.launch_once(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, job,
-                                                  self._launcher or launchers.from_settings(self.settings))
+            launched = launchers.launch_batch_run(
+                self.predictions_bucket, self.models_bucket, datetime.fromisoformat(decision["decided_at"]), run_id,
+                self.settings.rescore_input, version, champion.inference_sha256,
+                self._launcher or launchers.from_settings(self.settings))
         except ConfigError as exc:  # retrying cannot fix a setting; the promotion stands
             logs.event(log, logging.ERROR, "re-score on promotion not launched", model_version=version, error=str(exc))
             return
         logs.event(log, logging.INFO, "re-score on promotion launched", model_version=version, run_id=run_id,
-                   job_id=launched.job_id, duplicate=launched.duplicate, input=job.input)
+                   job_id=launched.job_id, duplicate=launched.duplicate, input=self.settings.rescore_input)
 
     def _decide(self, version: str) -> dict:
         base = {"version": version, "action": "judge"}

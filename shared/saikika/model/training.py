@@ -282,6 +282,10 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     passes(final, lambda held: np.ones(len(held), bool), stream_epochs(rows), "refit", on_first_pass=score_tuning)
     scores, truth = np.vstack(tuning_scores), np.vstack(tuning_truth)
     thresholds = tune_thresholds(scores, truth)
+    for model in final:  # averaging's working arrays: coef_ and intercept_ already hold the averaged weights
+        for name in ("_average_coef", "_average_intercept", "_standard_coef", "_standard_intercept"):
+            if hasattr(model, name):
+                delattr(model, name)
     classifier = _ovr(final, labels)
     _round_to_float32(tfidf, classifier)
     return TrainedModel(

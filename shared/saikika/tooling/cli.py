@@ -24,32 +24,54 @@ def main() -> None:
 @main.command()
 @click.option("--data", "data", multiple=True, required=True, help="JSONL file or gs:// URI (repeatable).")
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder for model.skops and metadata.json.")
-def train(data: tuple[str, ...], out: Path) -> None:
-    """Train a multi-label text model from labeled JSONL rows."""
+@click.option("--in-memory-rows", default=50_000, show_default=True,
+              help="Up to this many rows train in memory; more stream from the files in bounded memory.")
+def train(data: tuple[str, ...], out: Path, in_memory_rows: int) -> None:
+    """Train a multi-label text model from labeled JSONL rows (streamed, in bounded memory, above
+    --in-memory-rows)."""
+    from itertools import islice
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from saikika.cloud import data_files
     from saikika.model import artifact, training
 
     started = time.perf_counter()
-    rows = data_files.load_rows(data)
-    if rows.invalid:
-        console.print(f"[yellow]{len(rows.invalid)} invalid row(s) skipped[/]; first: {rows.invalid[0]}")
+    invalid: list[dict] = []
+    # Read up to the limit: a small data set is trained in memory as it is; a larger one streams from the files.
+    head = list(islice(data_files.iter_items(data, invalid), in_memory_rows + 1))
+    streamed = len(head) > in_memory_rows
+    del head[in_memory_rows:]
+
+    invalid_per_pass: list[list[dict]] = []
+
+    def batches():
+        invalid_per_pass.append([])
+        items = data_files.iter_items(data, invalid_per_pass[-1])
+        while batch := list(islice(items, 5_000)):
+            yield batch
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         tasks: dict[str, int] = {}
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
+                tasks[stage] = progress.add_task(stage, total=total or None)
             progress.update(tasks[stage], completed=done)
 
         try:
-            trained = training.train(rows.items, progress=report)
+            trained = (training.train_streaming(batches, progress=report) if streamed
+                       else training.train(head, progress=report))
         except training.TrainingDataError as exc:
             raise click.ClickException(str(exc)) from exc
+    if streamed:
+        invalid = invalid_per_pass[-1]
+    if invalid:
+        console.print(f"[yellow]{len(invalid)} invalid row(s) skipped[/]; first: {invalid[0]}")
     files = training.serialize(
-        trained, extra={"data_sources": list(data), "invalid_rows": len(rows.invalid),
+        trained, extra={"data_sources": list(data), "invalid_rows": len(invalid),
+                        "training_mode": "streamed" if streamed else "in memory",
                         "training_seconds": round(time.perf_counter() - started, 2)}
     )
     artifact.write_dir(out, files)

@@ -1,0 +1,303 @@
+"""`make bench-scale`: the loop at marketplace scale, measured in one run on this machine → bench/scale.json.
+
+1. History sweep (the emulators of the local stack, the retrain handler driven in-process through a storage client
+   that counts its HTTP requests): 1k, 5k and 20k feedback objects of history, compacted by a first run; then a
+   tick with nothing new and a run with 10 new feedback objects: seconds and storage requests.
+   `detect_cost_ratio` = the nothing-new tick's median time with 20k objects of history ÷ with 1k.
+2. Rows sweep: `saikika train` (a process of its own, default settings: streamed above 50,000 rows) on 100k, 300k
+   and 1M synthetic marketplace rows (title plus a few hundred characters of description): seconds and peak RSS;
+   the in-memory fit on 100k rows for reference. `rss_ratio_1m_vs_100k` compares the streamed runs.
+3. Livedoor: top-1 accuracy on `test` of the streaming fit next to the in-memory fit.
+4. A 256-label model served by `predict_http` through a hot swap to another 256-label model: peak RSS of the
+   function's processes (target: under a 1 GiB instance). The two models' weights are random (what the
+   serving memory depends on is their shape: 256 labels × 2^18 float32 weights), built as real model.npz files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+from helpers import count_requests  # noqa: E402
+
+from saikika.cloud import gcs, registry  # noqa: E402
+from saikika.core import jsonl, objects, rows  # noqa: E402
+from saikika.core.events import ObjectEvent  # noqa: E402
+from saikika.core.settings import Settings  # noqa: E402
+from saikika.handlers.retrain import Retrainer  # noqa: E402
+from saikika.model import artifact, catalogue, evaluation, inference_artifact, training  # noqa: E402
+from saikika.tooling.local_stack import FUNCTIONS, LocalStack  # noqa: E402
+from saikika.tooling.polling import wait_until  # noqa: E402
+
+
+def log(message: str) -> None:
+    print(f"[bench-scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---- 1. history sweep ---------------------------------------------------------------------------------
+def counting_client(stack: LocalStack) -> tuple[object, list[str]]:
+    client = stack.storage_client()
+    return client, count_requests(client)
+
+
+def history_point(stack: LocalStack, history: int) -> dict:
+    client, calls = counting_client(stack)
+    suffix = uuid.uuid4().hex[:8]
+    names = {role: f"{role}-{suffix}" for role in ("data", "models", "predictions")}
+    for name in names.values():
+        client.create_bucket(name)
+    settings = Settings.from_env({
+        "GOOGLE_CLOUD_PROJECT": stack.project, "SAIKIKA_DATA_BUCKET": names["data"],
+        "SAIKIKA_MODELS_BUCKET": names["models"], "SAIKIKA_PREDICTIONS_BUCKET": names["predictions"],
+        "SAIKIKA_RETRAIN_SETTLE_S": "0", "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0", "SAIKIKA_TRAINING_LAUNCHER": "local"})
+    data, models = client.bucket(names["data"]), client.bucket(names["models"])
+    items = list(catalogue.generate(history + 10, seed=history))
+    day = datetime.now(timezone.utc)
+
+    def feedback(i: int) -> str:
+        name = objects.feedback(day, f"{history}{i:07d}")
+        data.blob(name).upload_from_string(jsonl.dumps([{**items[i].to_json(), rows.EVENT_TIME_FIELD: day.isoformat()}]))
+        return name
+
+    log(f"history {history}: writing {history} feedback objects")
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(feedback, range(history)))
+    retrainer = Retrainer(settings, client)
+    gcs.create_json(models, f"{objects.RETRAIN_PENDING_PREFIX}request-setup.json",
+                    {"object": "setup", "force": True, "updated": 0})
+    began = time.perf_counter()
+    first = retrainer.tick("compact the history")
+    compaction_run_s = time.perf_counter() - began
+    assert first.status == "trained", first
+
+    nothing_new, nothing_new_calls = [], []
+    for _ in range(5):
+        calls.clear()
+        began = time.perf_counter()
+        assert retrainer.tick("tick").status == "up-to-date"
+        nothing_new.append(time.perf_counter() - began)
+        nothing_new_calls.append(len(calls))
+    # Ten new feedback objects arrive as a burst: their events are recorded as pending (the settle time not yet
+    # passed), then the tick that runs.
+    settling = Retrainer(Settings.from_env({**{k: v for k, v in os.environ.items() if k.startswith("SAIKIKA_")},
+                                            "GOOGLE_CLOUD_PROJECT": stack.project, "SAIKIKA_DATA_BUCKET": names["data"],
+                                            "SAIKIKA_MODELS_BUCKET": names["models"],
+                                            "SAIKIKA_PREDICTIONS_BUCKET": names["predictions"],
+                                            "SAIKIKA_RETRAIN_SETTLE_S": "3600"}), client)
+    for i in range(10):
+        name = feedback(history + i)
+        assert settling.on_object(ObjectEvent(data.name, name, data.get_blob(name).generation)).status == "deferred"
+    calls.clear()
+    began = time.perf_counter()
+    outcomes = [retrainer.tick("tick").status]
+    run_s = time.perf_counter() - began
+    assert outcomes == ["trained"], outcomes
+    data_reads = sum(1 for c in calls if f"/b/{data.name}/" in c or f"/{data.name}/o" in c)
+    return {
+        "history_objects": history, "first_run_compacting_history_s": round(compaction_run_s, 2),
+        "nothing_new_s": {"median": statistics.median(nothing_new), "values": [round(v, 4) for v in nothing_new]},
+        "nothing_new_storage_requests": statistics.median(nothing_new_calls),
+        "ten_new_objects": {"seconds": round(run_s, 2), "storage_requests": len(calls),
+                            "data_bucket_requests": data_reads, "outcomes": outcomes,
+                            "rows_trained": first and json.loads(sorted(models.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX),
+                                                                        key=lambda b: b.name)[-1].download_as_bytes())
+                            ["training_data"].get("rows_newest_per_item")},
+    }
+
+
+# ---- 2. rows sweep ------------------------------------------------------------------------------------
+def marketplace_rows(count: int, path: Path) -> int:
+    """Synthetic marketplace rows: a catalogue item's title and a description of a few hundred characters."""
+    rng = random.Random(count)
+    pool = list(catalogue.generate(20_000, seed=3))
+    written = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for n in range(count):
+            item = pool[n % len(pool)]
+            extra = " ".join(pool[rng.randrange(len(pool))].description for _ in range(4))
+            handle.write(json.dumps({"id": f"m{n}", "title": item.title, "description": f"{item.description} {extra}",
+                                     "tags": list(item.tags), "labels": list(item.labels)}, ensure_ascii=False) + "\n")
+            written += 1
+    return path.stat().st_size
+
+
+def train_process(data: Path, out: Path, *extra: str) -> dict:
+    saikika = Path(sys.executable).with_name("saikika")
+    # A process of its own measures its one child: RUSAGE_CHILDREN's peak is then that run's alone.
+    probe = ("import json, resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "print(json.dumps({'rc': r.returncode, 'seconds': time.perf_counter() - t, "
+             "'peak_rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 'err': r.stderr[-2000:]}))")
+    result = subprocess.run([sys.executable, "-c", probe, str(saikika), "train", "--data", str(data), "--out", str(out),
+                             *extra], capture_output=True, text=True, check=True)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    if figures["rc"] != 0:
+        raise SystemExit(figures["err"])
+    metadata = json.loads((out / "metadata.json").read_text())
+    return {"seconds": round(figures["seconds"], 1), "peak_rss_mb": round(figures["peak_rss_mb"], 1),
+            "mode": metadata.get("training_mode"), "rows_used": metadata["rows_used"],
+            "tuning_micro_f1": round(metadata["metrics"]["micro_f1"], 4)}
+
+
+def rows_sweep(sizes: list[int], work: Path) -> dict:
+    out: dict = {}
+    for size in sizes:
+        path = work / f"rows-{size}.jsonl"
+        log(f"rows {size}: generating")
+        megabytes = marketplace_rows(size, path) / 2**20
+        log(f"rows {size}: saikika train ({megabytes:.0f} MB)")
+        out[str(size)] = {"input_mb": round(megabytes, 1), "streamed": train_process(path, work / f"model-{size}")}
+        if size == min(sizes):
+            log(f"rows {size}: saikika train in memory, for reference")
+            out[str(size)]["in_memory"] = train_process(path, work / f"model-{size}-mem", "--in-memory-rows", str(size))
+        path.unlink()
+    return out
+
+
+# ---- 3. livedoor --------------------------------------------------------------------------------------
+def livedoor_quality() -> dict | None:
+    if not CORPUS.exists():
+        return None
+    from livedoor import livedoor_item
+
+    records = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
+    train = [livedoor_item(r) for r in records if r["split_kikuta"] == "train"]
+    test = [livedoor_item(r) for r in records if r["split_kikuta"] == "test"]
+
+    def accuracy(trained) -> float:
+        files = training.serialize(trained)
+        return evaluation.evaluate(artifact.load_inference(files.inference, files.metadata), test)["top1_accuracy"]
+
+    in_memory = accuracy(training.train(train))
+    streamed = accuracy(training.train_streaming(lambda: (train[i:i + 5000] for i in range(0, len(train), 5000))))
+    return {"in_memory_top1": round(in_memory, 4), "streamed_top1": round(streamed, 4),
+            "difference_points": round(100 * (streamed - in_memory), 2)}
+
+
+# ---- 4. 256 labels through a hot swap -----------------------------------------------------------------
+def wide_model(labels: int, seed: int) -> artifact.ModelFiles:
+    rng = np.random.default_rng(seed)
+    bits = 18
+    buffer = io.BytesIO()
+    np.savez(buffer, idf=rng.uniform(1, 10, 1 << bits).astype(np.float32),
+             coef=rng.normal(0, 0.5, (labels, 1 << bits)).astype(np.float32),
+             intercept=rng.normal(-3, 1, labels), ngram_range=np.array([1, 3]), bits=np.array(bits),
+             lowercase=np.array(True))
+    arrays = buffer.getvalue()
+    names = [f"label-{j:03d}" for j in range(labels)]
+    placeholder = b"not loaded by predictors"
+    metadata = {"version": f"wide-{seed}-{uuid.uuid4().hex[:6]}", "sha256": artifact.sha256_hex(placeholder),
+                "labels": names, "thresholds": {n: 0.5 for n in names},
+                "inference": {"file": objects.INFERENCE_FILE, "format": inference_artifact.FORMAT,
+                              "sha256": artifact.sha256_hex(arrays)}}
+    return artifact.ModelFiles(placeholder, metadata, arrays)
+
+
+def process_tree_peak_mb(root: int) -> float:
+    """The largest VmHWM (peak resident set) among a process and its descendants."""
+    peak = 0.0
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            peak = max(peak, next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM")) / 1024)
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+        pending += [int(c) for c in children]
+    return peak
+
+
+def hot_swap_peak(work: Path, labels: int = 256) -> dict:
+    spec = tuple(s for s in FUNCTIONS if s.name == "predict_http")
+    stack = LocalStack(state_dir=work / "wide", functions=spec, extra_env={"SAIKIKA_MODEL_TTL_S": "1"}).start()
+    try:
+        models = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
+        first, second = wide_model(labels, 1), wide_model(labels, 2)
+        url = stack.env["SAIKIKA_PREDICT_URL"]
+        body = json.dumps({"instances": [{"id": str(i), "title": f"防水 スピーカー {i}", "description": "wireless " * 40}
+                                         for i in range(100)]}).encode()
+
+        def served_version() -> str:
+            request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return json.loads(response.read())["model_version"]
+
+        registry.push(models, *first)
+        registry.set_champion(models, first.metadata, None, reason="bench")
+        wait_until("the first wide model served", lambda: served_version() == first.metadata["version"], timeout_s=120)
+        pid = dict(stack._processes)["function-predict_http"].pid
+        before = process_tree_peak_mb(pid)
+        registry.push(models, *second)
+        registry.set_champion(models, second.metadata, registry.read_champion(models), reason="bench")
+        wait_until("the second wide model served", lambda: served_version() == second.metadata["version"], timeout_s=120)
+        for _ in range(20):
+            served_version()
+        return {"labels": labels, "model_npz_mb": round(len(first.inference) / 2**20, 1),
+                "peak_rss_mb_serving_one": round(before, 1), "peak_rss_mb_through_hot_swap": round(process_tree_peak_mb(pid), 1)}
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "scale.json")
+    parser.add_argument("--history", default="1000,5000,20000")
+    parser.add_argument("--rows", default="100000,300000,1000000")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: history,rows,livedoor,labels")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    results: dict = {"created_at": datetime.now(timezone.utc).isoformat(), "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if "history" not in skip:
+            stack = LocalStack(state_dir=work / "history", functions=()).start()
+            try:
+                results["history"] = [history_point(stack, int(n)) for n in args.history.split(",")]
+            finally:
+                stack.stop()
+        if "rows" not in skip:
+            results["rows"] = rows_sweep([int(n) for n in args.rows.split(",")], work)
+        if "livedoor" not in skip:
+            log("livedoor: streaming vs in-memory")
+            results["livedoor"] = livedoor_quality()
+        if "labels" not in skip:
+            log("256 labels through a hot swap")
+            results["wide_model"] = hot_swap_peak(work)
+    ratios = {}
+    if results.get("history"):
+        by = {h["history_objects"]: h for h in results["history"]}
+        ratios["detect_cost_ratio"] = round(by[max(by)]["nothing_new_s"]["median"] / by[min(by)]["nothing_new_s"]["median"], 3)
+    if results.get("rows"):
+        sizes = sorted(results["rows"], key=int)
+        ratios["rss_ratio_1m_vs_100k"] = round(results["rows"][sizes[-1]]["streamed"]["peak_rss_mb"]
+                                               / results["rows"][sizes[0]]["streamed"]["peak_rss_mb"], 3)
+        ratios["peak_rss_mb_largest"] = results["rows"][sizes[-1]]["streamed"]["peak_rss_mb"]
+    results["ratios"] = ratios
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(ratios, indent=2))
+
+
+if __name__ == "__main__":
+    main()
