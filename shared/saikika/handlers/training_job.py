@@ -18,12 +18,17 @@ from saikika.core.settings import Settings
 from saikika.handlers.retrain import Retrainer
 
 
+def parser() -> argparse.ArgumentParser:
+    """What `saikika.cloud.launchers.TrainingJob.arguments()` passes."""
+    parsed = argparse.ArgumentParser(prog="python -m saikika.handlers.training_job")
+    parsed.add_argument("--run-id", required=True)
+    parsed.add_argument("--trigger", default="training job")
+    parsed.add_argument("--force", action="store_true")
+    return parsed
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m saikika.handlers.training_job")
-    parser.add_argument("--run-id", required=True)
-    parser.add_argument("--trigger", default="training job")
-    parser.add_argument("--force", action="store_true")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     settings = Settings.from_env()
     logs.configure(settings.log_level)
     result = Retrainer(settings).run_job(args.run_id, args.trigger, args.force)

@@ -282,10 +282,7 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     passes(final, lambda held: np.ones(len(held), bool), stream_epochs(rows), "refit", on_first_pass=score_tuning)
     scores, truth = np.vstack(tuning_scores), np.vstack(tuning_truth)
     thresholds = tune_thresholds(scores, truth)
-    for model in final:  # averaging's working arrays: coef_ and intercept_ already hold the averaged weights
-        for name in ("_average_coef", "_average_intercept", "_standard_coef", "_standard_intercept"):
-            if hasattr(model, name):
-                delattr(model, name)
+    _drop_averaging_state(final)
     classifier = _ovr(final, labels)
     _round_to_float32(tfidf, classifier)
     return TrainedModel(
@@ -294,6 +291,15 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
         rows_used=rows, tuning_rows=tuning_rows, labels_dropped=dropped, tuning_scores=scores, tuning_truth=truth,
         check_texts=check_texts, config=config,
     )
+
+
+def _drop_averaging_state(models: list[SGDClassifier]) -> None:
+    """Averaging's working arrays (four per label, each as large as the weights): coef_ and intercept_ already hold
+    the averaged weights, and nothing fits these models again, so the saved pipeline does without them."""
+    for model in models:
+        for name in ("_average_coef", "_average_intercept", "_standard_coef", "_standard_intercept"):
+            if hasattr(model, name):
+                delattr(model, name)
 
 
 def _partial_fit(models: list[SGDClassifier], features: sp.csr_matrix, truth: np.ndarray) -> None:
