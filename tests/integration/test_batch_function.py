@@ -128,22 +128,29 @@ def small_parts(tmp_path_factory, model_files):
         stack.stop()
 
 
-def test_a_crash_mid_file_then_redelivery_yields_every_line_exactly_once(small_parts):
-    stack = small_parts
+def upload_input(stack: LocalStack, name: str, items: int, seed: int):
+    """A batch input of `items` catalogue lines with BAD_LINES among them: (data, predictions, ids, bad line
+    numbers, input size)."""
     client = stack.storage_client()
     data = client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])
     predictions = client.bucket(stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
-    lines, ids = catalogue_lines(3000, seed=22, prefix="crash")
+    lines, ids = catalogue_lines(items, seed=seed, prefix=name.rsplit("/", 1)[1].split(".")[0])
     body, bad_numbers = with_bad_lines(lines)
-    assert len(body) < 1000000
-    name = "batch/input/crash.jsonl"
     data.blob(name).upload_from_string(body)
+    return data, predictions, ids, bad_numbers, len(body)
+
+
+def test_a_crash_mid_file_then_redelivery_yields_every_line_exactly_once(small_parts):
+    stack = small_parts
+    name = "batch/input/crash.jsonl"
+    data, predictions, ids, bad_numbers, size = upload_input(stack, name, 3000, seed=22)
+    assert size < 1000000
     folder, errors = run_folder(data, name)
     wait_until("a few parts written", lambda: len(list(predictions.list_blobs(prefix=folder + "part-"))) >= 3,
                timeout_s=60, every_s=0.05)
     stack.kill_function("batch")
     before = {b.name: b.generation for b in predictions.list_blobs(prefix=folder + "part-")}
-    parts = -(-len(body) // 4096)
+    parts = -(-size // 4096)
     assert predictions.get_blob(folder + objects.BATCH_SUCCESS_FILE) is None and len(before) < parts, \
         "the function finished before it was killed: the test did not crash it mid-file"
     stack.start_function("batch")  # Pub/Sub delivers the unacknowledged event again
@@ -162,14 +169,9 @@ def test_a_crash_mid_file_then_redelivery_yields_every_line_exactly_once(small_p
 
 def test_a_file_above_the_bound_is_handed_to_a_batch_job_once(small_parts):
     stack = small_parts
-    client = stack.storage_client()
-    data = client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])
-    predictions = client.bucket(stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
-    lines, ids = catalogue_lines(5000, seed=23, prefix="big")
-    body, bad_numbers = with_bad_lines(lines)
-    assert len(body) > 1000000
     name = "batch/input/big.jsonl"
-    data.blob(name).upload_from_string(body)
+    data, predictions, ids, bad_numbers, size = upload_input(stack, name, 5000, seed=23)
+    assert size > 1000000
     folder, errors = run_folder(data, name)
     run_record = wait_until("launched", lambda: (found := predictions.get_blob(folder + objects.BATCH_RUN_FILE))
                             and json.loads(found.download_as_bytes()).get("state") == "launched" and found, timeout_s=60)
