@@ -83,8 +83,8 @@ def history_point(stack: LocalStack, history: int) -> dict:
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(feedback, range(history)))
     retrainer = Retrainer(settings, client)
-    gcs.create_json(models, f"{objects.RETRAIN_PENDING_PREFIX}request-setup.json",
-                    {"object": "setup", "force": True, "updated": 0})
+    gcs.create_json(models, objects.retrain_request("setup", datetime(2026, 1, 1, tzinfo=timezone.utc)),
+                    {"request": "setup", "force": True})
     began = time.perf_counter()
     first = retrainer.tick("compact the history")
     compaction_run_s = time.perf_counter() - began

@@ -165,6 +165,13 @@ def test_an_older_correction_arriving_after_a_newer_one_does_not_win(fresh):
     assert won[base[1].id].labels == ("kids",)
 
 
+def _pend(buckets, name: str, arrived: datetime | None = None) -> None:
+    """The marker a data event leaves (the retrain handler's `on_object`), at a chosen arrival time."""
+    blob = buckets["data"].get_blob(name)
+    marker = objects.retrain_pending(name, blob.generation, arrived or blob.updated)
+    gcs.create_json(buckets["models"], marker, {"object": name})
+
+
 # ---- 3. cost in new data, not in history ----------------------------------------------------------
 def test_deciding_nothing_is_new_reads_the_same_whatever_the_history(fresh, emulators):
     client, buckets, settings = fresh
@@ -174,8 +181,7 @@ def test_deciding_nothing_is_new_reads_the_same_whatever_the_history(fresh, emul
         feedback_object(data, "2026-11-01", f"h{i}", items[2 * i:2 * i + 2], datetime(2026, 11, 1, tzinfo=timezone.utc))
     retrainer = Retrainer(settings(SAIKIKA_RETRAIN_MIN_ROWS="10"), client)
     for name in [b.name for b in data.list_blobs(prefix="training/")]:
-        gcs.create_json(buckets["models"], objects.retrain_pending(name, data.get_blob(name).generation),
-                        {"object": name, "updated": 0})
+        _pend(buckets, name)
     assert retrainer.tick("history").status == "trained"
     assert training_store.loose_feedback(data) == []  # all 150 folded into one shard
 
@@ -188,9 +194,6 @@ def test_deciding_nothing_is_new_reads_the_same_whatever_the_history(fresh, emul
 
 
 # ---- 8. a loop that remembers ---------------------------------------------------------------------
-def _pend(buckets, name: str) -> None:
-    blob = buckets["data"].get_blob(name)
-    gcs.create_json(buckets["models"], objects.retrain_pending(name, blob.generation), {"object": name, "updated": 0})
 
 
 def test_identical_data_pushes_nothing_and_a_failed_run_waits_for_new_data(fresh):
@@ -209,7 +212,7 @@ def test_identical_data_pushes_nothing_and_a_failed_run_waits_for_new_data(fresh
     assert again.status == "up-to-date" and again.version == first.version and "nothing pushed" in again.reason
     # A run that pushed its candidate and died before recording itself leaves its work pending: the next run
     # finds the data's digest already trained and pushes nothing.
-    gcs.create_json(models, f"{objects.RETRAIN_PENDING_PREFIX}left-by-a-crash.json", {"object": "x", "updated": 0})
+    _pend(buckets, "training/base/a.jsonl", datetime(2026, 1, 1, tzinfo=timezone.utc))  # left behind by a crash
     assert retrainer.tick("after a crash").status == "up-to-date"
     assert registry.versions(models) == [first.version]
 
@@ -319,17 +322,14 @@ def test_a_trickle_cannot_starve_training(fresh):
     now = time.time()
     # Pending since 301, 100 and 1 s ago: the newest is within the 30 s settle, the oldest past the 300 s interval.
     for i, age in enumerate((301, 100, 1)):
-        blob = data.get_blob(f"training/t/{i}.jsonl")
-        gcs.create_json(buckets["models"], objects.retrain_pending(blob.name, blob.generation),
-                        {"object": blob.name, "updated": now - age})
+        _pend(buckets, f"training/t/{i}.jsonl", datetime.fromtimestamp(now - age, timezone.utc))
     retrainer = Retrainer(settings(SAIKIKA_RETRAIN_SETTLE_S="30", SAIKIKA_RETRAIN_MIN_INTERVAL_S="300"), client,
                           clock=lambda: now)
     assert retrainer.tick("trickle").status == "trained"
     # Without the old one, the same trickle waits for quiet.
     blob = data.get_blob("training/t/0.jsonl")
     data.blob("training/t/3.jsonl").upload_from_string(rows.dumps(catalogue.generate(200, seed=44, id_prefix="t3")))
-    new = data.get_blob("training/t/3.jsonl")
-    gcs.create_json(buckets["models"], objects.retrain_pending(new.name, new.generation), {"object": new.name, "updated": now + 400})
+    _pend(buckets, "training/t/3.jsonl", datetime.fromtimestamp(now + 400, timezone.utc))
     later = Retrainer(settings(SAIKIKA_RETRAIN_SETTLE_S="30", SAIKIKA_RETRAIN_MIN_INTERVAL_S="300"), client,
                       clock=lambda: now + 401)
     assert later.tick("trickle").status == "deferred"

@@ -95,3 +95,17 @@ def test_evaluation_slice_is_stable_and_about_a_tenth():
     share = np.mean([splits.in_evaluation_slice(f"i{i}") for i in range(20000)])
     assert 0.08 < share < 0.12
     assert splits.in_evaluation_slice("i1") == splits.in_evaluation_slice("i1")
+
+
+def test_a_pending_markers_name_says_when_its_work_arrived_and_whether_it_is_forced():
+    from datetime import datetime, timezone
+
+    from saikika.core import objects
+
+    when = datetime(2026, 11, 29, 8, 30, 1, 250000, tzinfo=timezone.utc)
+    data = objects.retrain_pending("training/feedback/dt=2026-11-29/7.jsonl", 17, when)
+    assert data == objects.retrain_pending("training/feedback/dt=2026-11-29/7.jsonl", 17, when)  # redelivery: same
+    assert data != objects.retrain_pending("training/feedback/dt=2026-11-29/7.jsonl", 18, when)
+    assert objects.pending_work(data) == (when.timestamp(), False)
+    assert objects.pending_work(objects.retrain_request("../x y", when)) == (when.timestamp(), True)
+    assert objects.pending_work("retrain/pending/garbage.json") is None

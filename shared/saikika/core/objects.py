@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 # ---- data bucket ----------------------------------------------------------------------------------
 TRAINING_PREFIX = "training/"
@@ -88,9 +88,28 @@ def retrain_run(started: datetime) -> str:
     return f"{RETRAIN_RUNS_PREFIX}{_stamp(started)}.json"
 
 
-def retrain_pending(name: str, generation: int) -> str:
+# A pending marker's name carries the time of its work (the training object's write time, or the request's), so
+# deciding whether a run is due is one listing: no marker is read.
+_PENDING = re.compile(r"^retrain/pending/(\d{8}T\d{6}\.\d{6}Z)-(request-)?")
+
+
+def retrain_pending(name: str, generation: int, updated: datetime) -> str:
     """The pending-work marker of one training object generation (redelivered events find the same one)."""
-    return f"{RETRAIN_PENDING_PREFIX}{hashlib.sha256(name.encode()).hexdigest()[:24]}-{generation}.json"
+    return f"{RETRAIN_PENDING_PREFIX}{_stamp(updated)}-{hashlib.sha256(name.encode()).hexdigest()[:24]}-{generation}.json"
+
+
+def retrain_request(message_id: str, received: datetime) -> str:
+    """The pending-work marker of a forced retrain request."""
+    return f"{RETRAIN_PENDING_PREFIX}{_stamp(received)}-request-{_safe(message_id)}.json"
+
+
+def pending_work(marker: str) -> tuple[float, bool] | None:
+    """(epoch seconds of the work, whether it is a forced request) from a marker's name; None if not a marker."""
+    match = _PENDING.match(marker)
+    if not match:
+        return None
+    when = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
+    return when.timestamp(), match.group(2) is not None
 
 
 def retrain_trained(digest: str) -> str:

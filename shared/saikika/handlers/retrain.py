@@ -63,8 +63,7 @@ class RunResult:
 class Pending:
     name: str  # the marker
     generation: int
-    source: str  # the training object (or "request <id>")
-    updated: float
+    updated: float  # when its work arrived: the training object's write time, or the request's publish time
     force: bool
 
 
@@ -88,9 +87,9 @@ class Retrainer:
         blob = self.data_bucket.get_blob(event.name, generation=event.generation)
         if blob is None:
             return RunResult("ignored", f"gs://{event.bucket}/{event.name}#{event.generation} is gone")
-        created = gcs.create_json(self.models_bucket, objects.retrain_pending(event.name, int(blob.generation)), {
-            "object": event.name, "generation": int(blob.generation),
-            "updated": blob.updated.timestamp() if blob.updated else self._clock(), "recorded_at": self._clock()})
+        updated = blob.updated or datetime.fromtimestamp(self._clock(), timezone.utc)
+        created = gcs.create_json(self.models_bucket, objects.retrain_pending(event.name, int(blob.generation), updated),
+                                  {"object": event.name, "generation": int(blob.generation), "recorded_at": _iso(self._clock())})
         logs.event(log, logging.INFO, "training data pending" if created else "training data already pending",
                    object=event.name, generation=int(blob.generation))
         return self.tick(trigger=f"gs://{event.bucket}/{event.name}#{blob.generation}")
@@ -111,21 +110,18 @@ class Retrainer:
         trigger = f"retrain-requests message {message.id}: {reason}"
         if force:
             # Kept as pending work, so a forced request waiting on the lease or the interval is not lost.
-            gcs.create_json(self.models_bucket, f"{objects.RETRAIN_PENDING_PREFIX}request-{_safe(message.id)}.json",
-                            {"object": f"request {message.id}", "force": True, "updated": self._clock(),
-                             "recorded_at": self._clock(), "reason": reason})
+            gcs.create_json(self.models_bucket, objects.retrain_request(message.id, message.publish_time),
+                            {"request": message.id, "force": True, "reason": reason, "recorded_at": _iso(self._clock())})
         return self.tick(trigger=trigger)
 
     # ---- is a run due? ------------------------------------------------------------------------
     def pending(self) -> list[Pending]:
+        """One listing: each marker's name says when its work arrived and whether it is a forced request."""
         found = []
         for blob in self._client.list_blobs(self.models_bucket, prefix=objects.RETRAIN_PENDING_PREFIX):
-            marker = gcs.read_json(self.models_bucket, blob.name)
-            if marker is None:
-                continue  # consumed meanwhile
-            body, generation = marker
-            found.append(Pending(blob.name, generation, str(body.get("object")), float(body.get("updated", 0)),
-                                 bool(body.get("force", False))))
+            work = objects.pending_work(blob.name)
+            if work is not None:
+                found.append(Pending(blob.name, int(blob.generation), work[0], work[1]))
         return found
 
     def tick(self, trigger: str) -> RunResult:
@@ -340,6 +336,3 @@ def _batches(items: Iterator, size: int) -> Iterator[list]:
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat()
 
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:100]
