@@ -42,6 +42,8 @@ from saikika.model.training import LabelPolicy, TrainingDataError, serialize, tr
 
 log = logging.getLogger("saikika.retrain")
 
+# How long a training job waits for the lease its launching function is about to release.
+JOB_LEASE_WAIT_S = 120.0
 # A run that started on a set of pending work and never finished (a crash, an instance killed for memory) is
 # retried this many times, then recorded as failed and its work consumed.
 MAX_ATTEMPTS = 3
@@ -240,6 +242,11 @@ class Retrainer:
                   forced: bool) -> RunResult:
         run_id = uuid.uuid4().hex[:12]
         job = launchers.TrainingJob(run_id, trigger, forced)
+        # In flight before the launch: the job, however fast it starts, finds itself in the state.
+        in_flight = {"run_id": run_id, "job_id": None, "launched_at": self._clock(),
+                     "deadline": self._clock() + self.settings.training_job_timeout_s,
+                     "pending": [p.name for p in pending]}
+        state_generation = self._write_state({**state, "job": in_flight}, state_generation)
         try:
             job_id = (self._launcher or launchers.training_from_settings(self.settings)).launch(job)
         except ConfigError as exc:
@@ -247,9 +254,13 @@ class Retrainer:
             self._finish(result, trigger, self._clock(), pending, snap.summary(self.data_bucket.name), state,
                          state_generation, None)
             return result
-        self._write_state({**state, "job": {"run_id": run_id, "job_id": job_id, "launched_at": self._clock(),
-                                            "deadline": self._clock() + self.settings.training_job_timeout_s,
-                                            "pending": [p.name for p in pending]}}, state_generation)
+        except Exception:
+            self._write_state(state, state_generation)  # not launched: the work stays pending for the next tick
+            raise
+        found = self._state()
+        if (found[0].get("job") or {}).get("run_id") == run_id:  # the job may have finished already
+            gcs.write_if_generation(self.models_bucket, objects.RETRAIN_STATE_OBJECT,
+                                    gcs.to_json({**found[0], "job": {**in_flight, "job_id": job_id}}), gcs.JSON, found[1])
         logs.event(log, logging.INFO, "retrain handed to a training job", trigger=trigger, run_id=run_id, job_id=job_id,
                    bytes=snap.bytes, pending=len(pending))
         return RunResult("handed-off", f"{snap.bytes} bytes of training data: training job {job_id}")
@@ -264,14 +275,27 @@ class Retrainer:
                        in_flight=job.get("run_id"))
             return RunResult("ignored", f"run {run_id} is not the job in flight")
         pending = [p for p in self.pending() if p.name in set(job.get("pending", []))]
-        taken = lease.acquire(self.models_bucket, objects.RETRAIN_LEASE_OBJECT, self.settings.training_job_timeout_s,
-                              self._clock)
-        if isinstance(taken, lease.Busy):
-            raise RetryLater("a run holds the lease")
+        # The function that launched this job may still be releasing the lease: wait for it a while.
+        deadline = time.monotonic() + JOB_LEASE_WAIT_S
+        while isinstance(taken := lease.acquire(self.models_bucket, objects.RETRAIN_LEASE_OBJECT,
+                                                 self.settings.training_job_timeout_s, self._clock), lease.Busy):
+            if time.monotonic() > deadline:
+                self._abandon_job(run_id)
+                raise RetryLater(f"the lease stayed held for {JOB_LEASE_WAIT_S:.0f} s")
+            time.sleep(2)
         try:
             return self._run_under_lease(f"{trigger} (training job {run_id})", pending, in_job=True, run_id=run_id)
+        except BaseException:
+            self._abandon_job(run_id)  # the work stays pending; the next tick runs it again (attempts are counted)
+            raise
         finally:
             lease.release(self.models_bucket, taken)
+
+    def _abandon_job(self, run_id: str) -> None:
+        state, generation = self._state()
+        if (state.get("job") or {}).get("run_id") == run_id:
+            gcs.write_if_generation(self.models_bucket, objects.RETRAIN_STATE_OBJECT,
+                                    gcs.to_json({k: v for k, v in state.items() if k != "job"}), gcs.JSON, generation)
 
     def _finish(self, result: RunResult, trigger: str, started: float, pending: list[Pending], summary: dict,
                 state: dict, state_generation: int, run_id: str | None) -> None:
