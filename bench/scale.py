@@ -66,10 +66,10 @@ def history_point(stack: LocalStack, history: int) -> dict:
     names = {role: f"{role}-{suffix}" for role in ("data", "models", "predictions")}
     for name in names.values():
         client.create_bucket(name)
-    settings = Settings.from_env({
-        "GOOGLE_CLOUD_PROJECT": stack.project, "SAIKIKA_DATA_BUCKET": names["data"],
-        "SAIKIKA_MODELS_BUCKET": names["models"], "SAIKIKA_PREDICTIONS_BUCKET": names["predictions"],
-        "SAIKIKA_RETRAIN_SETTLE_S": "0", "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0", "SAIKIKA_TRAINING_LAUNCHER": "local"})
+    env = {"GOOGLE_CLOUD_PROJECT": stack.project, "SAIKIKA_DATA_BUCKET": names["data"],
+           "SAIKIKA_MODELS_BUCKET": names["models"], "SAIKIKA_PREDICTIONS_BUCKET": names["predictions"],
+           "SAIKIKA_RETRAIN_SETTLE_S": "0", "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0", "SAIKIKA_TRAINING_LAUNCHER": "local"}
+    settings = Settings.from_env(env)
     data, models = client.bucket(names["data"]), client.bucket(names["models"])
     items = list(catalogue.generate(history + 10, seed=history))
     day = datetime.now(timezone.utc)
@@ -99,11 +99,8 @@ def history_point(stack: LocalStack, history: int) -> dict:
         nothing_new_calls.append(len(calls))
     # Ten new feedback objects arrive as a burst: their events are recorded as pending (the settle time not yet
     # passed), then the tick that runs.
-    settling = Retrainer(Settings.from_env({**{k: v for k, v in os.environ.items() if k.startswith("SAIKIKA_")},
-                                            "GOOGLE_CLOUD_PROJECT": stack.project, "SAIKIKA_DATA_BUCKET": names["data"],
-                                            "SAIKIKA_MODELS_BUCKET": names["models"],
-                                            "SAIKIKA_PREDICTIONS_BUCKET": names["predictions"],
-                                            "SAIKIKA_RETRAIN_SETTLE_S": "3600"}), client)
+    settling = Retrainer(Settings.from_env({**env, "SAIKIKA_RETRAIN_SETTLE_S": "3600",
+                                            "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "3600"}), client)
     for i in range(10):
         name = feedback(history + i)
         assert settling.on_object(ObjectEvent(data.name, name, data.get_blob(name).generation)).status == "deferred"

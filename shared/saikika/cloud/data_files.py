@@ -22,13 +22,10 @@ def read_text(location: str, project: str | None = None) -> str:
 def iter_lines(location: str, project: str | None = None) -> Iterator[str]:
     """A file's lines, streamed (never the whole file in memory)."""
     if location.startswith("gs://"):
-        import io
-
-        from google.cloud import storage
+        from saikika.cloud import gcs
 
         bucket, _, name = location[5:].partition("/")
-        with storage.Client(project=project).bucket(bucket).blob(name).open("rb") as raw:
-            yield from io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        yield from gcs.iter_lines(gcs.client(project).bucket(bucket).blob(name))
         return
     with Path(location).open(encoding="utf-8", newline="\n") as handle:
         yield from handle

@@ -3,7 +3,9 @@ generations. The client honours STORAGE_EMULATOR_HOST, so the same code runs aga
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +79,13 @@ def read_json(bucket: storage.Bucket, name: str, patience: Patience = PATIENT) -
     if found is None:
         return None
     return json.loads(found[0]), found[1]
+
+
+def iter_lines(blob: storage.Blob, errors: str = "strict") -> Iterator[str]:
+    """An object's text lines, streamed in 4 MiB reads (never the whole object in memory). `blob` may name a
+    generation; `errors` is how undecodable bytes are handled, as for `open`."""
+    with blob.open("rb", chunk_size=4 * 1024 * 1024) as raw:
+        yield from io.TextIOWrapper(raw, encoding="utf-8", errors=errors, newline="\n")
 
 
 def generation(bucket: storage.Bucket, name: str, patience: Patience = PATIENT) -> int | None:

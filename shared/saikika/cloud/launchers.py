@@ -53,6 +53,8 @@ class BatchJob:
     model_folder: str
     expected_sha256: str | None = None
     entry_module = ENTRY_MODULE
+    # Run as a local process, the pipeline needs a runner: Beam's DirectRunner, one worker.
+    local_arguments = ("--runner=DirectRunner", "--direct_num_workers=1")
 
     def arguments(self) -> list[str]:
         """The entry point's own arguments (the Flex Template's parameters have the same names)."""
@@ -69,6 +71,7 @@ class TrainingJob:
     trigger: str
     force: bool = False
     entry_module = TRAINING_ENTRY_MODULE
+    local_arguments = ()
 
     def arguments(self) -> list[str]:
         return [f"--run-id={self.run_id}", f"--trigger={self.trigger}", *(["--force"] if self.force else [])]
@@ -77,6 +80,7 @@ class TrainingJob:
 class Job(Protocol):
     run_id: str
     entry_module: str
+    local_arguments: tuple[str, ...]  # what a local process adds to `arguments()`
 
     def arguments(self) -> list[str]: ...
 
@@ -168,12 +172,10 @@ class LocalProcess:
     stderr."""
 
     python: str = sys.executable
-    runner_args: tuple[str, ...] = ("--runner=DirectRunner", "--direct_num_workers=1")
     name: str = "local"
 
     def launch(self, job: Job) -> str:
-        extra = list(self.runner_args) if job.entry_module == ENTRY_MODULE else []
-        process = subprocess.Popen([self.python, "-m", job.entry_module, *job.arguments(), *extra],
+        process = subprocess.Popen([self.python, "-m", job.entry_module, *job.arguments(), *job.local_arguments],
                                    start_new_session=True)
         # Reap it when it ends, so a long-lived function instance keeps no zombies.
         threading.Thread(target=process.wait, daemon=True).start()

@@ -56,7 +56,7 @@ class RetryLater(TransientError):
 
 @dataclass(frozen=True)
 class RunResult:
-    status: str  # "trained", "skipped", "failed", "up-to-date", "deferred", "handed-off", "ignored", "recorded"
+    status: str  # "trained", "skipped", "failed", "up-to-date", "deferred", "handed-off", "ignored"
     reason: str
     version: str | None = None
 
@@ -176,8 +176,9 @@ class Retrainer:
             training_store.compact(self.data_bucket, now=started)
             snap = training_store.snapshot(self.data_bucket)
             summary = snap.summary(self.data_bucket.name)
-            trained_on = gcs.read_json(self.models_bucket, objects.retrain_trained(snap.digest))
-            earlier = (trained_on or ({}, 0))[0].get("version")
+            trained_on, trained_generation = (gcs.read_json(self.models_bucket, objects.retrain_trained(snap.digest))
+                                              or ({}, 0))
+            earlier = trained_on.get("version")
             if not forced and earlier:
                 result = RunResult("up-to-date", f"the training data (digest {snap.digest[:12]}) is what version "
                                                  f"{earlier} was trained on: nothing pushed", earlier)
@@ -188,7 +189,7 @@ class Retrainer:
                 # Recorded right after the push: a crash before the run is recorded retrains nothing twice.
                 gcs.write_if_generation(self.models_bucket, objects.retrain_trained(snap.digest), gcs.to_json(
                     {"digest": snap.digest, "version": result.version, "trained_at": _iso(self._clock())}),
-                    gcs.JSON, (trained_on or ({}, 0))[1])
+                    gcs.JSON, trained_generation)
         except _GaveUp as exc:
             result = RunResult("failed", str(exc))
         except TrainingDataError as exc:
@@ -257,10 +258,7 @@ class Retrainer:
         except Exception:
             self._write_state(state, state_generation)  # not launched: the work stays pending for the next tick
             raise
-        found = self._state()
-        if (found[0].get("job") or {}).get("run_id") == run_id:  # the job may have finished already
-            gcs.write_if_generation(self.models_bucket, objects.RETRAIN_STATE_OBJECT,
-                                    gcs.to_json({**found[0], "job": {**in_flight, "job_id": job_id}}), gcs.JSON, found[1])
+        self._replace_job(run_id, {**in_flight, "job_id": job_id})  # unless the job has finished already
         logs.event(log, logging.INFO, "retrain handed to a training job", trigger=trigger, run_id=run_id, job_id=job_id,
                    bytes=snap.bytes, pending=len(pending))
         return RunResult("handed-off", f"{snap.bytes} bytes of training data: training job {job_id}")
@@ -280,22 +278,24 @@ class Retrainer:
         while isinstance(taken := lease.acquire(self.models_bucket, objects.RETRAIN_LEASE_OBJECT,
                                                  self.settings.training_job_timeout_s, self._clock), lease.Busy):
             if time.monotonic() > deadline:
-                self._abandon_job(run_id)
+                self._replace_job(run_id, None)
                 raise RetryLater(f"the lease stayed held for {JOB_LEASE_WAIT_S:.0f} s")
             time.sleep(2)
         try:
             return self._run_under_lease(f"{trigger} (training job {run_id})", pending, in_job=True, run_id=run_id)
         except BaseException:
-            self._abandon_job(run_id)  # the work stays pending; the next tick runs it again (attempts are counted)
+            self._replace_job(run_id, None)  # the work stays pending; the next tick runs it again (attempts are counted)
             raise
         finally:
             lease.release(self.models_bucket, taken)
 
-    def _abandon_job(self, run_id: str) -> None:
+    def _replace_job(self, run_id: str, job: dict | None) -> None:
+        """Set (or, with None, clear) the job in flight, if it is still run `run_id`; a lost race changes nothing."""
         state, generation = self._state()
         if (state.get("job") or {}).get("run_id") == run_id:
-            gcs.write_if_generation(self.models_bucket, objects.RETRAIN_STATE_OBJECT,
-                                    gcs.to_json({k: v for k, v in state.items() if k != "job"}), gcs.JSON, generation)
+            state = {key: value for key, value in state.items() if key != "job"} | ({"job": job} if job else {})
+            gcs.write_if_generation(self.models_bucket, objects.RETRAIN_STATE_OBJECT, gcs.to_json(state), gcs.JSON,
+                                    generation)
 
     def _finish(self, result: RunResult, trigger: str, started: float, pending: list[Pending], summary: dict,
                 state: dict, state_generation: int, run_id: str | None) -> None:

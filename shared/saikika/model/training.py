@@ -250,16 +250,17 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
         return [SGDClassifier(loss="log_loss", alpha=config.alpha, average=True, random_state=SEED) for _ in labels]
 
     def passes(models: list[SGDClassifier], fit_on: Callable[[np.ndarray], np.ndarray], epochs: int, stage: str,
-               on_first_pass: Callable[[np.ndarray, np.ndarray, list[Item]], None] | None = None) -> None:
+               on_first_pass: Callable[[sp.csr_matrix, np.ndarray, np.ndarray, list[Item]], None] | None = None) -> None:
         for epoch in range(epochs):
             seen = 0
             rng = np.random.default_rng(SEED + epoch)
             for batch in batches():
                 features = tfidf.transform(featuriser.transform([item.text() for item in batch]))
                 truth = binarize(batch, labels)
+                held = np.array([splits.in_tuning_split(item.id) for item in batch])
                 if epoch == 0 and on_first_pass:
-                    on_first_pass(features, truth, list(batch))
-                selected = np.flatnonzero(fit_on(np.array([splits.in_tuning_split(item.id) for item in batch])))
+                    on_first_pass(features, truth, held, list(batch))
+                selected = np.flatnonzero(fit_on(held))
                 if len(selected):
                     selected = rng.permutation(selected)
                     _partial_fit(models, features[selected], truth[selected])
@@ -271,8 +272,7 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     passes(first, lambda held: ~held, stream_epochs(rows - tuning_rows), "fit")
     tuning_scores, tuning_truth, check_texts = [], [], []
 
-    def score_tuning(features, truth, batch) -> None:
-        held = np.array([splits.in_tuning_split(item.id) for item in batch])
+    def score_tuning(features, truth, held, batch) -> None:
         if held.any():
             tuning_scores.append(np.column_stack([m.predict_proba(features[held])[:, 1] for m in first]))
             tuning_truth.append(truth[held])
