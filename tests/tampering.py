@@ -12,11 +12,11 @@ from saikika.model.artifact import ModelFiles
 
 
 def negated_weights(files: ModelFiles, version: str | None = None) -> ModelFiles:
-    """The same version with every coefficient of model.npz negated and metadata.json's checksum updated to match
+    """The same version with every weight of model.npz negated and metadata.json's checksum updated to match
     (predictors would serve inverted scores if nothing compared the arrays with the pipeline)."""
     with np.load(io.BytesIO(files.inference), allow_pickle=False) as arrays:
         negated = {name: arrays[name] for name in arrays.files}
-    negated["coef"] = -negated["coef"]
+    negated["weights"] = -negated["weights"]
     buffer = io.BytesIO()
     np.savez(buffer, **negated)
     tampered = buffer.getvalue()

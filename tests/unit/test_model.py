@@ -163,6 +163,21 @@ def test_a_previous_format_artifact_still_loads_and_scores_as_its_pipeline():
     assert validation_passes(files)
 
 
+def test_a_v2_artifact_still_loads_and_scores_as_its_pipeline(trained_small):
+    """Format v2 (float32 coefficients and IDF apart) is scored by the v3 code with float64 weights."""
+    import legacy_v2
+
+    from saikika.model import inference_artifact
+
+    files, pipeline = legacy_v2.build(trained_small.pipeline, trained_small.labels)
+    served = artifact.load_inference(files.inference, files.metadata)
+    assert files.metadata["inference"]["format"] == inference_artifact.FORMAT_V2
+    texts = [item.text() for item in catalogue.generate(100, seed=9)] + EDGE_TEXTS
+    np.testing.assert_allclose(served.scores(texts), pipeline.predict_proba(texts), rtol=0,
+                               atol=inference_artifact.MAX_SCORE_DIFFERENCE)
+    assert validation_passes(files)
+
+
 def validation_passes(files) -> bool:
     from saikika.model import validation
 

@@ -1,41 +1,72 @@
-"""Hashed character n-gram counts, vectorised across a whole batch: numpy array operations over every
-text's code points at once, no Python loop per n-gram. Training (as a scikit-learn transformer, in
-`saikika.model.training`) and serving (the inference artifact's scorer) both call this one implementation,
-so they agree by construction.
+"""Hashed character n-gram counts, vectorised across a batch: numpy array operations over every text's
+code points at once, no Python loop per n-gram and no sort. Training (as a scikit-learn transformer, in
+`saikika.model.ngram_transformer`) and serving (the inference artifact's scorer) both call this one
+implementation, so they agree by construction.
 
 The format, named by `FORMAT` and stored with each model:
-- a text is lowercased (if `lowercase`) and every run of two or more white-space characters becomes one
-  space (scikit-learn's character analyzer does the same);
+- a text is lowercased (if `lowercase`, exactly as `str.lower`) and every run of two or more white-space
+  characters (`str.isspace`) becomes one space (scikit-learn's character analyzer does the same);
 - its n-grams, n in `ngram_range`, are runs of n consecutive code points inside the text (never across
   two texts); lone surrogates count as code points;
 - an n-gram's hash is 32-bit FNV-1 over its code points (`h = 0x811C9DC5; h = h * 0x01000193 ^ c`), and its
   feature is the top `bits` bits of `h * 0x9E3779B1` (Fibonacci hashing), all modulo 2^32;
-- the output is the count of each feature per text, as CSR parts (`indptr`, `indices`, `counts`), with
-  each row's features in increasing order.
+- the output is the count of each feature per text, as CSR parts (`indptr`, `indices`, `counts`); a row
+  holds each of its features once, in the order of the feature's last n-gram in the text.
+
+How it counts without sorting: a chunk of texts gets one table slot of 2^bits entries per text. Every
+n-gram writes its own position into the table entry of (its text's slot, its feature); read back, all the
+n-grams of one feature in one text find the same position, the representative, and counting the
+representatives (`bincount`) gives the counts. Writes precede reads for every entry used, so the table is
+never cleared, and each thread keeps its own (the predictors serve requests from several threads).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 FORMAT = "char-ngram-fnv1-32"
-_WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's VectorizerMixin._white_spaces
 _FNV_OFFSET = np.uint32(0x811C9DC5)
 _FNV_PRIME = np.uint32(0x01000193)
 _FIBONACCI = np.uint32(0x9E3779B1)
 MIN_BITS, MAX_BITS = 10, 24
-_NONE = np.uint32(0xFFFFFFFF)
-_SORT_GROUP = 2048
-# Code points featurised together: the temporaries (≈ 40 bytes a code point) stay within a few MB.
+# Table entries (int32) a thread keeps: 8 MB, so 2^18-feature models count 8 texts per chunk. Smaller
+# tables stay in cache but leave more chunks; this was the fastest on livedoor articles (bench/run.py).
+_TABLE_ENTRIES = 1 << 21
+# Code points counted together: the temporaries (≈ 40 bytes a code point) stay within a few MB.
 _CHUNK_CODE_POINTS = 1 << 16
+# Code points normalised together (≈ 12 bytes a code point).
+_BLOCK_CODE_POINTS = 1 << 20
+
+# str.isspace() holds for these code points only, all below U+3001.
+_SPACE_TABLE = np.zeros(0x3002, dtype=bool)
+_SPACE_TABLE[[c for c in range(0x3001) if chr(c).isspace()]] = True
+# str.lower() maps one code point to one everywhere in the BMP but for U+0130 (İ → "i̇", two code points)
+# and U+03A3 (Σ, whose lower case depends on its neighbours); astral code points change only in this range.
+# A chunk holding any of these is lowercased by str.lower() itself.
+_LOWER_IRREGULAR = np.array([0x130, 0x3A3], dtype=np.uint32)
+_ASTRAL_CASED = (0x10400, 0x1E922)
+_NEEDS_STR_LOWER = np.zeros(0x10001, dtype=bool)  # indexed by min(code point, 0x10000)
+_NEEDS_STR_LOWER[_LOWER_IRREGULAR] = True
+
+
+def _bmp_lowercase_table() -> np.ndarray:
+    codes = np.arange(0x10000, dtype=np.uint32)
+    codes[_LOWER_IRREGULAR] = 0x20  # mapped elsewhere; kept out so that the rest lowers one to one
+    lowered = codes.tobytes().decode("utf-32-le", "surrogatepass").lower().encode("utf-32-le", "surrogatepass")
+    table = np.frombuffer(lowered, dtype=np.uint32).copy()
+    table[_LOWER_IRREGULAR] = _LOWER_IRREGULAR
+    return table
+
+
+_LOWER_BMP = _bmp_lowercase_table()
 
 
 class HashedCounts(NamedTuple):
-    """Per-text feature counts in CSR form: row i holds `indices[indptr[i]:indptr[i+1]]` (increasing)."""
+    """Per-text feature counts in CSR form: row i holds `indices[indptr[i]:indptr[i+1]]`, each feature once."""
 
     indptr: np.ndarray  # int64, len(texts) + 1
     indices: np.ndarray  # int32
@@ -55,16 +86,11 @@ class CharNgramHasher:
         self.bits = int(bits)
         self.lowercase = bool(lowercase)
         self.n_features = 1 << self.bits
-        # A sort key packs (text within chunk, feature) into 32 bits; the all-ones key is kept free as the
-        # marker of "no n-gram here", so a chunk holds one text fewer than the key space allows.
-        self._texts_per_chunk = (1 << (32 - self.bits)) - 1
-
-    def normalise(self, text: str) -> str:
-        return _WHITE_SPACES.sub(" ", text.lower() if self.lowercase else text)
+        self._texts_per_chunk = max(1, _TABLE_ENTRIES >> self.bits)
+        self._local = threading.local()
 
     def __call__(self, texts: Sequence[str]) -> HashedCounts:
-        texts = [self.normalise(text) for text in texts]
-        parts = [self._chunk(texts[start:stop]) for start, stop in self._chunks(texts)]
+        parts = [counts for _, _, counts in self.chunks(texts)]
         if len(parts) == 1:
             return parts[0]
         if not parts:
@@ -76,57 +102,103 @@ class CharNgramHasher:
             np.concatenate([part.counts for part in parts]),
         )
 
-    def _chunks(self, texts: list[str]) -> list[tuple[int, int]]:
-        """Runs of whole texts with at most _CHUNK_CODE_POINTS code points (or one longer text) and at most
-        _texts_per_chunk texts: bounded temporaries, whatever the batch."""
-        bounds, start, size = [], 0, 0
-        for index, text in enumerate(texts):
-            if index > start and (size + len(text) > _CHUNK_CODE_POINTS or index - start >= self._texts_per_chunk):
-                bounds.append((start, index))
-                start, size = index, 0
-            size += len(text)
-        if start < len(texts):
-            bounds.append((start, len(texts)))
-        return bounds
+    def chunks(self, texts: Sequence[str]) -> Iterator[tuple[int, int, HashedCounts]]:
+        """(start, stop, counts of texts[start:stop]) for consecutive runs of texts: what the scorer consumes
+        while the chunk's arrays are still in cache."""
+        for block_start, block_stop in _runs([len(text) for text in texts], _BLOCK_CODE_POINTS, len(texts)):
+            # Normalised a block at a time (a few array operations for many texts), counted a chunk at a time.
+            codes, lengths = self._code_points(texts[block_start:block_stop])
+            offsets = np.concatenate(([0], np.cumsum(lengths)))
+            for start, stop in _runs(lengths.tolist(), _CHUNK_CODE_POINTS, self._texts_per_chunk):
+                yield (block_start + start, block_start + stop,
+                       self._chunk(codes[offsets[start]:offsets[stop]], lengths[start:stop]))
 
-    def _chunk(self, texts: list[str]) -> HashedCounts:
-        n_texts = len(texts)
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n_texts)
-        # One array of every code point in the chunk; surrogatepass keeps lone surrogates instead of failing.
-        codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        total = codes.shape[0]
-        ends = np.cumsum(lengths)
-        end_of_text = np.repeat(ends, lengths)
-        row_key = np.repeat(np.arange(n_texts, dtype=np.uint32), lengths) << np.uint32(self.bits)
-        position = np.arange(total)
-        shift = np.uint32(32 - self.bits)
+    def _table(self) -> np.ndarray:
+        table = getattr(self._local, "table", None)
+        if table is None:
+            # The last entry is where n-grams that would leave their text go: counted, then dropped.
+            table = self._local.table = np.empty((self._texts_per_chunk << self.bits) + 1, dtype=np.int32)
+        return table
+
+    def _code_points(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The normalised texts' code points, concatenated, and each text's length."""
+        joined = "".join(texts)
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        if self.lowercase and codes.shape[0]:
+            bmp = np.minimum(codes, 0x10000)
+            astral = bmp.max() == 0x10000
+            if _NEEDS_STR_LOWER[bmp].any() or (
+                    astral and ((codes >= _ASTRAL_CASED[0]) & (codes < _ASTRAL_CASED[1])).any()):
+                lowered = [text.lower() for text in texts]
+                codes = np.frombuffer("".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+                lengths = np.fromiter(map(len, lowered), dtype=np.int64, count=len(texts))
+            else:
+                codes = np.where(bmp < 0x10000, _LOWER_BMP.take(bmp, mode="clip"), codes)
+        return _collapse_white_space(codes, lengths)
+
+    def _chunk(self, codes: np.ndarray, lengths: np.ndarray) -> HashedCounts:
+        n_texts, total = lengths.shape[0], codes.shape[0]
         min_n, max_n = self.ngram_range
-        # keys[i, n - min_n]: the n-gram starting at code point i, or _NONE where it would leave its text.
-        # Row-major, so each text's keys are one contiguous run: texts can be sorted a group at a time.
-        keys = np.full((total, max_n - min_n + 1), _NONE, dtype=np.uint32)
+        width = max_n - min_n + 1
+        table = self._table()
+        outside = table.shape[0] - 1
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        slot = np.repeat(np.arange(n_texts, dtype=np.int64) << self.bits, lengths)
+        shift = np.uint32(32 - self.bits)
+        # keys[i, n - min_n]: the table entry of the n-gram starting at code point i. Row-major, so each
+        # text's keys are one contiguous run.
+        keys = np.empty((total, width), dtype=np.int64)
         hashes = np.full(total, _FNV_OFFSET, dtype=np.uint32)
         for n in range(1, max_n + 1):
             # hashes[i] now covers codes[i : i + n] (numpy's uint32 arithmetic wraps modulo 2^32).
             hashes = (hashes[: total - n + 1] * _FNV_PRIME) ^ codes[n - 1:]
-            if n >= min_n:
-                starts = hashes.shape[0]
-                keys[:starts, n - min_n] = np.where(position[:starts] + n <= end_of_text[:starts],
-                                                    row_key[:starts] | ((hashes * _FIBONACCI) >> shift), _NONE)
+            if n < min_n:
+                continue
+            column = keys[:, n - min_n]
+            valid = hashes.shape[0]
+            np.right_shift(hashes * _FIBONACCI, shift, out=column[:valid], casting="unsafe")
+            column[:valid] += slot[:valid]
+            column[valid:] = outside
+            if n > 1:  # the last n - 1 code points of a text start no n-gram
+                tails = (ends[:, None] - np.arange(1, n)[None, :]).ravel()
+                column[tails[tails >= np.repeat(starts, n - 1)]] = outside
         keys = keys.reshape(-1)
-        # Sorting groups of about _SORT_GROUP keys (whole texts) is several times faster than one large sort,
-        # and as good: a group's keys all sort after the previous group's (the text is in the high bits).
-        width = max_n - min_n + 1
-        cuts = np.searchsorted(ends * width, np.arange(_SORT_GROUP, total * width, _SORT_GROUP))
-        bounds = np.unique(np.concatenate(([0], ends[cuts[cuts < n_texts]] * width, [total * width])))
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            keys[start:stop].sort()
-        keys = keys[keys != _NONE]
-        first = np.ones(keys.shape[0], dtype=bool)
-        np.not_equal(keys[1:], keys[:-1], out=first[1:])
-        at = np.flatnonzero(first)
-        unique = keys[at]
-        counts = np.diff(at, append=keys.shape[0]).astype(np.int32)
-        indices = (unique & np.uint32(self.n_features - 1)).astype(np.int32)
-        # Row i starts at the first key >= i << bits.
-        indptr = np.searchsorted(unique, np.arange(n_texts + 1, dtype=np.uint64) << np.uint64(self.bits))
-        return HashedCounts(indptr, indices, counts)
+        order = np.arange(keys.shape[0], dtype=np.int32)
+        table[keys] = order
+        representative = table.take(keys)
+        counts = np.bincount(representative, minlength=keys.shape[0])
+        at = np.flatnonzero((representative == order) & (keys != outside))
+        indptr = np.searchsorted(at, np.concatenate(([0], ends)) * width)
+        indices = (keys[at] & (self.n_features - 1)).astype(np.int32)
+        return HashedCounts(indptr, indices, counts[at].astype(np.int32))
+
+
+def _runs(sizes: Sequence[int], max_size: int, max_count: int) -> list[tuple[int, int]]:
+    """Consecutive (start, stop) runs of at most `max_count` items whose sizes add up to at most `max_size`
+    (or of one larger item)."""
+    bounds, start, size = [], 0, 0
+    for index, item_size in enumerate(sizes):
+        if index > start and (size + item_size > max_size or index - start >= max_count):
+            bounds.append((start, index))
+            start, size = index, 0
+        size += item_size
+    if start < len(sizes):
+        bounds.append((start, len(sizes)))
+    return bounds
+
+
+def _collapse_white_space(codes: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every run of two or more white-space code points inside a text becomes one space (U+0020)."""
+    space = _SPACE_TABLE[np.minimum(codes, _SPACE_TABLE.shape[0] - 1)]
+    follows = np.zeros_like(space)
+    np.logical_and(space[1:], space[:-1], out=follows[1:])  # a white space after a white space
+    starts = np.cumsum(lengths) - lengths
+    follows[starts[lengths > 0]] = False  # not across two texts
+    if not follows.any():
+        return codes, lengths
+    codes = codes.copy()
+    codes[np.flatnonzero(follows[1:] & ~follows[:-1])] = 0x20  # a run's first code point (follows[0] is False)
+    dropped = np.bincount(np.repeat(np.arange(lengths.shape[0]), lengths)[follows], minlength=lengths.shape[0])
+    return codes[~follows], lengths - dropped

@@ -1,13 +1,16 @@
 """The inference-only artifact, `model.npz`: the fitted pipeline's arithmetic as plain arrays, no scikit-learn.
 
-numpy's format, loaded with `allow_pickle=False`. Two formats:
-- `FORMAT` (v2, written now): the featuriser's hashed character n-gram counts (`saikika.model.featuriser`,
-  the very code training uses), sublinear TF-IDF and one logistic model per label, with the IDF weights and
-  coefficients stored as float32 and the arithmetic done in float64; scored for the whole batch at once.
-  The pipeline holds the same float32-rounded weights, so the two agree to rounding: training proves the
-  arrays give the pipeline's scores to within `MAX_SCORE_DIFFERENCE` before writing them.
-- `FORMAT_V1` (read only, for versions trained before): scikit-learn's HashingVectorizer re-implemented
-  with MurmurHash3 (`mmh3`), float64 weights, one text at a time; equal to its pipeline to 1e-9.
+numpy's format, loaded with `allow_pickle=False`. Three formats:
+- `FORMAT` (v3, written now): the featuriser's hashed character n-gram counts (`saikika.model.featuriser`,
+  the very code training uses), sublinear TF-IDF (l2) and one logistic model per label. Stored: `weights`,
+  (features, labels) float32, each label's coefficient already multiplied by the feature's IDF, and `idf`,
+  float32. The pipeline holds the same numbers (its coefficients are these weights divided by the IDF, in
+  float64), and the arithmetic is float64, so the two agree to `MAX_SCORE_DIFFERENCE`: training proves it on
+  held-out texts before writing the arrays.
+- `FORMAT_V2` (read only): the same featuriser, float32 `coef` (labels, features) and `idf`; scored by the same
+  code with float64 weights (a float32 product is exact in float64).
+- `FORMAT_V1` (read only): scikit-learn's HashingVectorizer re-implemented with MurmurHash3 (`mmh3`), float64
+  weights, one text at a time; equal to its pipeline to 1e-9.
 
 The predictors start without importing scikit-learn or skops, which is most of a cold start.
 """
@@ -20,44 +23,73 @@ import re
 import mmh3
 import numpy as np
 
-from saikika.model.featuriser import CharNgramHasher
+from saikika.model.featuriser import CharNgramHasher, HashedCounts
 
-FORMAT = "saikika-char-ngram-fnv1-tfidf-ovr-logistic-v2"
+FORMAT = "saikika-char-ngram-fnv1-tfidf-ovr-logistic-v3"
+FORMAT_V2 = "saikika-char-ngram-fnv1-tfidf-ovr-logistic-v2"
 FORMAT_V1 = "saikika-hashed-char-tfidf-ovr-logistic-v1"
-FORMATS = (FORMAT, FORMAT_V1)
-# The largest difference between the pipeline's probabilities and the artifact's (either format).
+FORMATS = (FORMAT, FORMAT_V2, FORMAT_V1)
+# The largest difference between the pipeline's probabilities and the artifact's (any format).
 MAX_SCORE_DIFFERENCE = 1e-9
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's VectorizerMixin._white_spaces
+# Gathered weights scored at a time (non-zeros × (labels + 1)): 4 MB of float64, whatever the label count.
+_SCORE_BLOCK = 1 << 19
 
 
 class FnvHashScorer:
-    """Format v2: featuriser counts → sublinear TF-IDF (l2) → one-vs-rest logistic, for a batch at once."""
+    """Formats v3 and v2: featuriser counts → sublinear TF-IDF (l2) → one-vs-rest logistic, chunk by chunk."""
 
-    def __init__(self, hasher: CharNgramHasher, idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray):
-        if idf.shape != (hasher.n_features,) or coef.ndim != 2 or coef.shape[1] != hasher.n_features:
-            raise ValueError(f"arrays do not fit 2^{hasher.bits} features: idf {idf.shape}, coef {coef.shape}")
-        if intercept.shape != (coef.shape[0],):
-            raise ValueError(f"{coef.shape[0]} coefficient rows but {intercept.shape} intercepts")
+    def __init__(self, hasher: CharNgramHasher, weights: np.ndarray, idf: np.ndarray, intercept: np.ndarray):
+        """`weights`: (features, labels), coefficient × IDF; float32 (v3) or float64 (v2's exact products)."""
+        if idf.shape != (hasher.n_features,) or weights.ndim != 2 or weights.shape[0] != hasher.n_features:
+            raise ValueError(f"arrays do not fit 2^{hasher.bits} features: idf {idf.shape}, weights {weights.shape}")
+        if intercept.shape != (weights.shape[1],):
+            raise ValueError(f"{weights.shape[1]} labels of weights but {intercept.shape} intercepts")
         self.hasher = hasher
-        self.idf = np.asarray(idf, dtype=np.float32)
-        self.coef = np.ascontiguousarray(coef, dtype=np.float32)  # (labels, features): one contiguous row a label
+        self.n_labels = weights.shape[1]
+        # One row a feature: its labels' weights, then its IDF. A feature's numbers are one contiguous record,
+        # gathered with one copy (as a void item) instead of one gather per label.
+        rows = np.empty((hasher.n_features, self.n_labels + 1), dtype=weights.dtype)
+        rows[:, :-1] = weights
+        rows[:, -1] = idf
+        self._rows = rows.view(np.dtype((np.void, rows.strides[0]))).reshape(-1)
+        self._dtype = weights.dtype
         self.intercept = np.asarray(intercept, dtype=np.float64)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        counts = self.hasher(texts)
         decision = np.tile(self.intercept, (len(texts), 1))
-        # reduceat sums from one start to the next, so only texts with at least one n-gram take part (an
-        # empty text's TF-IDF row is all zeros: its decision is the intercept, as in scikit-learn).
-        filled = np.flatnonzero(np.diff(counts.indptr))
-        if filled.shape[0]:
-            starts = counts.indptr[filled]
-            tfidf = (np.log(counts.counts) + 1.0) * self.idf.take(counts.indices)  # float64 from here on
-            tfidf /= np.repeat(np.sqrt(np.add.reduceat(tfidf * tfidf, starts)), np.diff(counts.indptr)[filled])
-            # One 1-D gather per label from its contiguous row: faster than gathering (non-zeros × labels)
-            # blocks, and no temporary grows with the label count.
-            for label, row in enumerate(self.coef):
-                decision[filled, label] += np.add.reduceat(row.take(counts.indices) * tfidf, starts)
+        for start, _, counts in self.hasher.chunks(texts):
+            self._add(decision[start:], counts)
         return 1.0 / (1.0 + np.exp(-decision))
+
+    def _add(self, decision: np.ndarray, counts: HashedCounts) -> None:
+        """Adds each row's Σ tf·weight / ‖tf·idf‖ to `decision`; tf = 1 + log(count), as scikit-learn's sublinear tf."""
+        indptr = counts.indptr
+        per_block = max(1, _SCORE_BLOCK // (self.n_labels + 1))
+        first = 0
+        while first < indptr.shape[0] - 1:
+            # Whole rows up to the block size (at least one row, however long).
+            last = max(first + 1, int(np.searchsorted(indptr, indptr[first] + per_block, side="right")) - 1)
+            last = min(last, indptr.shape[0] - 1)
+            self._add_rows(decision[first:last], counts, indptr[first:last + 1])
+            first = last
+
+    def _add_rows(self, decision: np.ndarray, counts: HashedCounts, indptr: np.ndarray) -> None:
+        begin, end = int(indptr[0]), int(indptr[-1])
+        if begin == end:
+            return  # no n-grams: an all-zero TF-IDF row, the decision is the intercept (as in scikit-learn)
+        tf = np.log(counts.counts[begin:end]) + 1.0
+        gathered = self._rows.take(counts.indices[begin:end]).view(self._dtype).reshape(end - begin, -1)
+        # Labels along the rows, n-grams along the columns: the products and sums below then run over long
+        # contiguous rows, several times faster than over (n-grams, labels) rows of a few numbers each.
+        values = np.empty(gathered.shape[::-1], dtype=np.float64)
+        values[:] = gathered.T
+        values *= tf  # Σ tf·weight per label, and tf·idf in the last row
+        values[-1] *= values[-1]
+        # reduceat sums from one start to the next, so only rows with at least one n-gram take part.
+        filled = np.flatnonzero(np.diff(indptr))
+        sums = np.add.reduceat(values, indptr[filled] - begin, axis=1).T
+        decision[filled] += sums[:, :-1] / np.sqrt(sums[:, -1:])
 
 
 class MurmurHashScorer:
@@ -105,10 +137,14 @@ class MurmurHashScorer:
 def load(data: bytes, format: str = FORMAT) -> FnvHashScorer | MurmurHashScorer:
     """The scorer of an npz artifact of `format`; ValueError or KeyError if the arrays do not fit it."""
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        if format == FORMAT:
+        if format in (FORMAT, FORMAT_V2):
             hasher = CharNgramHasher(tuple(int(n) for n in arrays["ngram_range"]), int(arrays["bits"]),
                                      bool(arrays["lowercase"]))
-            return FnvHashScorer(hasher, arrays["idf"], arrays["coef"], arrays["intercept"])
+            if format == FORMAT:
+                weights = arrays["weights"]
+            else:  # float32 × float32 is exact in float64: the v2 pipeline's own products
+                weights = arrays["coef"].T.astype(np.float64) * arrays["idf"].astype(np.float64)[:, None]
+            return FnvHashScorer(hasher, weights, arrays["idf"], arrays["intercept"])
         if format == FORMAT_V1:
             return MurmurHashScorer(
                 idf=arrays["idf"], coef=arrays["coef"], intercept=arrays["intercept"],

@@ -38,12 +38,11 @@ class LabelModel:
         if not items:
             return []
         scores = self.scores([item.text() for item in items])
-        return [self._one(row) for row in scores]
-
-    def _one(self, row: np.ndarray) -> Prediction:
-        carried = above_thresholds(row, self.thresholds)
-        passing = [j for j in np.argsort(-row, kind="stable") if carried[j]]
-        return Prediction(
-            labels=[self.labels[j] for j in passing],
-            scores={label: round(float(score), 6) for label, score in zip(self.labels, row)},
-        )
+        # Whole-batch array operations, then plain Python values: per item only list and dict building.
+        carried = above_thresholds(scores, self.thresholds).tolist()
+        ranked = np.argsort(-scores, axis=1, kind="stable").tolist()
+        return [
+            Prediction(labels=[self.labels[j] for j in order if passing[j]],
+                       scores={label: round(score, 6) for label, score in zip(self.labels, row)})
+            for order, passing, row in zip(ranked, carried, scores.tolist())
+        ]

@@ -140,11 +140,13 @@ def _featurise(featuriser: HashedCharNgrams, texts: list[str], progress: Progres
 
 
 def _round_to_float32(tfidf: TfidfTransformer, classifier: OneVsRestClassifier) -> None:
-    """Give the pipeline the float32 weights the inference artifact stores, so the two differ only by float32
-    arithmetic (halves the artifact; the effect on scores is measured by the quality test)."""
-    tfidf.idf_ = tfidf.idf_.astype(np.float32).astype(np.float64)
+    """Give the pipeline the float32 numbers the inference artifact stores: the IDF, and each coefficient × IDF
+    (the artifact's `weights`); the pipeline's coefficients become those weights ÷ IDF in float64, so the two
+    differ only by float64 arithmetic (halves the artifact; the effect on scores is measured by the quality test)."""
+    idf = tfidf.idf_.astype(np.float32).astype(np.float64)
+    tfidf.idf_ = idf
     for estimator in classifier.estimators_:
-        estimator.coef_ = estimator.coef_.astype(np.float32).astype(np.float64)
+        estimator.coef_ = (estimator.coef_ * idf).astype(np.float32).astype(np.float64) / idf
 
 
 def _fit(counts: sp.csr_matrix, y: np.ndarray, alpha: float) -> tuple[TfidfTransformer, OneVsRestClassifier]:
@@ -378,10 +380,12 @@ def export_inference(pipeline: Pipeline) -> bytes:
     if not exportable:
         raise ModelIntegrityError("the pipeline is not of the shape the inference artifact reproduces")
     buffer = io.BytesIO()
+    idf = np.asarray(tfidf.idf_, dtype=np.float64)
+    coef = np.vstack([e.coef_ for e in classifier.estimators_])
     np.savez(
         buffer,
-        idf=np.asarray(tfidf.idf_, dtype=np.float32),
-        coef=np.vstack([e.coef_ for e in classifier.estimators_]).astype(np.float32),
+        weights=np.ascontiguousarray((coef * idf).T.astype(np.float32)),  # (features, labels)
+        idf=idf.astype(np.float32),
         intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
         ngram_range=np.asarray(featuriser.ngram_range, dtype=np.int64),
         bits=np.asarray(featuriser.bits, dtype=np.int64),
