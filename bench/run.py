@@ -89,8 +89,10 @@ def ceiling(served, items: list[Item], repeats: int, rates: list[float] | None =
 
 
 def sklearn_pipeline(train: list[Item], labels: list[str]):
-    """scikit-learn's own pipeline for the same model: HashingVectorizer (char 1–3, 2^18) → TfidfTransformer
-    (sublinear) → one-vs-rest SGD (log loss), fitted once on the same rows. Returns it and the fit's seconds."""
+    """scikit-learn's own pipeline for the same model: HashingVectorizer (char n-grams, saikika's range and size) → TfidfTransformer
+    (sublinear) → one-vs-rest SGD (log loss) with saikika's classifier settings (averaged, the same fixed number of
+    epochs, the same alpha) and scikit-learn's defaults otherwise (one-vs-rest on one core), fitted once on the same
+    rows. Returns it and the fit's seconds."""
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
     from sklearn.linear_model import SGDClassifier
     from sklearn.multiclass import OneVsRestClassifier
@@ -98,11 +100,13 @@ def sklearn_pipeline(train: list[Item], labels: list[str]):
 
     from saikika.core.metrics import binarize
 
+    config = training.DEFAULT_CONFIG
     pipeline = make_pipeline(
-        HashingVectorizer(analyzer="char", ngram_range=(1, 3), n_features=2**18, alternate_sign=False, norm=None),
+        HashingVectorizer(analyzer="char", ngram_range=config.ngram_range, n_features=2**config.bits,
+                          alternate_sign=False, norm=None),
         TfidfTransformer(sublinear_tf=True),
-        OneVsRestClassifier(SGDClassifier(loss="log_loss", alpha=training.DEFAULT_CONFIG.alpha, max_iter=50, tol=1e-4,
-                                          random_state=0)))
+        OneVsRestClassifier(SGDClassifier(loss="log_loss", alpha=config.alpha, average=True,
+                                          max_iter=training.stream_epochs(len(train)), tol=None, random_state=0)))
     began = time.perf_counter()
     pipeline.fit([item.text() for item in train], binarize(train, labels))
     return pipeline, time.perf_counter() - began
@@ -268,7 +272,7 @@ began = time.perf_counter()
 if sys.argv[2] == "saikika-run":  # what `saikika train` does: two fits (tuning split, then all rows), thresholds
     training.train(rows)
 elif sys.argv[2] == "saikika-fit":  # one fit of saikika's pipeline, like for like with scikit-learn's
-    featuriser = HashedCharNgrams()
+    featuriser = HashedCharNgrams(training.DEFAULT_CONFIG.ngram_range, training.DEFAULT_CONFIG.bits)
     training._fit(featuriser.transform([item.text() for item in rows]), binarize(rows, labels), training.DEFAULT_CONFIG.alpha)
 else:  # scikit-learn's own pipeline
     from run import sklearn_pipeline

@@ -27,7 +27,7 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "livedoor-new
 GRID = {
     "ngram_range": [(1, 3), (1, 4), (2, 4)],
     "bits": [18, 20],
-    "alpha": [1e-6, 2e-6, 4e-6],
+    "alpha": [5e-7, 1e-6, 2e-6, 4e-6],
 }
 
 

@@ -92,3 +92,16 @@ def test_ngrams_never_cross_two_texts():
 def test_bad_parameters_are_refused(ngram_range, bits):
     with pytest.raises(ValueError):
         CharNgramHasher(ngram_range, bits)
+
+
+def test_threads_counting_at_once_get_what_one_thread_gets():
+    """Tables are borrowed per call: calls in flight on many threads never share one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    hasher = CharNgramHasher((1, 3), 18)
+    batches = [[f"{i} {text} {i * 7}" for text in EDGE_CASES] * 3 for i in range(24)]
+    alone = [rows(hasher(batch)) for batch in batches]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(lambda batch: rows(hasher(batch)), batches * 4))
+    assert together == alone * 4
+    assert len(hasher._free_tables) <= featuriser._TABLES_KEPT

@@ -16,13 +16,13 @@ The format, named by `FORMAT` and stored with each model:
 How it counts without sorting: a chunk of texts gets one table slot of 2^bits entries per text. Every
 n-gram writes its own position into the table entry of (its text's slot, its feature); read back, all the
 n-grams of one feature in one text find the same position, the representative, and counting the
-representatives (`bincount`) gives the counts. Writes precede reads for every entry used, so the table is
-never cleared, and each thread keeps its own (the predictors serve requests from several threads).
+representatives (`bincount`) gives the counts. Writes precede reads for every entry used, so a table is
+never cleared. A call borrows a table from a small free list and gives it back (the predictors serve requests
+from many threads: memory follows the calls in progress, not the threads that ever ran one).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
@@ -36,6 +36,7 @@ MIN_BITS, MAX_BITS = 10, 24
 # Table entries (int32) a thread keeps: 8 MB, so 2^18-feature models count 8 texts per chunk. Smaller
 # tables stay in cache but leave more chunks; this was the fastest on livedoor articles (bench/run.py).
 _TABLE_ENTRIES = 1 << 21
+_TABLES_KEPT = 4
 # Code points counted together: the temporaries (≈ 40 bytes a code point) stay within a few MB.
 _CHUNK_CODE_POINTS = 1 << 16
 # Code points normalised together (≈ 12 bytes a code point).
@@ -87,7 +88,7 @@ class CharNgramHasher:
         self.lowercase = bool(lowercase)
         self.n_features = 1 << self.bits
         self._texts_per_chunk = max(1, _TABLE_ENTRIES >> self.bits)
-        self._local = threading.local()
+        self._free_tables: list[np.ndarray] = []  # list.pop and list.append are atomic: no lock needed
 
     def __call__(self, texts: Sequence[str]) -> HashedCounts:
         parts = [counts for _, _, counts in self.chunks(texts)]
@@ -105,20 +106,25 @@ class CharNgramHasher:
     def chunks(self, texts: Sequence[str]) -> Iterator[tuple[int, int, HashedCounts]]:
         """(start, stop, counts of texts[start:stop]) for consecutive runs of texts: what the scorer consumes
         while the chunk's arrays are still in cache."""
-        for block_start, block_stop in _runs([len(text) for text in texts], _BLOCK_CODE_POINTS, len(texts)):
-            # Normalised a block at a time (a few array operations for many texts), counted a chunk at a time.
-            codes, lengths = self._code_points(texts[block_start:block_stop])
-            offsets = np.concatenate(([0], np.cumsum(lengths)))
-            for start, stop in _runs(lengths.tolist(), _CHUNK_CODE_POINTS, self._texts_per_chunk):
-                yield (block_start + start, block_start + stop,
-                       self._chunk(codes[offsets[start]:offsets[stop]], lengths[start:stop]))
+        table = self._borrow_table()
+        try:
+            for block_start, block_stop in _runs([len(text) for text in texts], _BLOCK_CODE_POINTS, len(texts)):
+                # Normalised a block at a time (a few array operations for many texts), counted a chunk at a time.
+                codes, lengths = self._code_points(texts[block_start:block_stop])
+                offsets = np.concatenate(([0], np.cumsum(lengths)))
+                for start, stop in _runs(lengths.tolist(), _CHUNK_CODE_POINTS, self._texts_per_chunk):
+                    yield (block_start + start, block_start + stop,
+                           self._chunk(codes[offsets[start]:offsets[stop]], lengths[start:stop], table))
+        finally:
+            if len(self._free_tables) < _TABLES_KEPT:
+                self._free_tables.append(table)
 
-    def _table(self) -> np.ndarray:
-        table = getattr(self._local, "table", None)
-        if table is None:
+    def _borrow_table(self) -> np.ndarray:
+        try:
+            return self._free_tables.pop()
+        except IndexError:
             # The last entry is where n-grams that would leave their text go: counted, then dropped.
-            table = self._local.table = np.empty((self._texts_per_chunk << self.bits) + 1, dtype=np.int32)
-        return table
+            return np.empty((self._texts_per_chunk << self.bits) + 1, dtype=np.int32)
 
     def _code_points(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The normalised texts' code points, concatenated, and each text's length."""
@@ -137,11 +143,10 @@ class CharNgramHasher:
                 codes = np.where(bmp < 0x10000, _LOWER_BMP.take(bmp, mode="clip"), codes)
         return _collapse_white_space(codes, lengths)
 
-    def _chunk(self, codes: np.ndarray, lengths: np.ndarray) -> HashedCounts:
+    def _chunk(self, codes: np.ndarray, lengths: np.ndarray, table: np.ndarray) -> HashedCounts:
         n_texts, total = lengths.shape[0], codes.shape[0]
         min_n, max_n = self.ngram_range
         width = max_n - min_n + 1
-        table = self._table()
         outside = table.shape[0] - 1
         ends = np.cumsum(lengths)
         starts = ends - lengths

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import platform
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,16 +39,14 @@ from saikika.model.thresholds import tune_thresholds
 
 MIN_LABEL_EXAMPLES = 3
 SEED = 0
-# The streaming fit's passes over the data: enough sample updates for averaged SGD to settle (livedoor's 5,000
-# fit rows get 10 epochs, within 0.1 point of the in-memory fit), at least 2 however many rows there are.
+# Both fits (in memory and streamed) run averaged SGD for a fixed number of passes over the data: enough sample
+# updates for the average to settle (livedoor's 5,000 fit rows get 10 epochs), at least 2 however many rows.
+# Fixed, not a tolerance: the same rows always give the same model, and the cost is known in advance.
 STREAM_UPDATES = 60_000
 STREAM_MAX_EPOCHS = 10
 STREAM_MIN_EPOCHS = 2
 # Texts featurised at a time (bounds the featuriser's temporary arrays; progress is reported per chunk).
 _FEATURISE_CHUNK = 5_000
-# Above this many rows the per-label fits use every core (2 here); below it, starting worker processes
-# costs more than it saves.
-PARALLEL_FROM_ROWS = 5_000
 
 Progress = Callable[[str, int, int], None]
 
@@ -102,15 +99,17 @@ class LabelPolicy:
 DEFAULT_POLICY = LabelPolicy()
 
 
-def _jobs(rows: int) -> int | None:
-    return (os.cpu_count() or 1) if rows >= PARALLEL_FROM_ROWS else None
+def _binary_model(alpha: float, epochs: int) -> SGDClassifier:
+    return SGDClassifier(loss="log_loss", alpha=alpha, average=True, max_iter=epochs, tol=None, random_state=SEED)
 
 
-def _classifier(rows: int, alpha: float) -> OneVsRestClassifier:
-    # One independent binary model per label: fitting them in parallel changes nothing in the result.
-    return OneVsRestClassifier(
-        SGDClassifier(loss="log_loss", alpha=alpha, max_iter=50, tol=1e-4, random_state=SEED), n_jobs=_jobs(rows)
-    )
+def _per_label(fit: Callable[[int], SGDClassifier | None], labels: int) -> list:
+    # One binary model per label; SGD's inner loop releases the GIL, so threads use every core (no worker
+    # processes to start, no copy of the data).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(fit, range(labels)))
 
 
 @dataclass
@@ -151,11 +150,17 @@ def _round_to_float32(tfidf: TfidfTransformer, classifier: OneVsRestClassifier) 
 
 def _fit(counts: sp.csr_matrix, y: np.ndarray, alpha: float) -> tuple[TfidfTransformer, OneVsRestClassifier]:
     tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
-    with warnings.catch_warnings():
-        # A label absent from one split's positives gets a constant predictor; that is expected.
-        warnings.simplefilter("ignore", UserWarning)
-        classifier = _classifier(counts.shape[0], alpha).fit(tfidf.transform(counts), y)
-    return tfidf, classifier
+    features = tfidf.transform(counts)
+    epochs = stream_epochs(counts.shape[0])
+
+    def fit(j: int) -> SGDClassifier:
+        model = _binary_model(alpha, epochs)
+        if np.unique(y[:, j]).shape[0] == 2:
+            return model.fit(features, y[:, j])
+        # A label without positives (or negatives) among these rows: a constant model, as OneVsRest would give.
+        return model.partial_fit(features, y[:, j], classes=[0, 1])
+
+    return tfidf, _ovr(_per_label(fit, y.shape[1]), y.shape[1])
 
 
 def _labels(counts: Counter, policy: LabelPolicy, rows: int) -> tuple[list[str], dict[str, str]]:
@@ -208,13 +213,13 @@ def train(items: Sequence[Item], progress: Progress | None = None, config: Train
     )
 
 
-def _ovr(estimators: list[SGDClassifier], labels: list[str]) -> OneVsRestClassifier:
+def _ovr(estimators: list[SGDClassifier], labels: int) -> OneVsRestClassifier:
     """A fitted one-vs-rest classifier from per-label binary models (what `export_inference` and skops read)."""
     from sklearn.preprocessing import LabelBinarizer
 
     classifier = OneVsRestClassifier(estimators[0])
     classifier.estimators_ = estimators
-    classifier.label_binarizer_ = LabelBinarizer(sparse_output=True).fit(np.eye(len(labels), dtype=int))
+    classifier.label_binarizer_ = LabelBinarizer(sparse_output=True).fit(np.eye(labels, dtype=int))
     return classifier
 
 
@@ -249,7 +254,7 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     tfidf.n_features_in_ = width
 
     def new_models() -> list[SGDClassifier]:
-        return [SGDClassifier(loss="log_loss", alpha=config.alpha, average=True, random_state=SEED) for _ in labels]
+        return [_binary_model(config.alpha, 1) for _ in labels]
 
     def passes(models: list[SGDClassifier], fit_on: Callable[[np.ndarray], np.ndarray], epochs: int, stage: str,
                on_first_pass: Callable[[sp.csr_matrix, np.ndarray, np.ndarray, list[Item]], None] | None = None) -> None:
@@ -285,7 +290,7 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     scores, truth = np.vstack(tuning_scores), np.vstack(tuning_truth)
     thresholds = tune_thresholds(scores, truth)
     _drop_averaging_state(final)
-    classifier = _ovr(final, labels)
+    classifier = _ovr(final, len(labels))
     _round_to_float32(tfidf, classifier)
     return TrainedModel(
         pipeline=Pipeline([("hash", featuriser), ("tfidf", tfidf), ("classify", classifier)]),
@@ -305,14 +310,7 @@ def _drop_averaging_state(models: list[SGDClassifier]) -> None:
 
 
 def _partial_fit(models: list[SGDClassifier], features: sp.csr_matrix, truth: np.ndarray) -> None:
-    # One binary model per label; SGD's inner loop releases the GIL, so threads use every core.
-    from concurrent.futures import ThreadPoolExecutor
-
-    def fit(j: int) -> None:
-        models[j].partial_fit(features, truth[:, j], classes=[0, 1])
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(fit, range(len(models))))
+    _per_label(lambda j: models[j].partial_fit(features, truth[:, j], classes=[0, 1]), len(models))
 
 
 def library_versions() -> dict[str, str]:
