@@ -1,10 +1,10 @@
-"""MLServer serving the same fitted pipeline through its scikit-learn runtime, for `make bench`.
+"""MLServer serving a fitted scikit-learn pipeline through its scikit-learn runtime, for `make bench`: the same
+model as scikit-learn's own pipeline (what a team without saikika would serve), and saikika's own pipeline.
 
 MLServer's sklearn runtime takes a model file and calls one method on the decoded input. Raw item JSON is
 not something it decodes, so the thinnest adapter is on the client side: each item becomes the same text
 saikika's model reads (title, description, tags joined), sent as a V2 BYTES tensor with content type `str`,
-and `predict_fn` is set to `predict_proba`. The pipeline object is the very one saikika serves (loaded from
-model.skops, saved with joblib because that is the format the runtime loads).
+and `predict_fn` is set to `predict_proba`. The pipeline is saved with joblib, the format the runtime loads.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-from saikika.model import pipeline_file
 from saikika.tooling.local_stack import free_port
 
 
@@ -31,14 +30,14 @@ def _body(items) -> bytes:
                       ensure_ascii=False).encode()
 
 
-def mlserver_figures(pipeline_bytes: bytes, metadata: dict, items, repeats: int, http_figures, log) -> dict:
+def mlserver_figures(pipeline, items, repeats: int, http_figures, log) -> dict:
+    """`pipeline`: a fitted scikit-learn Pipeline with `predict_proba` over texts."""
     mlserver = shutil.which("mlserver", path=str(Path(sys.executable).parent)) or shutil.which("mlserver")
     if mlserver is None:
         log("MLServer is not installed (pip install 'saikika[bench]'); peer figures skipped")
         return {"skipped": "mlserver not installed"}
     import joblib
 
-    pipeline = pipeline_file.load(pipeline_bytes, metadata).scorer.__self__  # the fitted Pipeline behind predict_proba
     folder = Path(tempfile.mkdtemp(prefix="saikika-mlserver-"))
     joblib.dump(pipeline, folder / "model.joblib")
     http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
