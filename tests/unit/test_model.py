@@ -270,3 +270,16 @@ def test_the_report_plots_the_best_supported_labels_and_never_fails_on_their_num
     assert len(json.loads(pages["per_label.json"])) == 900  # the table keeps every label
     shown = report.plotted(truth, labels, report.PLOTTED_LABELS)
     assert len(shown) == 24 and min(truth[:, shown].sum(axis=0)) >= max(np.delete(truth, shown, axis=1).sum(axis=0))
+
+
+def test_the_fits_tfidf_is_scikit_learns():
+    """training._tfidf computes what TfidfTransformer.transform does (sublinear tf, idf, l2), empty rows included."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from saikika.model.ngram_transformer import HashedCharNgrams
+
+    texts = [item.text() for item in catalogue.generate(300, seed=5)] + EDGE_TEXTS + [""]
+    counts = HashedCharNgrams().transform(texts)
+    tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
+    ours, theirs = training._tfidf(counts, tfidf), tfidf.transform(counts)
+    assert abs(ours - theirs).max() <= 1e-12 and ours.shape == theirs.shape

