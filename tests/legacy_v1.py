@@ -30,12 +30,16 @@ def build(items, labels: list[str]) -> tuple[ModelFiles, Pipeline]:
              coef=np.vstack([e.coef_ for e in classifier.estimators_]).astype(np.float64),
              intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
              ngram_range=np.asarray((1, 3), dtype=np.int64), lowercase=np.asarray(True))
-    arrays = buffer.getvalue()
+    return model_files(pipeline, buffer.getvalue(), labels, inference_artifact.FORMAT_V1), pipeline
+
+
+def model_files(pipeline: Pipeline, arrays: bytes, labels: list[str], inference_format: str) -> ModelFiles:
+    """A version's files around a pipeline and its inference arrays of an earlier format (thresholds 0.5)."""
     model = pipeline_file.dump(pipeline)
     digest = artifact.sha256_hex(model)
     metadata = {
         "version": artifact.new_version_id(digest), "sha256": digest, "labels": labels,
         "thresholds": {label: 0.5 for label in labels},
-        "inference": {"file": "model.npz", "format": inference_artifact.FORMAT_V1, "sha256": artifact.sha256_hex(arrays)},
+        "inference": {"file": "model.npz", "format": inference_format, "sha256": artifact.sha256_hex(arrays)},
     }
-    return ModelFiles(model, metadata, arrays), pipeline
+    return ModelFiles(model, metadata, arrays)

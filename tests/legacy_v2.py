@@ -7,10 +7,11 @@ from __future__ import annotations
 import copy
 import io
 
+import legacy_v1
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from saikika.model import artifact, inference_artifact, pipeline_file
+from saikika.model import inference_artifact
 from saikika.model.artifact import ModelFiles
 
 
@@ -28,12 +29,4 @@ def build(pipeline: Pipeline, labels: list[str]) -> tuple[ModelFiles, Pipeline]:
              intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
              ngram_range=np.asarray(featuriser.ngram_range, dtype=np.int64),
              bits=np.asarray(featuriser.bits, dtype=np.int64), lowercase=np.asarray(True))
-    arrays = buffer.getvalue()
-    model = pipeline_file.dump(pipeline)
-    digest = artifact.sha256_hex(model)
-    metadata = {
-        "version": artifact.new_version_id(digest), "sha256": digest, "labels": labels,
-        "thresholds": {label: 0.5 for label in labels},
-        "inference": {"file": "model.npz", "format": inference_artifact.FORMAT_V2, "sha256": artifact.sha256_hex(arrays)},
-    }
-    return ModelFiles(model, metadata, arrays), pipeline
+    return legacy_v1.model_files(pipeline, buffer.getvalue(), labels, inference_artifact.FORMAT_V2), pipeline
