@@ -196,8 +196,8 @@ def wide_model(labels: int, seed: int) -> artifact.ModelFiles:
     rng = np.random.default_rng(seed)
     bits = 18
     buffer = io.BytesIO()
-    np.savez(buffer, idf=rng.uniform(1, 10, 1 << bits).astype(np.float32),
-             coef=rng.normal(0, 0.5, (labels, 1 << bits)).astype(np.float32),
+    np.savez(buffer, feature_rows=np.column_stack([rng.normal(0, 2.5, (1 << bits, labels)),
+                                                   rng.uniform(1, 10, 1 << bits)]).astype(np.float32),
              intercept=rng.normal(-3, 1, labels), ngram_range=np.array([1, 3]), bits=np.array(bits),
              lowercase=np.array(True))
     arrays = buffer.getvalue()

@@ -16,7 +16,7 @@ def negated_weights(files: ModelFiles, version: str | None = None) -> ModelFiles
     (predictors would serve inverted scores if nothing compared the arrays with the pipeline)."""
     with np.load(io.BytesIO(files.inference), allow_pickle=False) as arrays:
         negated = {name: arrays[name] for name in arrays.files}
-    negated["weights"] = -negated["weights"]
+    negated["feature_rows"][:, :-1] *= -1  # every label's weights; the IDF column kept
     buffer = io.BytesIO()
     np.savez(buffer, **negated)
     tampered = buffer.getvalue()

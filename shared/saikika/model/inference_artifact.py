@@ -2,13 +2,14 @@
 
 numpy's format, loaded with `allow_pickle=False`. Three formats:
 - `FORMAT` (v3, written now): the featuriser's hashed character n-gram counts (`saikika.model.featuriser`,
-  the very code training uses), sublinear TF-IDF (l2) and one logistic model per label. Stored: `weights`,
-  (features, labels) float32, each label's coefficient already multiplied by the feature's IDF, and `idf`,
-  float32. The pipeline holds the same numbers (its coefficients are these weights divided by the IDF, in
-  float64), and the arithmetic is float64, so the two agree to `MAX_SCORE_DIFFERENCE`: training proves it on
-  held-out texts before writing the arrays.
+  the very code training uses), sublinear TF-IDF (l2) and one logistic model per label. Stored:
+  `feature_rows`, (features, labels + 1) float32: a feature's coefficient for each label already multiplied by
+  its IDF, then its IDF. The scorer gathers one such record per n-gram and uses the array as loaded (no second
+  copy of a large model at a hot swap). The pipeline holds the same numbers (its coefficients are these weights
+  divided by the IDF, in float64), and the arithmetic is float64, so the two agree to `MAX_SCORE_DIFFERENCE`:
+  training proves it on held-out texts before writing the arrays.
 - `FORMAT_V2` (read only): the same featuriser, float32 `coef` (labels, features) and `idf`; scored by the same
-  code with float64 weights (a float32 product is exact in float64).
+  code with float64 feature rows built at load (a float32 product is exact in float64; twice v3's memory).
 - `FORMAT_V1` (read only): scikit-learn's HashingVectorizer re-implemented with MurmurHash3 (`mmh3`), float64
   weights, one text at a time; equal to its pipeline to 1e-9.
 
@@ -39,21 +40,20 @@ _SCORE_BLOCK = 1 << 19
 class FnvHashScorer:
     """Formats v3 and v2: featuriser counts → sublinear TF-IDF (l2) → one-vs-rest logistic, chunk by chunk."""
 
-    def __init__(self, hasher: CharNgramHasher, weights: np.ndarray, idf: np.ndarray, intercept: np.ndarray):
-        """`weights`: (features, labels), coefficient × IDF; float32 (v3) or float64 (v2's exact products)."""
-        if idf.shape != (hasher.n_features,) or weights.ndim != 2 or weights.shape[0] != hasher.n_features:
-            raise ValueError(f"arrays do not fit 2^{hasher.bits} features: idf {idf.shape}, weights {weights.shape}")
-        if intercept.shape != (weights.shape[1],):
-            raise ValueError(f"{weights.shape[1]} labels of weights but {intercept.shape} intercepts")
+    def __init__(self, hasher: CharNgramHasher, feature_rows: np.ndarray, intercept: np.ndarray):
+        """`feature_rows`: (features, labels + 1), coefficient × IDF for each label then the IDF; float32 (v3) or
+        float64 (v2's exact products)."""
+        if feature_rows.ndim != 2 or feature_rows.shape[0] != hasher.n_features or feature_rows.shape[1] < 2:
+            raise ValueError(f"feature rows of shape {feature_rows.shape} do not fit 2^{hasher.bits} features")
+        if intercept.shape != (feature_rows.shape[1] - 1,):
+            raise ValueError(f"{feature_rows.shape[1] - 1} labels of weights but {intercept.shape} intercepts")
         self.hasher = hasher
-        self.n_labels = weights.shape[1]
-        # One row a feature: its labels' weights, then its IDF. A feature's numbers are one contiguous record,
-        # gathered with one copy (as a void item) instead of one gather per label.
-        rows = np.empty((hasher.n_features, self.n_labels + 1), dtype=weights.dtype)
-        rows[:, :-1] = weights
-        rows[:, -1] = idf
+        self.n_labels = feature_rows.shape[1] - 1
+        # A feature's numbers are one contiguous record, gathered with one copy (as a void item) instead of one
+        # gather per label.
+        rows = np.ascontiguousarray(feature_rows)
         self._rows = rows.view(np.dtype((np.void, rows.strides[0]))).reshape(-1)
-        self._dtype = weights.dtype
+        self._dtype = rows.dtype
         self.intercept = np.asarray(intercept, dtype=np.float64)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
@@ -141,10 +141,10 @@ def load(data: bytes, format: str = FORMAT) -> FnvHashScorer | MurmurHashScorer:
             hasher = CharNgramHasher(tuple(int(n) for n in arrays["ngram_range"]), int(arrays["bits"]),
                                      bool(arrays["lowercase"]))
             if format == FORMAT:
-                weights = arrays["weights"]
-            else:  # float32 × float32 is exact in float64: the v2 pipeline's own products
-                weights = arrays["coef"].T.astype(np.float64) * arrays["idf"].astype(np.float64)[:, None]
-            return FnvHashScorer(hasher, weights, arrays["idf"], arrays["intercept"])
+                return FnvHashScorer(hasher, arrays["feature_rows"], arrays["intercept"])
+            # v2: float32 × float32 is exact in float64, the v2 pipeline's own products.
+            idf = arrays["idf"].astype(np.float64)
+            return FnvHashScorer(hasher, np.column_stack([arrays["coef"].T * idf[:, None], idf]), arrays["intercept"])
         if format == FORMAT_V1:
             return MurmurHashScorer(
                 idf=arrays["idf"], coef=arrays["coef"], intercept=arrays["intercept"],

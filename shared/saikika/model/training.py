@@ -140,7 +140,7 @@ def _featurise(featuriser: HashedCharNgrams, texts: list[str], progress: Progres
 
 def _round_to_float32(tfidf: TfidfTransformer, classifier: OneVsRestClassifier) -> None:
     """Give the pipeline the float32 numbers the inference artifact stores: the IDF, and each coefficient × IDF
-    (the artifact's `weights`); the pipeline's coefficients become those weights ÷ IDF in float64, so the two
+    (the artifact's `feature_rows`); the pipeline's coefficients become those weights ÷ IDF in float64, so the two
     differ only by float64 arithmetic (halves the artifact; the effect on scores is measured by the quality test)."""
     idf = tfidf.idf_.astype(np.float32).astype(np.float64)
     tfidf.idf_ = idf
@@ -394,8 +394,8 @@ def export_inference(pipeline: Pipeline) -> bytes:
     coef = np.vstack([e.coef_ for e in classifier.estimators_])
     np.savez(
         buffer,
-        weights=np.ascontiguousarray((coef * idf).T.astype(np.float32)),  # (features, labels)
-        idf=idf.astype(np.float32),
+        # (features, labels + 1): each label's coefficient × IDF, then the IDF
+        feature_rows=np.column_stack([(coef * idf).T, idf]).astype(np.float32),
         intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
         ngram_range=np.asarray(featuriser.ngram_range, dtype=np.int64),
         bits=np.asarray(featuriser.bits, dtype=np.int64),
