@@ -283,3 +283,15 @@ def test_the_fits_tfidf_is_scikit_learns():
     tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
     ours, theirs = training._tfidf(counts, tfidf), tfidf.transform(counts)
     assert abs(ours - theirs).max() <= 1e-12 and ours.shape == theirs.shape
+
+
+@pytest.mark.parametrize("block", [1, 50, 4000])
+def test_scoring_in_blocks_of_rows_does_not_change_the_scores(model_files, monkeypatch, block):
+    """The scorer sums a chunk's rows a block at a time (wide models keep their temporaries bounded)."""
+    from saikika.model import inference_artifact
+
+    texts = [item.text() for item in catalogue.generate(60, seed=21)] + EDGE_TEXTS
+    scorer = inference_artifact.load(model_files.inference)
+    whole = scorer(texts)
+    monkeypatch.setattr(inference_artifact, "_SCORE_BLOCK", block)
+    np.testing.assert_array_equal(scorer(texts), whole)

@@ -109,11 +109,11 @@ class CharNgramHasher:
         while the chunk's arrays are still in cache."""
         table = self._borrow_table()
         try:
-            for block_start, block_stop in _runs([len(text) for text in texts], _BLOCK_CODE_POINTS, len(texts)):
+            for block_start, block_stop in runs([len(text) for text in texts], _BLOCK_CODE_POINTS, len(texts)):
                 # Normalised a block at a time (a few array operations for many texts), counted a chunk at a time.
                 codes, lengths = self._code_points(texts[block_start:block_stop])
                 offsets = np.concatenate(([0], np.cumsum(lengths)))
-                for start, stop in _runs(lengths.tolist(), _CHUNK_CODE_POINTS, self._texts_per_chunk):
+                for start, stop in runs(lengths.tolist(), _CHUNK_CODE_POINTS, self._texts_per_chunk):
                     yield (block_start + start, block_start + stop,
                            self._chunk(codes[offsets[start]:offsets[stop]], lengths[start:stop], table))
         finally:
@@ -181,9 +181,9 @@ class CharNgramHasher:
         return HashedCounts(indptr, indices, counts[at].astype(np.int32))
 
 
-def _runs(sizes: Sequence[int], max_size: int, max_count: int) -> list[tuple[int, int]]:
+def runs(sizes: Sequence[int], max_size: int, max_count: int) -> list[tuple[int, int]]:
     """Consecutive (start, stop) runs of at most `max_count` items whose sizes add up to at most `max_size`
-    (or of one larger item)."""
+    (or of one larger item). Also how the scorer blocks a chunk's rows."""
     bounds, start, size = [], 0, 0
     for index, item_size in enumerate(sizes):
         if index > start and (size + item_size > max_size or index - start >= max_count):

@@ -24,7 +24,7 @@ import re
 import mmh3
 import numpy as np
 
-from saikika.model.featuriser import CharNgramHasher, HashedCounts
+from saikika.model.featuriser import CharNgramHasher, HashedCounts, runs
 
 FORMAT = "saikika-char-ngram-fnv1-tfidf-ovr-logistic-v3"
 FORMAT_V2 = "saikika-char-ngram-fnv1-tfidf-ovr-logistic-v2"
@@ -65,14 +65,9 @@ class FnvHashScorer:
     def _add(self, decision: np.ndarray, counts: HashedCounts) -> None:
         """Adds each row's Σ tf·weight / ‖tf·idf‖ to `decision`; tf = 1 + log(count), as scikit-learn's sublinear tf."""
         indptr = counts.indptr
-        per_block = max(1, _SCORE_BLOCK // (self.n_labels + 1))
-        first = 0
-        while first < indptr.shape[0] - 1:
-            # Whole rows up to the block size (at least one row, however long).
-            last = max(first + 1, int(np.searchsorted(indptr, indptr[first] + per_block, side="right")) - 1)
-            last = min(last, indptr.shape[0] - 1)
+        # Whole rows up to the block size (at least one row, however long).
+        for first, last in runs(np.diff(indptr).tolist(), _SCORE_BLOCK // (self.n_labels + 1), indptr.shape[0]):
             self._add_rows(decision[first:last], counts, indptr[first:last + 1])
-            first = last
 
     def _add_rows(self, decision: np.ndarray, counts: HashedCounts, indptr: np.ndarray) -> None:
         begin, end = int(indptr[0]), int(indptr[-1])
