@@ -290,7 +290,8 @@ if sys.argv[2] == "saikika-run":  # what `saikika train` does: two fits (tuning 
     training.train(rows)
 elif sys.argv[2] == "saikika-fit":  # one fit of saikika's pipeline, like for like with scikit-learn's
     featuriser = HashedCharNgrams(training.DEFAULT_CONFIG.ngram_range, training.DEFAULT_CONFIG.bits)
-    training._fit(featuriser.transform([item.text() for item in rows]), binarize(rows, labels), training.DEFAULT_CONFIG.alpha)
+    counts = training._featurise(featuriser, [item.text() for item in rows], None)  # as `train` counts
+    training._fit(counts, binarize(rows, labels), training.DEFAULT_CONFIG.alpha)
 else:  # scikit-learn's own pipeline
     from run import sklearn_pipeline
     sklearn_pipeline(rows, labels)
@@ -302,7 +303,9 @@ print(json.dumps({"seconds": seconds, "rows": len(rows), "peak_rss_mb": peak_kb 
 TRAINING_MODES = ("saikika-run", "saikika-fit", "sklearn-fit")
 
 
-def training_figures(train: list[Item], sizes: tuple[int, ...]) -> dict:
+def training_figures(train: list[Item], sizes: tuple[int, ...], rounds: int = 3) -> dict:
+    """Each mode in a process of its own, `rounds` times in alternation (drift and neighbours hit all modes
+    alike); the median seconds and the largest peak RSS of each."""
     out = {}
     padding = catalogue.generate(max(sizes), seed=99)
     pool = list(train)
@@ -312,12 +315,18 @@ def training_figures(train: list[Item], sizes: tuple[int, ...]) -> dict:
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as handle:
             for item in pool[:size]:
                 handle.write(json.dumps(item.to_json(), ensure_ascii=False) + "\n")
+        runs: dict[str, list[dict]] = {mode: [] for mode in TRAINING_MODES}
+        for _ in range(rounds):
+            for mode in TRAINING_MODES:
+                result = json.loads(subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, handle.name, mode,
+                                                    str(REPO / "bench")], capture_output=True, text=True, check=True).stdout)
+                runs[mode].append(result)
+                log(f"{mode}: {size} rows in {result['seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB")
         out[str(size)] = {"real_rows": min(size, len(train))}
-        for mode in TRAINING_MODES:
-            result = json.loads(subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, handle.name, mode, str(REPO / "bench")],
-                                               capture_output=True, text=True, check=True).stdout)
-            out[str(size)][mode] = {"seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"]}
-            log(f"{mode}: {size} rows in {result['seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB")
+        for mode, results in runs.items():
+            seconds = summary([result["seconds"] for result in results])
+            out[str(size)][mode] = {"seconds": seconds["median"], "seconds_runs": seconds["values"],
+                                    "peak_rss_mb": max(result["peak_rss_mb"] for result in results)}
         os.unlink(handle.name)
     return out
 
@@ -492,7 +501,7 @@ def markdown(r: dict) -> str:
                      f"ceiling {b['ceiling_items_per_s_100']:.4g} items/s (same run)"))
     for size, figures in (r.get("training") or {}).items():
         for mode in TRAINING_MODES:
-            rows.append((f"training {size} rows, {mode}: s / peak RSS MB",
+            rows.append((f"training {size} rows, {mode}: s (median of {len(figures[mode].get('seconds_runs', [0]))}) / peak RSS MB",
                          f"{figures[mode]['seconds']:.1f} / {figures[mode]['peak_rss_mb']:.0f}", ""))
     lines = [f"# saikika benchmark ({r['created_at']})", "", f"Data: {r['data']['source']}. "
              f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}.", "",

@@ -103,12 +103,16 @@ def _binary_model(alpha: float, epochs: int) -> SGDClassifier:
     return SGDClassifier(loss="log_loss", alpha=alpha, average=True, max_iter=epochs, tol=None, random_state=SEED)
 
 
+def _threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+
+
 def _per_label(fit: Callable[[int], SGDClassifier | None], labels: int) -> list:
     # One binary model per label; SGD's inner loop releases the GIL, so threads use every core (no worker
     # processes to start, no copy of the data).
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with _threads() as pool:
         return list(pool.map(fit, range(labels)))
 
 
@@ -130,11 +134,14 @@ class TrainedModel:
 
 
 def _featurise(featuriser: HashedCharNgrams, texts: list[str], progress: Progress | None) -> sp.csr_matrix:
+    starts = range(0, len(texts), _FEATURISE_CHUNK)
     parts = []
-    for start in range(0, len(texts), _FEATURISE_CHUNK):
-        parts.append(featuriser.transform(texts[start:start + _FEATURISE_CHUNK]))
-        if progress:
-            progress("featurise", min(start + _FEATURISE_CHUNK, len(texts)), len(texts))
+    # The featuriser's array operations release the GIL: chunks counted on threads use every core.
+    with _threads() as pool:
+        for start, part in zip(starts, pool.map(lambda s: featuriser.transform(texts[s:s + _FEATURISE_CHUNK]), starts)):
+            parts.append(part)
+            if progress:
+                progress("featurise", min(start + _FEATURISE_CHUNK, len(texts)), len(texts))
     return sp.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
 
 
