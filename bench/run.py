@@ -282,15 +282,14 @@ sys.path.insert(0, sys.argv[3])
 from saikika.cloud import data_files
 from saikika.core.metrics import binarize
 from saikika.model import training
-from saikika.model.ngram_transformer import HashedCharNgrams
 rows = data_files.load_rows([sys.argv[1]]).items
 labels = sorted({label for item in rows for label in item.labels})
 began = time.perf_counter()
 if sys.argv[2] == "saikika-run":  # what `saikika train` does: two fits (tuning split, then all rows), thresholds
     training.train(rows)
 elif sys.argv[2] == "saikika-fit":  # one fit of saikika's pipeline, like for like with scikit-learn's
-    featuriser = HashedCharNgrams(training.DEFAULT_CONFIG.ngram_range, training.DEFAULT_CONFIG.bits)
-    counts = training._featurise(featuriser, [item.text() for item in rows], None)  # as `train` counts
+    # Counted as `train` counts.
+    counts = training._featurise(training.DEFAULT_CONFIG.featuriser(), [item.text() for item in rows], None)
     training._fit(counts, binarize(rows, labels), training.DEFAULT_CONFIG.alpha)
 else:  # scikit-learn's own pipeline
     from run import sklearn_pipeline

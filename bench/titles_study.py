@@ -28,7 +28,6 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
 from saikika.model import training
-from saikika.model.ngram_transformer import HashedCharNgrams
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
 ALPHAS = (1e-6, 2e-6, 4e-6)
@@ -68,7 +67,7 @@ def hashed(tokens: list[list[str]]) -> sp.csr_matrix:
 
 def ngram_counts(titles: list[str]) -> sp.csr_matrix:
     """The shipped featuriser's counts (as `training.train` makes them)."""
-    return HashedCharNgrams(training.DEFAULT_CONFIG.ngram_range, training.DEFAULT_CONFIG.bits).transform(titles)
+    return training.DEFAULT_CONFIG.featuriser().transform(titles)
 
 
 Variant = Callable[[list[str]], tuple[sp.csr_matrix, np.ndarray | None]]  # (counts for TF-IDF, dense extra)
@@ -147,7 +146,8 @@ def main() -> None:
     for name, featurise in found.items():
         started = time.perf_counter()
         parts = {split_name: featurise(texts) for split_name, texts in titles.items()}
-        pooled = featurise(titles["train"] + titles["dev"])
+        pooled = (sp.vstack([parts["train"][0], parts["dev"][0]], format="csr"),
+                  None if parts["train"][1] is None else np.vstack([parts["train"][1], parts["dev"][1]]))
         results[name] = {}
         for alpha in ALPHAS:
             folds = [top1(take(pooled, fold != k), pooled_truth[fold != k], take(pooled, fold == k),

@@ -24,7 +24,6 @@ import numpy as np
 from saikika.core.items import Item
 from saikika.model import artifact, evaluation, training
 from saikika.model.label_model import LabelModel
-from saikika.model.ngram_transformer import HashedCharNgrams
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
 GRID = {
@@ -112,7 +111,7 @@ def float32_cost(train_items: list[Item], test_items: list[Item], config: traini
     from saikika.core.metrics import binarize, top1_accuracy
 
     labels = sorted({label for item in train_items for label in item.labels})
-    featuriser = HashedCharNgrams(config.ngram_range, config.bits)
+    featuriser = config.featuriser()
     tfidf, classifier = training._fit(featuriser.transform([i.text() for i in train_items]),
                                       binarize(train_items, labels), config.alpha)
     test_counts = featuriser.transform([i.text() for i in test_items])

@@ -62,6 +62,10 @@ class TrainingConfig:
     def to_json(self) -> dict:
         return {"ngram_range": list(self.ngram_range), "bits": self.bits, "alpha": self.alpha}
 
+    def featuriser(self) -> HashedCharNgrams:
+        """The featuriser a fit with this configuration counts with."""
+        return HashedCharNgrams(self.ngram_range, self.bits)
+
 
 DEFAULT_CONFIG = TrainingConfig()
 
@@ -203,7 +207,7 @@ def train(items: Sequence[Item], progress: Progress | None = None, config: Train
     if held.all() or not held.any():
         raise TrainingDataError(f"{len(items)} rows are too few to hold some out for thresholds and metrics")
 
-    featuriser = HashedCharNgrams(config.ngram_range, config.bits)
+    featuriser = config.featuriser()
     matrix = _featurise(featuriser, [item.text() for item in items], progress)
     if progress:
         progress("fit", 0, 2)
@@ -254,7 +258,7 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     averaged SGD (`partial_fit`) for a few epochs on all but the tuning split, then the same on all rows; the first
     model's tuning-split scores (thresholds, metrics) are taken during the second fit's first pass. Document
     frequencies come from all rows (an unsupervised statistic), the one difference from the in-memory fit."""
-    featuriser = HashedCharNgrams(config.ngram_range, config.bits)
+    featuriser = config.featuriser()
     width = 1 << config.bits
     counts: Counter = Counter()
     document_frequency = np.zeros(width, np.int64)
