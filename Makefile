@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install demo test bench bench-scale chaos package lock clean
+.PHONY: install demo test bench bench-scale chaos package lock clean word-vectors
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,19 @@ $(CHECKOV_STAMP):
 
 install: $(STAMP)
 
+# Pretrained title word vectors (chiVe, from the ja-ginza wheel, hash-pinned in word_vectors/requirements.txt):
+# `saikika train --word-vectors`, and the titles-only quality floor in `make test`.
+WORD_VECTORS := .cache/word-vectors/ja-ginza-5.3.0.npz
+$(WORD_VECTORS): word_vectors/requirements.txt $(STAMP)
+	$(BIN)/pip download --quiet --no-deps --require-hashes -r word_vectors/requirements.txt --dest .cache/word-vectors
+	$(BIN)/saikika word-vectors import .cache/word-vectors/ja_ginza-5.3.0-py3-none-any.whl --out $@
+
+word-vectors: $(WORD_VECTORS)
+
 demo: $(STAMP)
 	$(BIN)/saikika demo
 
-test: $(STAMP) $(CHECKOV_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(WORD_VECTORS)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The benchmark has a venv of its own: MLServer (the peer) brings dependencies the product does not need.
@@ -59,4 +68,4 @@ lock: $(STAMP)
 	$(BIN)/saikika package --lock --out build/functions
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) .saikika build .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) .saikika build .pytest_cache .cache

@@ -12,6 +12,8 @@ from saikika.model import catalogue, training
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
+# Built by `make word-vectors` (a prerequisite of `make test`).
+WORD_VECTORS = REPO / ".cache" / "word-vectors" / "ja-ginza-5.3.0.npz"
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +36,15 @@ def corpus_records() -> list[dict]:
         pytest.skip(message)
     with CORPUS.open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="session")
+def title_word_vectors():
+    from saikika.model.word_vectors import WordVectors
+
+    if not WORD_VECTORS.exists():
+        message = f"the title word vectors are not at {WORD_VECTORS} (make word-vectors builds them)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; `make test` builds them in CI")
+        pytest.skip(message)
+    return WordVectors.from_bytes(WORD_VECTORS.read_bytes())

@@ -61,3 +61,15 @@ def test_require_holdout_is_a_strict_flag():
     assert Settings.from_env({**BASE, "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT": "true"}).promotion_require_holdout is True
     with pytest.raises(ConfigError, match="must be true or false"):
         Settings.from_env({**BASE, "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT": "yes"})
+
+
+def test_word_vectors_name_an_object_under_their_prefix_with_its_checksum():
+    digest = "ab" * 32
+    settings = Settings.from_env({**BASE, "SAIKIKA_WORD_VECTORS": "word-vectors/ja.npz",
+                                  "SAIKIKA_WORD_VECTORS_SHA256": digest.upper()})
+    assert (settings.word_vectors, settings.word_vectors_sha256) == ("word-vectors/ja.npz", digest)
+    assert Settings.from_env(BASE).word_vectors == ""
+    with pytest.raises(ConfigError, match="under word-vectors/"):
+        Settings.from_env({**BASE, "SAIKIKA_WORD_VECTORS": "models/ja.npz", "SAIKIKA_WORD_VECTORS_SHA256": digest})
+    with pytest.raises(ConfigError, match="needs SAIKIKA_WORD_VECTORS_SHA256"):
+        Settings.from_env({**BASE, "SAIKIKA_WORD_VECTORS": "word-vectors/ja.npz"})

@@ -17,7 +17,8 @@ from google.cloud import storage
 
 from saikika.cloud import gcs
 from saikika.core import objects
-from saikika.model.artifact import ModelFiles
+from saikika.model.artifact import ModelFiles, verify
+from saikika.model.word_vectors import WordVectors
 
 # How many previous champions the pointer remembers for rollback.
 PREVIOUS_CHAMPIONS_KEPT = 50
@@ -142,3 +143,18 @@ def versions(bucket: storage.Bucket) -> list[str]:
     """Committed versions (those with a metadata.json), oldest first."""
     found = (objects.version_of_metadata(blob.name) for blob in bucket.list_blobs(prefix=objects.MODELS_PREFIX))
     return sorted(version for version in found if version)
+
+
+# The word vectors last read, by (object, sha256): a warm retrain function or job reads a 20 MB file once.
+_WORD_VECTORS: dict[tuple[str, str], WordVectors] = {}
+
+
+def read_word_vectors(bucket: storage.Bucket, name: str, sha256: str) -> WordVectors:
+    """The title word vectors at `name` (under word-vectors/), refused unless their sha256 is `sha256`."""
+    key = (name, sha256)
+    if key not in _WORD_VECTORS:
+        data = bucket.blob(name).download_as_bytes()
+        verify(data, f"word vectors gs://{bucket.name}/{name}", (("SAIKIKA_WORD_VECTORS_SHA256", sha256),))
+        _WORD_VECTORS.clear()
+        _WORD_VECTORS[key] = WordVectors.from_bytes(data)
+    return _WORD_VECTORS[key]

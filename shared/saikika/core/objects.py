@@ -5,8 +5,9 @@
   `eval/holdout.jsonl` (the trusted holdout file, never trained on), `batch/input/**.jsonl` (files the batch
   function predicts; retraining ignores them) and `catalogue/*.jsonl` (what re-score on promotion predicts);
 - models bucket: `models/<version>/` (a version's files; `metadata.json` last, as its commit marker),
-  `models/champion.json` (the pointer), `models/history/` (the decision log) and `retrain/` (the lease,
-  state, pending work and run records of retraining);
+  `models/champion.json` (the pointer), `models/history/` (the decision log), `retrain/` (the lease,
+  state, pending work and run records of retraining) and `word-vectors/` (pretrained title word vectors that
+  retraining may read, uploaded by an engineer; nothing is triggered by them);
 - predictions bucket: `predictions/` and `rejected/`, and batch runs' output under
   `batch/dt=<date>/run=<run id>/` (`part-SSSSS-of-NNNNN.jsonl`, then `_SUCCESS`) with their bad lines under
   `rejected/batch/dt=<date>/run=<run id>/`; nothing here triggers anything.
@@ -28,6 +29,7 @@ CATALOGUE_PREFIX = "catalogue/"
 
 # ---- models bucket --------------------------------------------------------------------------------
 MODELS_PREFIX = "models/"
+WORD_VECTORS_PREFIX = "word-vectors/"
 CHAMPION_OBJECT = "models/champion.json"
 # One object per decision (judged, promoted by hand, rolled back): the decision log.
 DECISION_LOG_PREFIX = "models/history/"
@@ -70,6 +72,10 @@ def version_of_metadata(name: str) -> str | None:
 
 def is_training_object(name: str) -> bool:
     return name.startswith(TRAINING_PREFIX) and name.endswith(".jsonl")
+
+
+def is_word_vectors(name: str) -> bool:
+    return name.startswith(WORD_VECTORS_PREFIX) and len(name) > len(WORD_VECTORS_PREFIX)
 
 
 def is_batch_input(name: str) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from saikika.core import objects
 from saikika.core.errors import ConfigError
 
 
@@ -111,6 +113,10 @@ class Settings:
     # Re-score on promotion: a file pattern (gs://…/*.jsonl) of the catalogue to predict with each new champion.
     # Empty (the default): off.
     rescore_input: str = ""
+    # Pretrained title word vectors for retraining (`saikika word-vectors import`): an object under word-vectors/
+    # in the models bucket and its sha256, checked before use. Empty (the default): n-grams only.
+    word_vectors: str = ""
+    word_vectors_sha256: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,7 +153,14 @@ class Settings:
             dataflow_machine_type=_text(env, "SAIKIKA_DATAFLOW_MACHINE_TYPE", "n2-standard-2"),
             dataflow_image=_text(env, "SAIKIKA_DATAFLOW_IMAGE"),
             rescore_input=_text(env, "SAIKIKA_RESCORE_INPUT"),
+            word_vectors=_text(env, "SAIKIKA_WORD_VECTORS"),
+            word_vectors_sha256=_text(env, "SAIKIKA_WORD_VECTORS_SHA256").lower(),
         )
+        if settings.word_vectors and not objects.is_word_vectors(settings.word_vectors):
+            raise ConfigError(f"SAIKIKA_WORD_VECTORS must name an object under {objects.WORD_VECTORS_PREFIX} in the "
+                              f"models bucket, got {settings.word_vectors!r}")
+        if settings.word_vectors and not re.fullmatch(r"[0-9a-f]{64}", settings.word_vectors_sha256):
+            raise ConfigError("SAIKIKA_WORD_VECTORS needs SAIKIKA_WORD_VECTORS_SHA256, the file's sha256 (64 hex digits)")
         buckets = [settings.data_bucket, settings.models_bucket, settings.predictions_bucket]
         if len(set(buckets)) != 3:
             # One shared bucket would let a function's own writes trigger the loop again.
@@ -192,4 +205,6 @@ OPTIONAL_ENV = (
     "SAIKIKA_DATAFLOW_MACHINE_TYPE",
     "SAIKIKA_DATAFLOW_IMAGE",
     "SAIKIKA_RESCORE_INPUT",
+    "SAIKIKA_WORD_VECTORS",
+    "SAIKIKA_WORD_VECTORS_SHA256",
 )

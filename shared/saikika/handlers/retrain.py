@@ -38,7 +38,8 @@ from saikika.core.errors import ConfigError, TransientError
 from saikika.core.events import ObjectEvent, PubSubMessage
 from saikika.core.settings import Settings
 from saikika.model import report
-from saikika.model.training import LabelPolicy, TrainingDataError, serialize, train, train_streaming
+from saikika.model.training import (DEFAULT_CONFIG, LabelPolicy, TrainingConfig, TrainingDataError, serialize, train,
+                                    train_streaming)
 
 log = logging.getLogger("saikika.retrain")
 
@@ -223,16 +224,25 @@ class Retrainer:
             return (item for item in training_store.iter_winning_items(self.data_bucket, snap, winners) if trains_on(item))
 
         policy = LabelPolicy(self.settings.max_labels, self.settings.new_label_min_support, self._champion_labels())
+        config = self._training_config()
         if winners.rows <= self.settings.train_in_memory_rows:
             rows = list(items())
             if len(rows) < self.settings.retrain_min_rows:
                 raise TrainingDataError(f"{len(rows)} valid rows, fewer than SAIKIKA_RETRAIN_MIN_ROWS={self.settings.retrain_min_rows}")
-            trained, mode = train(rows, policy=policy), "in memory"
+            trained, mode = train(rows, config=config, policy=policy), "in memory"
         else:
-            trained, mode = train_streaming(lambda: _batches(items(), STREAM_BATCH_ROWS), policy=policy), "streamed"
+            trained, mode = train_streaming(lambda: _batches(items(), STREAM_BATCH_ROWS), config=config,
+                                            policy=policy), "streamed"
         summary["training_mode"] = mode
         version = self._write_candidate(trained, summary, evaluation_source, trigger, started)
         return RunResult("trained", f"trained on {trained.rows_used} rows ({mode})", version)
+
+    def _training_config(self) -> TrainingConfig:
+        """With title word vectors if SAIKIKA_WORD_VECTORS names them (checksum-verified), else the default."""
+        if not self.settings.word_vectors:
+            return DEFAULT_CONFIG
+        return TrainingConfig.with_word_vectors(registry.read_word_vectors(
+            self.models_bucket, self.settings.word_vectors, self.settings.word_vectors_sha256))
 
     def _champion_labels(self) -> frozenset[str]:
         champion = registry.read_champion(self.models_bucket)

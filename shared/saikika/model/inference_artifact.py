@@ -1,7 +1,12 @@
 """The inference-only artifact, `model.npz`: the fitted pipeline's arithmetic as plain arrays, no scikit-learn.
 
-numpy's format, loaded with `allow_pickle=False`. Three formats:
-- `FORMAT` (v3, written now): the featuriser's hashed character n-gram counts (`saikika.model.featuriser`,
+numpy's format, loaded with `allow_pickle=False`. Four formats:
+- `FORMAT_WORDS` (v4, written for models with title word vectors): v3's arrays, plus the vocabulary of
+  `saikika.model.word_vectors` (`words_hashes`, `words_rows`, `words_vectors`, `words_max_length`,
+  `words_weight`: the very code training featurises with) and `word_coef`, (dimensions, labels) float32: each
+  label's weight of each word-vector column, added to the decision after the n-grams'. Predictors older than v4
+  refuse such a model by its format name rather than score it without its vectors.
+- `FORMAT` (v3, written for models without word vectors): the featuriser's hashed character n-gram counts (`saikika.model.featuriser`,
   the very code training uses), sublinear TF-IDF (l2) and one logistic model per label. Stored:
   `feature_rows`, (features, labels + 1) float32: a feature's coefficient for each label already multiplied by
   its IDF, then its IDF. The scorer gathers one such record per n-gram and uses the array as loaded (no second
@@ -25,11 +30,14 @@ import mmh3
 import numpy as np
 
 from saikika.model.featuriser import CharNgramHasher, HashedCounts, runs
+from saikika.model.word_vectors import WordVectors
 
+FORMAT_WORDS = "saikika-char-ngram-fnv1-tfidf-title-word-vectors-ovr-logistic-v4"
 FORMAT = "saikika-char-ngram-fnv1-tfidf-ovr-logistic-v3"
 FORMAT_V2 = "saikika-char-ngram-fnv1-tfidf-ovr-logistic-v2"
 FORMAT_V1 = "saikika-hashed-char-tfidf-ovr-logistic-v1"
-FORMATS = (FORMAT, FORMAT_V2, FORMAT_V1)
+FORMATS = (FORMAT_WORDS, FORMAT, FORMAT_V2, FORMAT_V1)
+WORDS_PREFIX = "words_"
 # The largest difference between the pipeline's probabilities and the artifact's (any format).
 MAX_SCORE_DIFFERENCE = 1e-9
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's VectorizerMixin._white_spaces
@@ -38,11 +46,13 @@ _SCORE_BLOCK = 1 << 19
 
 
 class FnvHashScorer:
-    """Formats v3 and v2: featuriser counts → sublinear TF-IDF (l2) → one-vs-rest logistic, chunk by chunk."""
+    """Formats v4, v3 and v2: featuriser counts → sublinear TF-IDF (l2) → one-vs-rest logistic, chunk by chunk;
+    in v4 plus the title word vectors' columns."""
 
-    def __init__(self, hasher: CharNgramHasher, feature_rows: np.ndarray, intercept: np.ndarray):
+    def __init__(self, hasher: CharNgramHasher, feature_rows: np.ndarray, intercept: np.ndarray,
+                 words: WordVectors | None = None, word_coef: np.ndarray | None = None):
         """`feature_rows`: (features, labels + 1), coefficient × IDF for each label then the IDF; float32 (v3) or
-        float64 (v2's exact products)."""
+        float64 (v2's exact products). `word_coef`: (dimensions, labels), with `words` (v4)."""
         if feature_rows.ndim != 2 or feature_rows.shape[0] != hasher.n_features or feature_rows.shape[1] < 2:
             raise ValueError(f"feature rows of shape {feature_rows.shape} do not fit 2^{hasher.bits} features")
         if intercept.shape != (feature_rows.shape[1] - 1,):
@@ -55,11 +65,19 @@ class FnvHashScorer:
         self._rows = rows.view(np.dtype((np.void, rows.strides[0]))).reshape(-1)
         self._dtype = rows.dtype
         self.intercept = np.asarray(intercept, dtype=np.float64)
+        if (words is None) != (word_coef is None) or (
+                words is not None and word_coef.shape != (words.dimensions, self.n_labels)):
+            raise ValueError(f"word-vector weights of shape {None if word_coef is None else word_coef.shape} do not "
+                             f"fit the vectors and {self.n_labels} labels")
+        self.words = words
+        self.word_coef = None if word_coef is None else word_coef.astype(np.float64)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         decision = np.tile(self.intercept, (len(texts), 1))
         for start, _, counts in self.hasher.chunks(texts):
             self._add(decision[start:], counts)
+        if self.words is not None:
+            decision += self.words.features(texts) @ self.word_coef
         return 1.0 / (1.0 + np.exp(-decision))
 
     def _add(self, decision: np.ndarray, counts: HashedCounts) -> None:
@@ -132,9 +150,12 @@ class MurmurHashScorer:
 def load(data: bytes, format: str = FORMAT) -> FnvHashScorer | MurmurHashScorer:
     """The scorer of an npz artifact of `format`; ValueError or KeyError if the arrays do not fit it."""
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        if format in (FORMAT, FORMAT_V2):
+        if format in (FORMAT_WORDS, FORMAT, FORMAT_V2):
             hasher = CharNgramHasher(tuple(int(n) for n in arrays["ngram_range"]), int(arrays["bits"]),
                                      bool(arrays["lowercase"]))
+            if format == FORMAT_WORDS:
+                return FnvHashScorer(hasher, arrays["feature_rows"], arrays["intercept"],
+                                     WordVectors.from_arrays(arrays, WORDS_PREFIX), arrays["word_coef"])
             if format == FORMAT:
                 return FnvHashScorer(hasher, arrays["feature_rows"], arrays["intercept"])
             # v2: float32 × float32 is exact in float64, the v2 pipeline's own products.

@@ -1,16 +1,20 @@
-"""The featuriser as a scikit-learn transformer, for training: texts in, CSR counts out.
+"""The featurisers as scikit-learn transformers, for training: texts in, CSR counts (n-grams) or dense rows (title
+word vectors) out.
 
-It lives in a module of its own because a saved pipeline (`model.skops`) holds it: `pipeline_file` imports it
-and names it in its trusted types, so every function that loads a pipeline ships it in its zip.
+They live in a module of their own because a saved pipeline (`model.skops`) holds them: `pipeline_file` imports
+it and names them in its trusted types, so every function that loads a pipeline ships it in its zip.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from saikika.model.featuriser import CharNgramHasher
+from saikika.model.word_vectors import WordVectors
 
 
 class HashedCharNgrams(TransformerMixin, BaseEstimator):
@@ -31,6 +35,46 @@ class HashedCharNgrams(TransformerMixin, BaseEstimator):
         counts = self.hasher()(list(texts))
         return sp.csr_matrix((counts.counts.astype(np.float64), counts.indices, counts.indptr),
                              shape=(len(counts.indptr) - 1, 1 << self.bits))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = False
+        return tags
+
+
+# Each transformer's WordVectors (its lookup filter is built once), kept beside it rather than in its attributes,
+# which a saved pipeline stores and skops would have to trust.
+_BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class TitleWordVectors(TransformerMixin, BaseEstimator):
+    """`saikika.model.word_vectors.WordVectors` as a stateless transformer: texts → (texts, dimensions) dense rows,
+    the weighted unit mean vector of each text's first line. The vocabulary's arrays are its parameters."""
+
+    def __init__(self, hashes=None, rows=None, vectors=None, max_length: int = 1, weight: float = 0.5):
+        self.hashes = hashes
+        self.rows = rows
+        self.vectors = vectors
+        self.max_length = max_length
+        self.weight = weight
+
+    @classmethod
+    def of(cls, vectors: WordVectors) -> TitleWordVectors:
+        return cls(vectors.hashes, vectors.rows, vectors.vectors, vectors.max_length, vectors.weight)
+
+    def word_vectors(self) -> WordVectors:
+        built = _BUILT.get(self)
+        if built is None:
+            built = _BUILT[self] = WordVectors(self.hashes, self.rows, self.vectors, self.max_length, self.weight)
+        return built
+
+    def fit(self, texts, y=None):  # noqa: ARG002  (stateless: nothing to learn)
+        return self
+
+    def transform(self, texts) -> np.ndarray:
+        return self.word_vectors().features(list(texts))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

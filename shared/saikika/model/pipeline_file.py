@@ -12,13 +12,16 @@ import skops.io as sio
 from saikika.core.errors import ModelIntegrityError
 from saikika.model.artifact import labels_and_thresholds, verify
 from saikika.model.label_model import LabelModel
-from saikika.model.ngram_transformer import HashedCharNgrams
+from saikika.model.ngram_transformer import HashedCharNgrams, TitleWordVectors
 
 # Every type inside a saikika model file beyond skops' own defaults. Anything else, a
 # pickled custom object above all, makes loading fail.
 TRUSTED_TYPES = [
     "scipy.sparse._csr.csr_matrix",
     f"{HashedCharNgrams.__module__}.{HashedCharNgrams.__qualname__}",
+    # Versions trained with title word vectors (inference format v4).
+    f"{TitleWordVectors.__module__}.{TitleWordVectors.__qualname__}",
+    "sklearn.pipeline.FeatureUnion",
     # Versions trained before the vectorised featuriser (inference format v1) hold a HashingVectorizer.
     "sklearn.feature_extraction.text.HashingVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",

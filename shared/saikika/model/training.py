@@ -24,7 +24,7 @@ import sklearn
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import SGDClassifier
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 import saikika
 from saikika.core import splits
@@ -33,7 +33,8 @@ from saikika.core.items import Item
 from saikika.core.metrics import binarize, evaluate_scores
 from saikika.core.objects import INFERENCE_FILE, MODEL_FILE
 from saikika.model import inference_artifact, pipeline_file
-from saikika.model.ngram_transformer import HashedCharNgrams
+from saikika.model.ngram_transformer import HashedCharNgrams, TitleWordVectors
+from saikika.model.word_vectors import WordVectors
 from saikika.model.artifact import ModelFiles, new_version_id, sha256_hex
 from saikika.model.thresholds import tune_thresholds
 
@@ -45,6 +46,9 @@ SEED = 0
 STREAM_UPDATES = 60_000
 STREAM_MAX_EPOCHS = 10
 STREAM_MIN_EPOCHS = 2
+# With title word vectors, the regularisation that maximised the mean livedoor `dev` top-1 of full text and titles
+# (bench/titles_study.py): the dense columns are few and carry much, and 1e-6 let them overfit the titles.
+WORD_VECTORS_ALPHA = 2e-6
 # Texts featurised at a time (bounds the featuriser's temporary arrays; progress is reported per chunk).
 _FEATURISE_CHUNK = 5_000
 
@@ -58,13 +62,28 @@ class TrainingConfig:
     ngram_range: tuple[int, int] = (1, 3)
     bits: int = 18
     alpha: float = 1e-6
+    # Pretrained vectors of the title's words (`saikika.model.word_vectors`) beside the n-grams, or None.
+    word_vectors: WordVectors | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def with_word_vectors(cls, vectors: WordVectors) -> TrainingConfig:
+        """The configuration a run with title word vectors uses (the vectors' alpha, the default n-grams)."""
+        return cls(alpha=WORD_VECTORS_ALPHA, word_vectors=vectors)
 
     def to_json(self) -> dict:
-        return {"ngram_range": list(self.ngram_range), "bits": self.bits, "alpha": self.alpha}
+        out = {"ngram_range": list(self.ngram_range), "bits": self.bits, "alpha": self.alpha}
+        if self.word_vectors is not None:
+            out["word_vectors"] = {"words": int(self.word_vectors.hashes.shape[0]),
+                                   "dimensions": self.word_vectors.dimensions, "weight": self.word_vectors.weight}
+        return out
 
     def featuriser(self) -> HashedCharNgrams:
         """The featuriser a fit with this configuration counts with."""
         return HashedCharNgrams(self.ngram_range, self.bits)
+
+    def word_features(self) -> TitleWordVectors | None:
+        """The title word-vector transformer a fit with this configuration appends, if any."""
+        return None if self.word_vectors is None else TitleWordVectors.of(self.word_vectors)
 
 
 DEFAULT_CONFIG = TrainingConfig()
@@ -137,16 +156,49 @@ class TrainedModel:
     config: TrainingConfig = DEFAULT_CONFIG
 
 
-def _featurise(featuriser: HashedCharNgrams, texts: list[str], progress: Progress | None) -> sp.csr_matrix:
+def _featurise(featuriser: HashedCharNgrams, words: TitleWordVectors | None, texts: list[str],
+               progress: Progress | None) -> tuple[sp.csr_matrix, np.ndarray | None]:
+    """(n-gram counts, title word vectors or None) of `texts`."""
     starts = range(0, len(texts), _FEATURISE_CHUNK)
-    parts = []
-    # The featuriser's array operations release the GIL: chunks counted on threads use every core.
+    counts, dense = [], []
+
+    def chunk(start: int) -> tuple[sp.csr_matrix, np.ndarray | None]:
+        part = texts[start:start + _FEATURISE_CHUNK]
+        return featuriser.transform(part), None if words is None else words.transform(part)
+
+    # The featurisers' array operations release the GIL: chunks counted on threads use every core.
     with _threads() as pool:
-        for start, part in zip(starts, pool.map(lambda s: featuriser.transform(texts[s:s + _FEATURISE_CHUNK]), starts)):
-            parts.append(part)
+        for start, (part, vectors) in zip(starts, pool.map(chunk, starts)):
+            counts.append(part)
+            dense.append(vectors)
             if progress:
                 progress("featurise", min(start + _FEATURISE_CHUNK, len(texts)), len(texts))
-    return sp.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
+    return (sp.vstack(counts, format="csr") if len(counts) > 1 else counts[0],
+            None if words is None else np.vstack(dense))
+
+
+def _model_rows(counts: sp.csr_matrix, tfidf: TfidfTransformer, dense: np.ndarray | None) -> sp.csr_matrix:
+    """What the classifier reads: the TF-IDF rows, then any title word-vector columns."""
+    rows = _tfidf(counts, tfidf)
+    return rows if dense is None else sp.hstack([rows, sp.csr_matrix(dense)], format="csr")
+
+
+def _pipeline(featuriser: HashedCharNgrams, tfidf: TfidfTransformer, words: TitleWordVectors | None,
+              classifier: OneVsRestClassifier) -> Pipeline:
+    if words is None:
+        return Pipeline([("hash", featuriser), ("tfidf", tfidf), ("classify", classifier)])
+    ngrams = Pipeline([("hash", featuriser), ("tfidf", tfidf)])
+    return Pipeline([("features", FeatureUnion([("ngrams", ngrams), ("words", words)])), ("classify", classifier)])
+
+
+def pipeline_parts(pipeline: Pipeline) -> tuple[object, TfidfTransformer, TitleWordVectors | None, OneVsRestClassifier]:
+    """(featuriser, TF-IDF, title word vectors or None, classifier) of a pipeline `_pipeline` built."""
+    if "features" in pipeline.named_steps:
+        union = dict(pipeline.named_steps["features"].transformer_list)
+        ngrams = union["ngrams"].named_steps
+        return ngrams["hash"], ngrams["tfidf"], union["words"], pipeline.named_steps["classify"]
+    steps = pipeline.named_steps
+    return steps["hash"], steps["tfidf"], None, steps["classify"]
 
 
 def _round_to_float32(tfidf: TfidfTransformer, classifier: OneVsRestClassifier) -> None:
@@ -155,8 +207,11 @@ def _round_to_float32(tfidf: TfidfTransformer, classifier: OneVsRestClassifier) 
     differ only by float64 arithmetic (halves the artifact; the effect on scores is measured by the quality test)."""
     idf = tfidf.idf_.astype(np.float32).astype(np.float64)
     tfidf.idf_ = idf
+    width = idf.shape[0]  # any columns beyond are title word vectors, stored as they are
     for estimator in classifier.estimators_:
-        estimator.coef_ = (estimator.coef_ * idf).astype(np.float32).astype(np.float64) / idf
+        coef = estimator.coef_.astype(np.float32).astype(np.float64)
+        coef[:, :width] = (estimator.coef_[:, :width] * idf).astype(np.float32).astype(np.float64) / idf
+        estimator.coef_ = coef
 
 
 def _tfidf(counts: sp.csr_matrix, tfidf: TfidfTransformer) -> sp.csr_matrix:
@@ -172,9 +227,10 @@ def _tfidf(counts: sp.csr_matrix, tfidf: TfidfTransformer) -> sp.csr_matrix:
     return sp.csr_matrix((values, counts.indices, counts.indptr), shape=counts.shape)
 
 
-def _fit(counts: sp.csr_matrix, y: np.ndarray, alpha: float) -> tuple[TfidfTransformer, OneVsRestClassifier]:
+def _fit(counts: sp.csr_matrix, dense: np.ndarray | None, y: np.ndarray,
+         alpha: float) -> tuple[TfidfTransformer, OneVsRestClassifier]:
     tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
-    features = _tfidf(counts, tfidf)
+    features = _model_rows(counts, tfidf, dense)
     epochs = stream_epochs(counts.shape[0])
 
     def fit(j: int) -> SGDClassifier:
@@ -207,21 +263,21 @@ def train(items: Sequence[Item], progress: Progress | None = None, config: Train
     if held.all() or not held.any():
         raise TrainingDataError(f"{len(items)} rows are too few to hold some out for thresholds and metrics")
 
-    featuriser = config.featuriser()
-    matrix = _featurise(featuriser, [item.text() for item in items], progress)
+    featuriser, words = config.featuriser(), config.word_features()
+    matrix, dense = _featurise(featuriser, words, [item.text() for item in items], progress)
     if progress:
         progress("fit", 0, 2)
-    tfidf, classifier = _fit(matrix[~held], y[~held], config.alpha)
-    tuning_scores = classifier.predict_proba(_tfidf(matrix[held], tfidf))
+    tfidf, classifier = _fit(matrix[~held], None if dense is None else dense[~held], y[~held], config.alpha)
+    tuning_scores = classifier.predict_proba(_model_rows(matrix[held], tfidf, None if dense is None else dense[held]))
     thresholds = tune_thresholds(tuning_scores, y[held])
     metrics = evaluate_scores(tuning_scores, y[held], thresholds, labels)
     if progress:
         progress("fit", 1, 2)
-    tfidf, classifier = _fit(matrix, y, config.alpha)
+    tfidf, classifier = _fit(matrix, dense, y, config.alpha)
     _round_to_float32(tfidf, classifier)
     if progress:
         progress("fit", 2, 2)
-    pipeline = Pipeline([("hash", featuriser), ("tfidf", tfidf), ("classify", classifier)])
+    pipeline = _pipeline(featuriser, tfidf, words, classifier)
     return TrainedModel(
         pipeline=pipeline,
         labels=labels,
@@ -258,7 +314,7 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     averaged SGD (`partial_fit`) for a few epochs on all but the tuning split, then the same on all rows; the first
     model's tuning-split scores (thresholds, metrics) are taken during the second fit's first pass. Document
     frequencies come from all rows (an unsupervised statistic), the one difference from the in-memory fit."""
-    featuriser = config.featuriser()
+    featuriser, words = config.featuriser(), config.word_features()
     width = 1 << config.bits
     counts: Counter = Counter()
     document_frequency = np.zeros(width, np.int64)
@@ -286,7 +342,9 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
             seen = 0
             rng = np.random.default_rng(SEED + epoch)
             for batch in batches():
-                features = _tfidf(featuriser.transform([item.text() for item in batch]), tfidf)
+                texts = [item.text() for item in batch]
+                features = _model_rows(featuriser.transform(texts), tfidf, 
+                                       None if words is None else words.transform(texts))
                 truth = binarize(batch, labels)
                 held = np.array([splits.in_tuning_split(item.id) for item in batch])
                 if epoch == 0 and on_first_pass:
@@ -317,7 +375,7 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     classifier = _ovr(final, len(labels))
     _round_to_float32(tfidf, classifier)
     return TrainedModel(
-        pipeline=Pipeline([("hash", featuriser), ("tfidf", tfidf), ("classify", classifier)]),
+        pipeline=_pipeline(featuriser, tfidf, words, classifier),
         labels=labels, thresholds=thresholds, metrics=evaluate_scores(scores, truth, thresholds, labels),
         rows_used=rows, tuning_rows=tuning_rows, labels_dropped=dropped, tuning_scores=scores, tuning_truth=truth,
         check_texts=check_texts, config=config,
@@ -378,11 +436,11 @@ def serialize(trained: TrainedModel, extra: dict | None = None) -> ModelFiles:
 def _checked_inference(trained: TrainedModel) -> tuple[bytes, dict]:
     """The inference arrays, refused unless they reproduce the pipeline's scores to MAX_SCORE_DIFFERENCE:
     predictors serve nothing else."""
-    arrays = export_inference(trained.pipeline)
-    difference = max_difference(trained.pipeline, inference_artifact.load(arrays), trained.check_texts)
+    arrays, format = export_inference(trained.pipeline), inference_format(trained.pipeline)
+    difference = max_difference(trained.pipeline, inference_artifact.load(arrays, format), trained.check_texts)
     if difference > inference_artifact.MAX_SCORE_DIFFERENCE:
         raise ModelIntegrityError(f"the inference artifact's scores differ from the pipeline's by {difference:.3g}")
-    return arrays, {"file": INFERENCE_FILE, "format": inference_artifact.FORMAT, "sha256": sha256_hex(arrays),
+    return arrays, {"file": INFERENCE_FILE, "format": format, "sha256": sha256_hex(arrays),
                     "max_score_difference": difference, "checked_on_texts": len(trained.check_texts)}
 
 
@@ -393,8 +451,9 @@ def max_difference(pipeline: Pipeline, scorer, texts: list[str]) -> float:
 
 
 def export_inference(pipeline: Pipeline) -> bytes:
-    """The arrays of a fitted saikika pipeline as npz bytes (`inference_artifact.FORMAT`)."""
-    featuriser, tfidf, classifier = (pipeline.named_steps[k] for k in ("hash", "tfidf", "classify"))
+    """The arrays of a fitted saikika pipeline as npz bytes: `inference_artifact.FORMAT` (n-grams only) or
+    `FORMAT_WORDS` (with title word vectors)."""
+    featuriser, tfidf, words, classifier = pipeline_parts(pipeline)
     exportable = (
         isinstance(featuriser, HashedCharNgrams) and tfidf.sublinear_tf and tfidf.norm == "l2" and tfidf.use_idf
         and all(isinstance(e, SGDClassifier) and e.loss == "log_loss" for e in classifier.estimators_)
@@ -404,13 +463,24 @@ def export_inference(pipeline: Pipeline) -> bytes:
     buffer = io.BytesIO()
     idf = np.asarray(tfidf.idf_, dtype=np.float64)
     coef = np.vstack([e.coef_ for e in classifier.estimators_])
+    width = idf.shape[0]
+    extra = {}
+    if words is not None:
+        # (dimensions, labels): each label's weight of each word-vector column
+        extra = {"word_coef": coef[:, width:].T.astype(np.float32),
+                 **words.word_vectors().to_arrays(inference_artifact.WORDS_PREFIX)}
     np.savez(
         buffer,
         # (features, labels + 1): each label's coefficient × IDF, then the IDF
-        feature_rows=np.column_stack([(coef * idf).T, idf]).astype(np.float32),
+        feature_rows=np.column_stack([(coef[:, :width] * idf).T, idf]).astype(np.float32),
         intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
         ngram_range=np.asarray(featuriser.ngram_range, dtype=np.int64),
         bits=np.asarray(featuriser.bits, dtype=np.int64),
         lowercase=np.asarray(bool(featuriser.lowercase)),
+        **extra,
     )
     return buffer.getvalue()
+
+
+def inference_format(pipeline: Pipeline) -> str:
+    return inference_artifact.FORMAT if pipeline_parts(pipeline)[2] is None else inference_artifact.FORMAT_WORDS

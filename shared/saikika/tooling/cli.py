@@ -26,7 +26,9 @@ def main() -> None:
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder for model.skops and metadata.json.")
 @click.option("--in-memory-rows", default=50_000, show_default=True,
               help="Up to this many rows train in memory; more stream from the files in bounded memory.")
-def train(data: tuple[str, ...], out: Path, in_memory_rows: int) -> None:
+@click.option("--word-vectors", "word_vectors", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Add the title's pretrained word vectors (a file from `saikika word-vectors import`).")
+def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: Path | None) -> None:
     """Train a multi-label text model from labeled JSONL rows (streamed, in bounded memory, above
     --in-memory-rows)."""
     from itertools import islice
@@ -37,6 +39,14 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int) -> None:
     from saikika.model import artifact, training
 
     started = time.perf_counter()
+    config = training.DEFAULT_CONFIG
+    if word_vectors is not None:
+        from saikika.model.word_vectors import WordVectors
+
+        try:
+            config = training.TrainingConfig.with_word_vectors(WordVectors.from_bytes(word_vectors.read_bytes()))
+        except ValueError as exc:
+            raise click.ClickException(f"{word_vectors}: {exc}") from exc
     invalid: list[dict] = []
     # Read up to the limit: a small data set is trained in memory as it is; a larger one streams from the files.
     head = list(islice(data_files.iter_items(data, invalid), in_memory_rows + 1))
@@ -61,8 +71,8 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int) -> None:
             progress.update(tasks[stage], completed=done)
 
         try:
-            trained = (training.train_streaming(batches, progress=report) if streamed
-                       else training.train(head, progress=report))
+            trained = (training.train_streaming(batches, progress=report, config=config) if streamed
+                       else training.train(head, progress=report, config=config))
         except training.TrainingDataError as exc:
             raise click.ClickException(str(exc)) from exc
     if streamed:
@@ -173,6 +183,59 @@ def _model_folder(model: str) -> tuple[str, str | None]:
 
 
 # ---- models bucket ---------------------------------------------------------------------------
+@main.group("word-vectors")
+def word_vectors_group() -> None:
+    """Pretrained title word vectors: build a file, upload it for retraining."""
+
+
+@word_vectors_group.command("import")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--weight", default=0.5, show_default=True, help="The feature's length beside the TF-IDF row (1).")
+def word_vectors_import(source: Path, out: Path, weight: float) -> None:
+    """Build a word-vectors file from a spaCy vocabulary: a model package's folder or its wheel (e.g. ja-ginza's,
+    chiVe vectors; `make word-vectors`)."""
+    from saikika.model.artifact import sha256_hex
+    from saikika.tooling.word_vectors_import import from_spacy_vocab
+
+    try:
+        vectors = from_spacy_vocab(source, weight)
+    except (ValueError, KeyError, OSError) as exc:
+        raise click.ClickException(f"{source}: {exc}") from exc
+    data = vectors.to_bytes()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    console.print(f"{vectors.hashes.shape[0]} words, {vectors.vectors.shape[0]} vectors of {vectors.dimensions}, "
+                  f"{len(data) / 1e6:.1f} MB, sha256 {sha256_hex(data)} → {out}")
+
+
+@word_vectors_group.command("push")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def word_vectors_push(file: Path) -> None:
+    """Upload a word-vectors file to gs://$SAIKIKA_MODELS_BUCKET/word-vectors/ and print the two settings that
+    make retraining use it."""
+    from google.api_core.exceptions import PreconditionFailed
+
+    from saikika.core import objects
+    from saikika.model.artifact import sha256_hex
+    from saikika.model.word_vectors import WordVectors
+
+    data = file.read_bytes()
+    try:
+        WordVectors.from_bytes(data)  # refuse what retraining would refuse
+    except ValueError as exc:
+        raise click.ClickException(f"refused: {exc}") from exc
+    digest = sha256_hex(data)
+    name = f"{objects.WORD_VECTORS_PREFIX}{file.stem}-{digest[:12]}.npz"
+    bucket = _models_bucket()
+    try:
+        bucket.blob(name).upload_from_string(data, content_type="application/octet-stream", if_generation_match=0)
+    except PreconditionFailed:
+        pass  # already there: the name holds the content's digest
+    console.print(f"gs://{bucket.name}/{name}")
+    print(f"SAIKIKA_WORD_VECTORS={name}\nSAIKIKA_WORD_VECTORS_SHA256={digest}")
+
+
 @main.group()
 def models() -> None:
     """Model versions in the models bucket."""
