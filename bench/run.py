@@ -23,6 +23,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
+# `make word-vectors`: with it, the same figures are also measured for a model trained with title word vectors.
+WORD_VECTORS = REPO / ".cache" / "word-vectors" / "ja-ginza-5.3.0.npz"
 sys.path.insert(0, str(REPO / "bench"))
 
 from saikika.cloud import registry  # noqa: E402
@@ -30,6 +32,7 @@ from saikika.core import objects  # noqa: E402
 from saikika.model import artifact, catalogue, pipeline_file, training  # noqa: E402
 from saikika.core.items import Item  # noqa: E402
 from saikika.model.label_model import LabelModel  # noqa: E402
+from saikika.model.word_vectors import WordVectors  # noqa: E402
 from saikika.tooling.local_stack import FUNCTIONS, LocalStack, free_port  # noqa: E402
 
 
@@ -351,6 +354,7 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--skip-word-vectors", action="store_true")
     parser.add_argument("--only-training", action="store_true", help="just the training figures, printed")
     args = parser.parse_args()
 
@@ -377,8 +381,17 @@ def main() -> None:
     log("in-process ceiling against scikit-learn's own pipeline")
     reference, reference_seconds = sklearn_pipeline(train, list(serving.labels))
     results["sklearn"] = {"training_seconds": reference_seconds}
-    results["ceilings_vs_sklearn"] = paired_ceilings(
-        serving, LabelModel("sklearn", serving.labels, serving.thresholds, reference.predict_proba), test, args.repeats)
+    sklearn_model = LabelModel("sklearn", serving.labels, serving.thresholds, reference.predict_proba)
+    results["ceilings_vs_sklearn"] = paired_ceilings(serving, sklearn_model, test, args.repeats)
+    files_words = None
+    if WORD_VECTORS.exists() and not args.skip_word_vectors:
+        log("title word vectors: a model trained with them on the same items, paired with scikit-learn's pipeline")
+        config = training.TrainingConfig.with_word_vectors(WordVectors.from_bytes(WORD_VECTORS.read_bytes()))
+        files_words = training.serialize(training.train(train, config=config))
+        serving_words = artifact.load_inference(files_words.inference, files_words.metadata)
+        results["word_vectors"] = {"model": load_times(files_words),
+                                   "ceilings_vs_sklearn": paired_ceilings(serving_words, sklearn_model, test,
+                                                                          args.repeats)}
 
     specs = tuple(s for s in FUNCTIONS if s.name in ("predict", "predict_http"))
     with LocalStack(state_dir=Path(tempfile.mkdtemp(prefix="saikika-bench-")), functions=specs,
@@ -398,6 +411,11 @@ def main() -> None:
         results["memory"] = {"serving_peak_rss_mb_after_10k_predictions": serving_peak_rss_mb(stack, test)}
         log("cold start")
         results["cold_start"] = cold_starts(stack, files, test, rounds=max(3, args.repeats))
+        if files_words is not None:
+            log("cold start, the model with title word vectors as champion")
+            registry.push(bucket, *files_words)
+            registry.set_champion(bucket, files_words.metadata, registry.read_champion(bucket), reason="bench")
+            results["word_vectors"]["cold_start"] = cold_starts(stack, files, test, rounds=max(3, args.repeats))
 
     if not args.skip_peer:
         from peer_mlserver import mlserver_figures
@@ -459,6 +477,21 @@ def ratios(r: dict) -> dict:
         "throughput_vs_mlserver_same_pipeline": (
             r["http"]["items_per_s_100_c8"]["median"] / same_http["items_per_s_100_c8"]["median"] if same_http else None),
         "batch_vs_ceiling": (r.get("batch") or {}).get("batch_vs_ceiling"),
+        **word_vector_ratios(r.get("word_vectors")),
+    }
+
+
+def word_vector_ratios(w: dict | None) -> dict:
+    """The model with title word vectors, against the same scikit-learn pipeline and naive function."""
+    if not w:
+        return {}
+    paired = w["ceilings_vs_sklearn"]
+    return {
+        "word_vectors_ceiling_vs_sklearn": (paired["saikika"]["items_per_s_100"]["median"]
+                                            / paired["sklearn"]["items_per_s_100"]["median"]),
+        "word_vectors_single_vs_sklearn": paired["sklearn"]["single_p50_ms"] / paired["saikika"]["single_p50_ms"],
+        "word_vectors_cold_start_vs_naive": (w["cold_start"]["saikika_s"]["median"]
+                                             / w["cold_start"]["naive_s"]["median"]) if "cold_start" in w else None,
     }
 
 
@@ -493,6 +526,19 @@ def markdown(r: dict) -> str:
         ("model.skops MB / load s", f"{r['model']['model_skops_mb']:.1f} / {fmt(r['model']['load_skops_s'])}", ""),
         ("model.npz MB / load s", f"{r['model']['model_npz_mb']:.1f} / {fmt(r['model']['load_inference_s'])}", ""),
     ]
+    if r.get("word_vectors"):
+        w = r["word_vectors"]
+        rows += [
+            ("with title word vectors: items/s (100-item batches)", fmt(w["ceilings_vs_sklearn"]["saikika"]["items_per_s_100"]),
+             f"scikit-learn {fmt(w['ceilings_vs_sklearn']['sklearn']['items_per_s_100'])}"),
+            ("with title word vectors: single item p50 ms", fmt(w["ceilings_vs_sklearn"]["saikika"]["single_p50_ms"]),
+             f"scikit-learn {fmt(w['ceilings_vs_sklearn']['sklearn']['single_p50_ms'])}"),
+            ("with title word vectors: model.npz MB / load s",
+             f"{w['model']['model_npz_mb']:.1f} / {fmt(w['model']['load_inference_s'])}", ""),
+        ]
+        if "cold_start" in w:
+            rows.append(("with title word vectors: cold start s", fmt(w["cold_start"]["saikika_s"]),
+                         f"naive {fmt(w['cold_start']['naive_s'])}"))
     if r.get("batch"):
         b = r["batch"]
         rows.append((f"batch, Beam DirectRunner, {b['items']} items: items/s / peak RSS MB",

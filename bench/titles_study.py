@@ -8,8 +8,14 @@ fitted on train and scored on dev and, for the record, on test (never used to ch
 - `script_runs`: plus every whole run of one script (kanji, hiragana, katakana, letters, digits) as a feature;
 - `dictionary_words`: plus MeCab word unigrams and bigrams (needs `fugashi` and `unidic-lite`, not dependencies);
 - `pretrained_vectors`: plus each title's mean chiVe word vector from the `ja-ginza` wheel (not a dependency),
-  l2-normalised × 0.5, appended to the TF-IDF row.
-A variant whose packages are missing is listed as skipped with the reason.
+  l2-normalised × 0.5, appended to the TF-IDF row (words by GiNZA's morphological analyser, SudachiPy);
+- `title_word_vectors`: the product's feature (`saikika.model.word_vectors`, `make word-vectors`): the same chiVe
+  vectors, words found by greedy longest match against their vocabulary, no analyser.
+A variant whose packages or files are missing is listed as skipped with the reason.
+
+Then full text (title + description) without and with the product's title word vectors, train → dev and test, at
+the default alpha and at `training.WORD_VECTORS_ALPHA`: the alpha a run with word vectors uses was chosen on the
+mean dev top-1 of full text and titles.
 
     .venv/bin/python bench/titles_study.py --out bench/titles_study.json
 """
@@ -30,6 +36,7 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from saikika.model import training
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
+WORD_VECTORS = Path(__file__).resolve().parents[1] / ".cache" / "word-vectors" / "ja-ginza-5.3.0.npz"
 ALPHAS = (1e-6, 2e-6, 4e-6)
 FOLDS = 5
 # Which script a code point belongs to: runs of one script become a feature (None: never part of a run).
@@ -108,7 +115,41 @@ def variants() -> tuple[dict[str, Variant], dict[str, str]]:
         found["pretrained_vectors"] = lambda titles: (ngram_counts(titles), vectors(titles))
     except (ImportError, OSError) as exc:
         skipped["pretrained_vectors"] = f"spaCy with ja_ginza not importable: {exc}"
+    words = title_word_vectors()
+    if words is None:
+        skipped["title_word_vectors"] = f"{WORD_VECTORS} absent (make word-vectors)"
+    else:
+        found["title_word_vectors"] = lambda titles: (ngram_counts(titles), words.transform(titles))
     return found, skipped
+
+
+def title_word_vectors():
+    """The product's title word-vector transformer, with the vectors `make word-vectors` builds, or None."""
+    from saikika.model.word_vectors import WordVectors
+
+    if not WORD_VECTORS.exists():
+        return None
+    return training.TrainingConfig.with_word_vectors(WordVectors.from_bytes(WORD_VECTORS.read_bytes())).word_features()
+
+
+def full_text(records: list[dict], labels: list[str]) -> dict:
+    """Title + description, without and with the title word vectors: train → dev and test."""
+    words = title_word_vectors()
+    split = {name: [r for r in records if r["split_kikuta"] == name] for name in ("train", "dev", "test")}
+    texts = {name: [r["title"] + "\n" + r["text"][len(r["title"]):].strip() + "\n" for r in rows]
+             for name, rows in split.items()}
+    truth = {name: np.array([labels.index(r["labels"][0]) for r in rows]) for name, rows in split.items()}
+    counts = {name: ngram_counts(part) for name, part in texts.items()}
+    out = {}
+    for variant, dense in (("shipped", None), ("title_word_vectors", words)):
+        if variant == "title_word_vectors" and words is None:
+            continue
+        parts = {name: (counts[name], None if dense is None else dense.transform(texts[name])) for name in texts}
+        out[variant] = {str(alpha): {split_name: top1(parts["train"], truth["train"], parts[split_name],
+                                                      truth[split_name], alpha) for split_name in ("dev", "test")}
+                        for alpha in (training.DEFAULT_CONFIG.alpha, training.WORD_VECTORS_ALPHA)}
+        print("full text", variant, json.dumps(out[variant]), file=sys.stderr, flush=True)
+    return out
 
 
 def top1(train: tuple, y: np.ndarray, test: tuple, truth: np.ndarray, alpha: float) -> float:
@@ -165,7 +206,8 @@ def main() -> None:
             row = by_alpha[str(alpha)]
             row["cv_folds_better_than_shipped"] = int(sum(a > b for a, b in zip(row["cv_folds"], shipped)))
     out = {"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "folds": FOLDS,
-           "shipped_alpha": training.DEFAULT_CONFIG.alpha, "variants": results, "skipped": skipped}
+           "shipped_alpha": training.DEFAULT_CONFIG.alpha, "variants": results, "skipped": skipped,
+           "full_text": full_text(records, labels)}
     args.out.write_text(json.dumps(out, indent=2) + "\n")
 
 

@@ -1,11 +1,11 @@
-"""Quality floor of the default pipeline on a real public corpus (livedoor news, split_kikuta).
+"""Quality floors on a real public corpus (livedoor news, split_kikuta), scored as served: full text with the
+default configuration, titles only with the title word vectors (`make word-vectors`).
 
 Deterministic seeds; no timing. Skipped with a reason where ../shared/data is absent.
 """
 
 from __future__ import annotations
 
-import pytest
 from livedoor import livedoor_item
 
 from saikika.model import artifact, evaluation, training
