@@ -47,7 +47,7 @@ $(BENCH_STAMP): pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) $(STAMP)
+bench: $(BENCH_STAMP) $(STAMP) $(WORD_VECTORS)
 	$(BENCH_VENV)/bin/python bench/run.py --out bench/results.json $(BENCH_ARGS)
 
 # The loop at marketplace scale (history sweep, 100k–1M training rows, 256 labels through a hot swap);

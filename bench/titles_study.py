@@ -37,7 +37,7 @@ from saikika.model import training
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
 WORD_VECTORS = Path(__file__).resolve().parents[1] / ".cache" / "word-vectors" / "ja-ginza-5.3.0.npz"
-ALPHAS = (1e-6, 2e-6, 4e-6)
+ALPHAS = (1e-6, 2e-6, 4e-6, 8e-6)
 FOLDS = 5
 # Which script a code point belongs to: runs of one script become a feature (None: never part of a run).
 SCRIPTS = ((0x3040, 0x309F, "hiragana"), (0x30A0, 0x30FF, "katakana"), (0xFF66, 0xFF9F, "katakana"),
@@ -115,11 +115,11 @@ def variants() -> tuple[dict[str, Variant], dict[str, str]]:
         found["pretrained_vectors"] = lambda titles: (ngram_counts(titles), vectors(titles))
     except (ImportError, OSError) as exc:
         skipped["pretrained_vectors"] = f"spaCy with ja_ginza not importable: {exc}"
-    words = title_word_vectors()
-    if words is None:
+    title_words = title_word_vectors()
+    if title_words is None:
         skipped["title_word_vectors"] = f"{WORD_VECTORS} absent (make word-vectors)"
     else:
-        found["title_word_vectors"] = lambda titles: (ngram_counts(titles), words.transform(titles))
+        found["title_word_vectors"] = lambda titles: (ngram_counts(titles), title_words.transform(titles))
     return found, skipped
 
 
@@ -147,7 +147,7 @@ def full_text(records: list[dict], labels: list[str]) -> dict:
         parts = {name: (counts[name], None if dense is None else dense.transform(texts[name])) for name in texts}
         out[variant] = {str(alpha): {split_name: top1(parts["train"], truth["train"], parts[split_name],
                                                       truth[split_name], alpha) for split_name in ("dev", "test")}
-                        for alpha in (training.DEFAULT_CONFIG.alpha, training.WORD_VECTORS_ALPHA)}
+                        for alpha in ALPHAS}
         print("full text", variant, json.dumps(out[variant]), file=sys.stderr, flush=True)
     return out
 

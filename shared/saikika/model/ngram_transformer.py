@@ -17,24 +17,11 @@ from saikika.model.featuriser import CharNgramHasher
 from saikika.model.word_vectors import WordVectors
 
 
-class HashedCharNgrams(TransformerMixin, BaseEstimator):
-    """`saikika.model.featuriser.CharNgramHasher` as a stateless scikit-learn transformer: texts → CSR counts."""
-
-    def __init__(self, ngram_range: tuple[int, int] = (1, 3), bits: int = 18, lowercase: bool = True):
-        self.ngram_range = ngram_range
-        self.bits = bits
-        self.lowercase = lowercase
+class _StatelessTextTransformer(TransformerMixin, BaseEstimator):
+    """Texts in, nothing to learn: `fit` is a no-op and scikit-learn is told so."""
 
     def fit(self, texts, y=None):  # noqa: ARG002  (stateless: nothing to learn)
         return self
-
-    def hasher(self) -> CharNgramHasher:
-        return CharNgramHasher(self.ngram_range, self.bits, self.lowercase)
-
-    def transform(self, texts) -> sp.csr_matrix:
-        counts = self.hasher()(list(texts))
-        return sp.csr_matrix((counts.counts.astype(np.float64), counts.indices, counts.indptr),
-                             shape=(len(counts.indptr) - 1, 1 << self.bits))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -44,12 +31,29 @@ class HashedCharNgrams(TransformerMixin, BaseEstimator):
         return tags
 
 
+class HashedCharNgrams(_StatelessTextTransformer):
+    """`saikika.model.featuriser.CharNgramHasher` as a stateless scikit-learn transformer: texts → CSR counts."""
+
+    def __init__(self, ngram_range: tuple[int, int] = (1, 3), bits: int = 18, lowercase: bool = True):
+        self.ngram_range = ngram_range
+        self.bits = bits
+        self.lowercase = lowercase
+
+    def hasher(self) -> CharNgramHasher:
+        return CharNgramHasher(self.ngram_range, self.bits, self.lowercase)
+
+    def transform(self, texts) -> sp.csr_matrix:
+        counts = self.hasher()(list(texts))
+        return sp.csr_matrix((counts.counts.astype(np.float64), counts.indices, counts.indptr),
+                             shape=(len(counts.indptr) - 1, 1 << self.bits))
+
+
 # Each transformer's WordVectors (its lookup filter is built once), kept beside it rather than in its attributes,
 # which a saved pipeline stores and skops would have to trust.
 _BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class TitleWordVectors(TransformerMixin, BaseEstimator):
+class TitleWordVectors(_StatelessTextTransformer):
     """`saikika.model.word_vectors.WordVectors` as a stateless transformer: texts → (texts, dimensions) dense rows,
     the weighted unit mean vector of each text's first line. The vocabulary's arrays are its parameters."""
 
@@ -70,15 +74,5 @@ class TitleWordVectors(TransformerMixin, BaseEstimator):
             built = _BUILT[self] = WordVectors(self.hashes, self.rows, self.vectors, self.max_length, self.weight)
         return built
 
-    def fit(self, texts, y=None):  # noqa: ARG002  (stateless: nothing to learn)
-        return self
-
     def transform(self, texts) -> np.ndarray:
         return self.word_vectors().features(list(texts))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.requires_fit = False
-        return tags

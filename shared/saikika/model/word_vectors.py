@@ -49,7 +49,8 @@ def word_keys(words: Sequence[str]) -> np.ndarray:
 
 def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(code points of all the texts' first lines, one after another; offsets of each, len(texts) + 1)."""
-    heads = [text.split("\n", 1)[0][:HEAD_MAX_CODE_POINTS] for text in texts]
+    # Cut first, then split: a 20,000-character description is never copied.
+    heads = [text[:HEAD_MAX_CODE_POINTS].split("\n", 1)[0] for text in texts]
     offsets = np.zeros(len(heads) + 1, dtype=np.int64)
     np.cumsum([len(head) for head in heads], out=offsets[1:])
     codes = np.frombuffer("".join(heads).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -128,35 +129,45 @@ class WordVectors:
     def matches(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The words found in each text's first line, as CSR parts: (indptr, row of `vectors` of each word)."""
         codes, offsets = _code_points(texts)
-        total = codes.shape[0]
+        total, width = codes.shape[0], self.max_length
         longest = np.zeros(total, dtype=np.int64)  # length of the longest word starting at each code point
         found_row = np.zeros(total, dtype=np.int32)
         if total:
-            ends = np.repeat(offsets[1:], np.diff(offsets))  # where each code point's text ends
-            starts = np.arange(total)
-            keys = np.full(total, _FNV64_OFFSET, dtype=np.uint64)
-            wide = codes.astype(np.uint64)
-            for length in range(1, self.max_length + 1):
-                alive = starts + length <= ends
-                starts, ends, keys = starts[alive], ends[alive], keys[alive]
-                if not starts.size:
-                    break
-                keys = (keys ^ wide[starts + length - 1]) * _FNV64_PRIME
-                candidates = np.flatnonzero(self._filter[keys >> np.uint64(64 - _FILTER_BITS)])
-                slots = np.minimum(np.searchsorted(self.hashes, keys[candidates]), self.hashes.shape[0] - 1)
-                hit = self.hashes[slots] == keys[candidates]
-                longest[starts[candidates[hit]]] = length
-                found_row[starts[candidates[hit]]] = self.rows[slots[hit]]
+            # keys[i, n - 1]: the key of the n code points from i. A few operations on whole columns, then one
+            # filter gather and one binary search for all (start, length) pairs at once: a single title costs
+            # about as many array operations as a batch.
+            padded = np.zeros(total + width, dtype=np.uint64)
+            padded[:total] = codes
+            keys = np.empty((total, width), dtype=np.uint64)
+            running = np.full(total, _FNV64_OFFSET, dtype=np.uint64)
+            for column in range(width):
+                running = (running ^ padded[column:column + total]) * _FNV64_PRIME
+                keys[:, column] = running
+            room = np.repeat(offsets[1:], np.diff(offsets)) - np.arange(total)  # code points left in the text
+            inside = np.arange(1, width + 1) <= room[:, None]  # pairs that stay within their own text
+            candidates = np.flatnonzero(inside & self._filter[keys >> np.uint64(64 - _FILTER_BITS)])
+            wanted = keys.reshape(-1)[candidates]
+            slots = np.minimum(np.searchsorted(self.hashes, wanted), self.hashes.shape[0] - 1)
+            hit = self.hashes[slots] == wanted
+            pairs, slots = candidates[hit], slots[hit]
+            # In index order, a start's pairs run from its shortest word to its longest: keep each start's last.
+            starts = pairs // width
+            last = np.ones(starts.shape[0], dtype=bool)
+            last[:-1] = starts[1:] != starts[:-1]
+            longest[starts[last]] = pairs[last] % width + 1
+            found_row[starts[last]] = self.rows[slots[last]]
         # Greedy walk: from each match jump past it, else to the next code point.
-        step = np.maximum(longest, 1).tolist()
+        lengths = longest.tolist()
         taken: list[int] = []
         indptr = np.zeros(len(offsets), dtype=np.int64)
         for text, (begin, end) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
             at = begin
             while at < end:
-                if longest[at]:
+                if lengths[at]:
                     taken.append(at)
-                at += step[at]
+                    at += lengths[at]
+                else:
+                    at += 1
             indptr[text + 1] = len(taken)
         return indptr, found_row[np.asarray(taken, dtype=np.int64)]
 
