@@ -292,8 +292,9 @@ if sys.argv[2] == "saikika-run":  # what `saikika train` does: two fits (tuning 
     training.train(rows)
 elif sys.argv[2] == "saikika-fit":  # one fit of saikika's pipeline, like for like with scikit-learn's
     # Counted as `train` counts.
-    counts = training._featurise(training.DEFAULT_CONFIG.featuriser(), [item.text() for item in rows], None)
-    training._fit(counts, binarize(rows, labels), training.DEFAULT_CONFIG.alpha)
+    config = training.DEFAULT_CONFIG
+    counts, dense = training._featurise(config.featuriser(), config.word_features(), [item.text() for item in rows], None)
+    training._fit(counts, dense, binarize(rows, labels), config.alpha)
 else:  # scikit-learn's own pipeline
     from run import sklearn_pipeline
     sklearn_pipeline(rows, labels)

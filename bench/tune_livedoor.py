@@ -112,7 +112,7 @@ def float32_cost(train_items: list[Item], test_items: list[Item], config: traini
 
     labels = sorted({label for item in train_items for label in item.labels})
     featuriser = config.featuriser()
-    tfidf, classifier = training._fit(featuriser.transform([i.text() for i in train_items]),
+    tfidf, classifier = training._fit(featuriser.transform([i.text() for i in train_items]), None,
                                       binarize(train_items, labels), config.alpha)
     test_counts = featuriser.transform([i.text() for i in test_items])
     exact = classifier.predict_proba(tfidf.transform(test_counts))

@@ -272,13 +272,16 @@ def test_the_report_plots_the_best_supported_labels_and_never_fails_on_their_num
     assert len(shown) == 24 and min(truth[:, shown].sum(axis=0)) >= max(np.delete(truth, shown, axis=1).sum(axis=0))
 
 
-def test_the_fits_tfidf_is_scikit_learns():
-    """training._tfidf computes what TfidfTransformer.transform does (sublinear tf, idf, l2), empty rows included."""
+@pytest.mark.parametrize("block", [1, 1000, training._TFIDF_BLOCK])
+def test_the_fits_tfidf_is_scikit_learns(monkeypatch, block):
+    """training._tfidf computes what TfidfTransformer.transform does (sublinear tf, idf, l2), empty rows included,
+    in blocks of rows of any size."""
     from sklearn.feature_extraction.text import TfidfTransformer
 
     from saikika.model.ngram_transformer import HashedCharNgrams
 
-    texts = [item.text() for item in catalogue.generate(300, seed=5)] + EDGE_TEXTS + [""]
+    monkeypatch.setattr(training, "_TFIDF_BLOCK", block)
+    texts = ["", ""] + [item.text() for item in catalogue.generate(300, seed=5)] + EDGE_TEXTS + [""]
     counts = HashedCharNgrams().transform(texts)
     tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
     ours, theirs = training._tfidf(counts, tfidf), tfidf.transform(counts)
