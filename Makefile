@@ -28,7 +28,7 @@ install: $(STAMP)
 # Pretrained title word vectors (chiVe, from the ja-ginza wheel, hash-pinned in word_vectors/requirements.txt):
 # `saikika train --word-vectors`, and the titles-only quality floor in `make test`.
 WORD_VECTORS := .cache/word-vectors/ja-ginza-5.3.0.npz
-$(WORD_VECTORS): word_vectors/requirements.txt $(STAMP)
+$(WORD_VECTORS): word_vectors/requirements.txt shared/saikika/tooling/word_vectors_import.py $(STAMP)
 	$(BIN)/pip download --quiet --no-deps --require-hashes -r word_vectors/requirements.txt --dest .cache/word-vectors
 	$(BIN)/saikika word-vectors import .cache/word-vectors/ja_ginza-5.3.0-py3-none-any.whl --out $@
 

@@ -43,7 +43,7 @@ def reference_key(word: str) -> int:
     return h
 
 
-def small_vectors(vocabulary=VOCABULARY, dimensions=8, weight=0.5) -> WordVectors:
+def small_vectors(vocabulary=VOCABULARY, dimensions=8, weight=1.0) -> WordVectors:
     table = np.random.default_rng(0).normal(size=(len(vocabulary), dimensions)).astype(np.float32)
     return WordVectors.from_words(vocabulary, np.arange(len(vocabulary)), table, weight=weight)
 
@@ -73,7 +73,7 @@ def test_matches_the_documented_matcher_on_any_text(texts):
     assert matched_words(vectors, VOCABULARY, texts) == [reference_words(VOCABULARY, t) for t in texts]
 
 
-def test_features_are_the_weighted_unit_mean_and_do_not_leak_between_texts():
+def test_features_are_the_weighted_mean_and_do_not_leak_between_texts():
     vectors = small_vectors(weight=0.5)
     features = vectors.features(EDGE_TEXTS)
     for text, row in zip(EDGE_TEXTS, features):
@@ -82,8 +82,18 @@ def test_features_are_the_weighted_unit_mean_and_do_not_leak_between_texts():
             assert not row.any()
             continue
         mean = np.mean([vectors.vectors[VOCABULARY.index(w)].astype(np.float64) for w in words], axis=0)
-        np.testing.assert_allclose(row, 0.5 * mean / np.linalg.norm(mean), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(row, 0.5 * mean, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(np.vstack([vectors.features([t]) for t in EDGE_TEXTS]), features)
+
+
+def test_a_folded_table_gives_the_features_terms_in_a_linear_model():
+    """with_table(vectors @ coef.T) scores what the features times coef do: what a v4 predictor relies on."""
+    vectors = small_vectors(weight=0.7)
+    coef = np.random.default_rng(3).normal(size=(5, vectors.dimensions))
+    folded = vectors.with_table(vectors.vectors.astype(np.float64) @ coef.T)
+    np.testing.assert_allclose(folded.features(EDGE_TEXTS), vectors.features(EDGE_TEXTS) @ coef.T, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="rows"):
+        vectors.with_table(np.zeros((2, 5)))
 
 
 def test_a_vocabulary_is_checked():
@@ -91,8 +101,8 @@ def test_a_vocabulary_is_checked():
         WordVectors.from_words(["a", "a"], np.array([0, 1]), np.ones((2, 3), np.float32))
     with pytest.raises(ValueError, match="outside"):
         WordVectors.from_words(["a"], np.array([5]), np.ones((2, 3), np.float32))
-    with pytest.raises(ValueError, match="float16 or float32"):
-        WordVectors.from_words(["a"], np.array([0]), np.ones((1, 3), np.float64))
+    with pytest.raises(ValueError, match="float16, float32 or float64"):
+        WordVectors.from_words(["a"], np.array([0]), np.ones((1, 3), np.int64))
     # Words too long to match, empty or spanning lines are left out, not refused.
     kept = WordVectors.from_words(["ok", "y" * 17, "", "a\nb"], np.zeros(4, int), np.ones((1, 3), np.float32))
     assert kept.hashes.tolist() == word_vectors.word_keys(["ok"]).tolist() and kept.max_length == 2
@@ -162,7 +172,9 @@ def test_a_spacy_vocabulary_imports_from_a_folder_or_a_wheel(tmp_path, packed):
     assert vectors.vectors.dtype == np.float16 and vectors.hashes.shape == (4,)
     indptr, rows = vectors.matches(["女優と芸能人の防水speaker"])
     assert rows.tolist() == [1, 0, 2, 0]  # 女優, 芸能人, 防水, speaker (rows i % 3)
-    np.testing.assert_array_equal(vectors.vectors, table.astype(np.float16))
+    # Scaled so that the median row is 1 long, then float16.
+    scaled = table.astype(np.float64) / np.median(np.linalg.norm(table.astype(np.float64), axis=1))
+    np.testing.assert_array_equal(vectors.vectors, scaled.astype(np.float16))
 
 
 # -- models trained with title word vectors ------------------------------------------------------------------------
@@ -183,7 +195,7 @@ def test_a_model_with_word_vectors_is_served_as_trained(trained_with_vectors):
     files = training.serialize(trained_with_vectors)
     assert files.metadata["inference"]["format"] == inference_artifact.FORMAT_WORDS
     assert files.metadata["training_config"]["word_vectors"] == {
-        "words": int(trained_with_vectors.config.word_vectors.hashes.shape[0]), "dimensions": 16, "weight": 0.5}
+        "words": int(trained_with_vectors.config.word_vectors.hashes.shape[0]), "dimensions": 16, "weight": 1.0}
     assert files.metadata["training_config"]["alpha"] == training.WORD_VECTORS_ALPHA
     served = artifact.load_inference(files.inference, files.metadata)
     texts = [item.text() for item in catalogue.generate(200, seed=5)] + EDGE_TEXTS

@@ -2,10 +2,11 @@
 
 numpy's format, loaded with `allow_pickle=False`. Four formats:
 - `FORMAT_WORDS` (v4, written for models with title word vectors): v3's arrays, plus the vocabulary of
-  `saikika.model.word_vectors` (`words_hashes`, `words_rows`, `words_vectors`, `words_max_length`,
-  `words_weight`: the very code training featurises with) and `word_coef`, (dimensions, labels) float32: each
-  label's weight of each word-vector column, added to the decision after the n-grams'. Predictors older than v4
-  refuse such a model by its format name rather than score it without its vectors.
+  `saikika.model.word_vectors` (`words_hashes`, `words_rows`, `words_max_length`, `words_weight`: the very
+  matcher training featurises with) over `words_vectors`, (vector rows, labels) float64: each vector times the
+  model's weights of the feature's columns (`WordVectors.with_table`), so the feature's contribution to the
+  decision is `weight` × the mean of its words' rows, with no 300-dimensional vector at serving. Predictors older
+  than v4 refuse such a model by its format name rather than score it without its words.
 - `FORMAT` (v3, written for models without word vectors): the featuriser's hashed character n-gram counts (`saikika.model.featuriser`,
   the very code training uses), sublinear TF-IDF (l2) and one logistic model per label. Stored:
   `feature_rows`, (features, labels + 1) float32: a feature's coefficient for each label already multiplied by
@@ -50,9 +51,9 @@ class FnvHashScorer:
     in v4 plus the title word vectors' columns."""
 
     def __init__(self, hasher: CharNgramHasher, feature_rows: np.ndarray, intercept: np.ndarray,
-                 words: WordVectors | None = None, word_coef: np.ndarray | None = None):
+                 words: WordVectors | None = None):
         """`feature_rows`: (features, labels + 1), coefficient × IDF for each label then the IDF; float32 (v3) or
-        float64 (v2's exact products). `word_coef`: (dimensions, labels), with `words` (v4)."""
+        float64 (v2's exact products). `words` (v4): the title words over a table of per-label decision terms."""
         if feature_rows.ndim != 2 or feature_rows.shape[0] != hasher.n_features or feature_rows.shape[1] < 2:
             raise ValueError(f"feature rows of shape {feature_rows.shape} do not fit 2^{hasher.bits} features")
         if intercept.shape != (feature_rows.shape[1] - 1,):
@@ -65,19 +66,16 @@ class FnvHashScorer:
         self._rows = rows.view(np.dtype((np.void, rows.strides[0]))).reshape(-1)
         self._dtype = rows.dtype
         self.intercept = np.asarray(intercept, dtype=np.float64)
-        if (words is None) != (word_coef is None) or (
-                words is not None and word_coef.shape != (words.dimensions, self.n_labels)):
-            raise ValueError(f"word-vector weights of shape {None if word_coef is None else word_coef.shape} do not "
-                             f"fit the vectors and {self.n_labels} labels")
+        if words is not None and words.dimensions != self.n_labels:
+            raise ValueError(f"word rows of {words.dimensions} terms for {self.n_labels} labels")
         self.words = words
-        self.word_coef = None if word_coef is None else word_coef.astype(np.float64)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         decision = np.tile(self.intercept, (len(texts), 1))
         for start, _, counts in self.hasher.chunks(texts):
             self._add(decision[start:], counts)
         if self.words is not None:
-            decision += self.words.features(texts) @ self.word_coef
+            decision += self.words.features(texts)
         return 1.0 / (1.0 + np.exp(-decision))
 
     def _add(self, decision: np.ndarray, counts: HashedCounts) -> None:
@@ -155,7 +153,7 @@ def load(data: bytes, format: str = FORMAT) -> FnvHashScorer | MurmurHashScorer:
                                      bool(arrays["lowercase"]))
             if format == FORMAT_WORDS:
                 return FnvHashScorer(hasher, arrays["feature_rows"], arrays["intercept"],
-                                     WordVectors.from_arrays(arrays, WORDS_PREFIX), arrays["word_coef"])
+                                     WordVectors.from_arrays(arrays, WORDS_PREFIX))
             if format == FORMAT:
                 return FnvHashScorer(hasher, arrays["feature_rows"], arrays["intercept"])
             # v2: float32 × float32 is exact in float64, the v2 pipeline's own products.

@@ -55,9 +55,9 @@ _BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 class TitleWordVectors(_StatelessTextTransformer):
     """`saikika.model.word_vectors.WordVectors` as a stateless transformer: texts → (texts, dimensions) dense rows,
-    the weighted unit mean vector of each text's first line. The vocabulary's arrays are its parameters."""
+    `weight` × the mean word vector of each text's first line. The vocabulary's arrays are its parameters."""
 
-    def __init__(self, hashes=None, rows=None, vectors=None, max_length: int = 1, weight: float = 0.5):
+    def __init__(self, hashes=None, rows=None, vectors=None, max_length: int = 1, weight: float = 1.0):
         self.hashes = hashes
         self.rows = rows
         self.vectors = vectors

@@ -490,9 +490,10 @@ def export_inference(pipeline: Pipeline) -> bytes:
     width = idf.shape[0]
     extra = {}
     if words is not None:
-        # (dimensions, labels): each label's weight of each word-vector column
-        extra = {"word_coef": coef[:, width:].T.astype(np.float32),
-                 **words.word_vectors().to_arrays(inference_artifact.WORDS_PREFIX)}
+        vectors = words.word_vectors()
+        # (vector rows, labels): each vector's term in each label's decision (the model's word-vector columns folded in)
+        terms = vectors.vectors.astype(np.float64) @ coef[:, width:].T
+        extra = vectors.with_table(terms).to_arrays(inference_artifact.WORDS_PREFIX)
     np.savez(
         buffer,
         # (features, labels + 1): each label's coefficient × IDF, then the IDF

@@ -1,9 +1,11 @@
 """Pretrained word vectors for an item's title: outside knowledge a model trained on a few thousand titles lacks.
 
 A title of a dozen characters shares few n-grams with the titles a model was trained on; a pretrained vector
-knows that 芸能人 and 女優 are alike although no training title held both. The feature is the l2-normalised mean
-of the vectors of the words in the text's first line (an item's title: `Item.text()` starts with it), times
-`weight`, appended to the TF-IDF row. Words are found without a segmenter or dictionary at serving: greedy
+knows that 芸能人 and 女優 are alike although no training title held both. The feature is the mean of the vectors
+of the words in the text's first line (an item's title: `Item.text()` starts with it), times `weight`, appended to
+the TF-IDF row (zeros where no word is found). It is linear in the vectors on purpose: a linear model's weights
+fold into the table (`with_table`), so a predictor adds the mean of a few per-label scores per word instead of
+averaging 300-dimensional vectors (the l2-normalised mean scored the same on livedoor titles). Words are found without a segmenter or dictionary at serving: greedy
 longest match, left to right, against the table's own vocabulary (a code point no word starts at is skipped).
 On livedoor titles this matched a morphological analyser's segmentation (bench/titles_study.py).
 
@@ -11,8 +13,8 @@ The format, named by `FORMAT` and stored with each model that uses it:
 - the first line is the text up to its first "\\n", at most `HEAD_MAX_CODE_POINTS` code points, not lowercased;
 - a word's key is 64-bit FNV-1a over its code points (`h = 0xCBF29CE484222325; h = (h ^ c) * 0x100000001B3`,
   modulo 2^64); `hashes` holds the vocabulary's keys sorted, `rows[i]` the row of `vectors` of `hashes[i]` (many
-  words may share a row), `vectors` is (rows, dimensions) float16 or float32 (the feature is computed in float64
-  from the stored numbers, in training and serving alike); words are at most `max_length` code points.
+  words may share a row), `vectors` is (rows, dimensions) float16, float32 or float64 (the feature is computed in
+  float64 from the stored numbers, in training and serving alike); words are at most `max_length` code points.
 
 numpy only: the predictors import it. The arrays travel in `model.npz` (inference format v4) and in the pipeline.
 """
@@ -60,14 +62,14 @@ def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 class WordVectors:
     """A vocabulary of pretrained word vectors and the title feature built from it; immutable, thread-safe."""
 
-    def __init__(self, hashes: np.ndarray, rows: np.ndarray, vectors: np.ndarray, max_length: int, weight: float):
+    def __init__(self, hashes: np.ndarray, rows: np.ndarray, vectors: np.ndarray, max_length: int, weight: float = 1.0):
         hashes, rows = np.asarray(hashes), np.asarray(rows)
         if hashes.dtype != np.uint64 or hashes.ndim != 1 or rows.shape != hashes.shape:
             raise ValueError("word vectors: `hashes` must be uint64 keys with one entry of `rows` each")
         if hashes.size and not (np.diff(hashes) > 0).all():
             raise ValueError("word vectors: `hashes` must be sorted and unique")
-        if vectors.ndim != 2 or vectors.dtype not in (np.float16, np.float32) or vectors.shape[0] == 0:
-            raise ValueError(f"word vectors: `vectors` must be a non-empty float16 or float32 matrix, not "
+        if vectors.ndim != 2 or vectors.dtype not in (np.float16, np.float32, np.float64) or vectors.shape[0] == 0:
+            raise ValueError(f"word vectors: `vectors` must be a non-empty float16, float32 or float64 matrix, not "
                              f"{vectors.dtype} {vectors.shape}")
         if rows.size and (rows.min() < 0 or rows.max() >= vectors.shape[0]):
             raise ValueError("word vectors: a row index falls outside `vectors`")
@@ -79,8 +81,16 @@ class WordVectors:
         self._filter = np.zeros(1 << _FILTER_BITS, dtype=bool)
         self._filter[hashes >> np.uint64(64 - _FILTER_BITS)] = True
 
+    def with_table(self, table: np.ndarray) -> WordVectors:
+        """The same vocabulary over another table of the same rows: `features` then gives `weight` × the mean of
+        its rows. With `vectors @ coef.T` (per-label weights of the feature's columns), that is the feature's
+        contribution to each label's decision, exactly as the model computes it, up to float64 rounding."""
+        if table.shape[0] != self.vectors.shape[0]:
+            raise ValueError(f"a table of {table.shape[0]} rows for a vocabulary of {self.vectors.shape[0]}")
+        return WordVectors(self.hashes, self.rows, table, self.max_length, self.weight)
+
     @classmethod
-    def from_words(cls, words: Sequence[str], rows: np.ndarray, vectors: np.ndarray, weight: float = 0.5,
+    def from_words(cls, words: Sequence[str], rows: np.ndarray, vectors: np.ndarray, weight: float = 1.0,
                    max_length: int = MAX_WORD_LENGTH) -> WordVectors:
         """From a vocabulary: `rows[i]` is the row of `vectors` of `words[i]`. Words longer than `max_length`
         (rare compounds, URLs) and empty or multi-line words are left out; two words of one key are refused."""
@@ -172,14 +182,13 @@ class WordVectors:
         return indptr, found_row[np.asarray(taken, dtype=np.int64)]
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
-        """(texts, dimensions) float64: the l2-normalised mean word vector of each first line × `weight`; zeros
-        where no word was found."""
+        """(texts, dimensions) float64: `weight` × the mean word vector of each first line; zeros where no word was
+        found."""
         indptr, rows = self.matches(texts)
         out = np.zeros((len(texts), self.dimensions))
-        filled = np.flatnonzero(np.diff(indptr))
+        words = np.diff(indptr)
+        filled = np.flatnonzero(words)
         if filled.size:
             sums = np.add.reduceat(self.vectors[rows].astype(np.float64), indptr[filled], axis=0)
-            norms = np.sqrt(np.einsum("ij,ij->i", sums, sums))
-            nonzero = norms > 0
-            out[filled[nonzero]] = sums[nonzero] * (self.weight / norms[nonzero])[:, None]
+            out[filled] = sums * (self.weight / words[filled])[:, None]
         return out

@@ -191,7 +191,8 @@ def word_vectors_group() -> None:
 @word_vectors_group.command("import")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--weight", default=0.5, show_default=True, help="The feature's length beside the TF-IDF row (1).")
+@click.option("--weight", default=1.0, show_default=True,
+              help="The feature's scale beside the TF-IDF row (length 1): a typical word vector has length 1.")
 def word_vectors_import(source: Path, out: Path, weight: float) -> None:
     """Build a word-vectors file from a spaCy vocabulary: a model package's folder or its wheel (e.g. ja-ginza's,
     chiVe vectors; `make word-vectors`)."""

@@ -2,7 +2,7 @@
 or the package's wheel as PyPI serves it (read in place, nothing installed, spaCy not needed).
 
 The vectors the livedoor titles were measured with are chiVe's (Works Applications, Apache-2.0) as the `ja-ginza`
-wheel ships them (5.3.0: 480,443 words sharing 20,000 rows of 300 float32, stored here as float16): `make word-vectors` downloads that
+wheel ships them (5.3.0: 480,443 words sharing 20,000 rows of 300 float32, stored here scaled, as float16): `make word-vectors` downloads that
 wheel and writes `.cache/word-vectors/ja-ginza-5.3.0.npz`.
 
 spaCy stores `vocab/strings.json` (every string), `vocab/key2row` (msgpack: a string's 64-bit key → its row) and
@@ -58,7 +58,7 @@ def _vocab_files(source: Path) -> dict[str, bytes]:
         return {name: wheel.read(f"{folders[0]}/{name}") for name in names}
 
 
-def from_spacy_vocab(source: Path, weight: float = 0.5) -> WordVectors:
+def from_spacy_vocab(source: Path, weight: float = 1.0) -> WordVectors:
     import msgpack
 
     files = _vocab_files(source)
@@ -73,6 +73,9 @@ def from_spacy_vocab(source: Path, weight: float = 0.5) -> WordVectors:
     if len(words) < len(key2row) * 0.99:
         raise ValueError(f"{source}: only {len(words)} of {len(key2row)} vector keys matched a string (not spaCy's "
                          "MurmurHash64A keys?)")
-    # float16 halves the file and the model (a vector's components keep three significant digits; livedoor titles
-    # scored the same, bench/titles_study.py).
-    return WordVectors.from_words(words, np.asarray(rows, dtype=np.int64), vectors.astype(np.float16), weight=weight)
+    # Scaled so that a typical word vector (the median row) has length 1: `weight` then means the same whatever the
+    # vectors' own scale (chiVe's median row is 3.77 long; a livedoor title's mean vector then about 0.42). float16
+    # halves the file (a component keeps three significant digits; livedoor titles scored the same).
+    table = vectors.astype(np.float64)
+    table /= np.median(np.linalg.norm(table, axis=1)) or 1.0
+    return WordVectors.from_words(words, np.asarray(rows, dtype=np.int64), table.astype(np.float16), weight=weight)
