@@ -392,7 +392,8 @@ def main() -> None:
         serving_words = artifact.load_inference(files_words.inference, files_words.metadata)
         results["word_vectors"] = {"model": load_times(files_words),
                                    "ceilings_vs_sklearn": paired_ceilings(serving_words, sklearn_model, test,
-                                                                          args.repeats)}
+                                                                          args.repeats),
+                                   "titles": titles_ceilings(train, test, config, args.repeats)}
 
     specs = tuple(s for s in FUNCTIONS if s.name in ("predict", "predict_http"))
     with LocalStack(state_dir=Path(tempfile.mkdtemp(prefix="saikika-bench-")), functions=specs,
@@ -482,6 +483,23 @@ def ratios(r: dict) -> dict:
     }
 
 
+def titles_ceilings(train: list[Item], test: list[Item], config, repeats: int) -> dict:
+    """Items that are titles alone, where the word vectors are meant to be used: models trained on the titles with
+    and without them, each paired with scikit-learn's pipeline fitted on the same titles."""
+    def titles(items: list[Item]) -> list[Item]:
+        return [Item(id=item.id, title=item.title, labels=item.labels) for item in items]
+
+    train, test = titles(train), titles(test)
+    out = {}
+    for name, used in (("ngrams", training.DEFAULT_CONFIG), ("word_vectors", config)):
+        files = training.serialize(training.train(train, config=used))
+        served = artifact.load_inference(files.inference, files.metadata)
+        reference, _ = sklearn_pipeline(train, list(served.labels))
+        out[name] = paired_ceilings(served, LabelModel("sklearn", served.labels, served.thresholds,
+                                                       reference.predict_proba), test, repeats)
+    return out
+
+
 def word_vector_ratios(w: dict | None) -> dict:
     """The model with title word vectors, against the same scikit-learn pipeline and naive function."""
     if not w:
@@ -493,6 +511,10 @@ def word_vector_ratios(w: dict | None) -> dict:
         "word_vectors_single_vs_sklearn": paired["sklearn"]["single_p50_ms"] / paired["saikika"]["single_p50_ms"],
         "word_vectors_cold_start_vs_naive": (w["cold_start"]["saikika_s"]["median"]
                                              / w["cold_start"]["naive_s"]["median"]) if "cold_start" in w else None,
+        **{f"titles_{name}_{figure}": value for name, paired in w["titles"].items() for figure, value in (
+            ("ceiling_vs_sklearn", paired["saikika"]["items_per_s_100"]["median"]
+             / paired["sklearn"]["items_per_s_100"]["median"]),
+            ("single_vs_sklearn", paired["sklearn"]["single_p50_ms"] / paired["saikika"]["single_p50_ms"]))},
     }
 
 
@@ -540,6 +562,11 @@ def markdown(r: dict) -> str:
         if "cold_start" in w:
             rows.append(("with title word vectors: cold start s", fmt(w["cold_start"]["saikika_s"]),
                          f"naive {fmt(w['cold_start']['naive_s'])}"))
+        for name, paired in w["titles"].items():
+            rows += [(f"titles alone, {name}: items/s (100-item batches)", fmt(paired["saikika"]["items_per_s_100"]),
+                      f"scikit-learn {fmt(paired['sklearn']['items_per_s_100'])}"),
+                     (f"titles alone, {name}: single item p50 ms", fmt(paired["saikika"]["single_p50_ms"]),
+                      f"scikit-learn {fmt(paired['sklearn']['single_p50_ms'])}")]
     if r.get("batch"):
         b = r["batch"]
         rows.append((f"batch, Beam DirectRunner, {b['items']} items: items/s / peak RSS MB",
