@@ -158,7 +158,8 @@ class WordVectors:
             room = np.repeat(offsets[1:], np.diff(offsets)) - np.arange(total)  # code points left in the text
             inside = np.arange(1, width + 1) <= room[:, None]  # pairs that stay within their own text
             top = (keys >> np.uint64(64 - _FILTER_BITS)).astype(np.int64)
-            candidates = np.flatnonzero(inside & ((self._filter[top >> 3] >> (top & 7).astype(np.uint8)) & 1).astype(bool))
+            in_filter = (self._filter[top >> 3] >> (top & 7).astype(np.uint8)) & 1
+            candidates = np.flatnonzero(inside & in_filter.astype(bool))
             wanted = keys.reshape(-1)[candidates]
             slots = np.minimum(np.searchsorted(self.hashes, wanted), self.hashes.shape[0] - 1)
             hit = self.hashes[slots] == wanted
