@@ -454,6 +454,14 @@ def batch_figures(out: Path) -> dict:
     return json.loads(out.read_text())
 
 
+def paired_ratios(paired: dict, prefix: str = "") -> dict:
+    """Saikika against scikit-learn's pipeline from `paired_ceilings`: items/s on 100-item batches, ours ÷ theirs,
+    and single-item p50 latency, theirs ÷ ours."""
+    return {f"{prefix}ceiling_vs_sklearn": (paired["saikika"]["items_per_s_100"]["median"]
+                                            / paired["sklearn"]["items_per_s_100"]["median"]),
+            f"{prefix}single_vs_sklearn": paired["sklearn"]["single_p50_ms"] / paired["saikika"]["single_p50_ms"]}
+
+
 def ratios(r: dict) -> dict:
     ceiling_rate = r["ceiling"]["items_per_s_100"]["median"]
     peer_http = (r.get("peer") or {}).get("http") or {}
@@ -461,9 +469,7 @@ def ratios(r: dict) -> dict:
     paired = r["ceilings_vs_sklearn"]
     at_100k = (r.get("training") or {}).get("100000")
     return {
-        "ceiling_vs_sklearn": (paired["saikika"]["items_per_s_100"]["median"]
-                               / paired["sklearn"]["items_per_s_100"]["median"]),
-        "single_vs_sklearn": paired["sklearn"]["single_p50_ms"] / paired["saikika"]["single_p50_ms"],
+        **paired_ratios(paired),
         "single_vs_sklearn_interleaved": (paired["sklearn"]["single_interleaved_p50_ms"]
                                           / paired["saikika"]["single_interleaved_p50_ms"]),
         "train_vs_sklearn": (at_100k["sklearn-fit"]["seconds"] / at_100k["saikika-fit"]["seconds"]) if at_100k else None,
@@ -504,18 +510,14 @@ def word_vector_ratios(w: dict | None) -> dict:
     """The model with title word vectors, against the same scikit-learn pipeline and naive function."""
     if not w:
         return {}
-    paired = w["ceilings_vs_sklearn"]
-    return {
-        "word_vectors_ceiling_vs_sklearn": (paired["saikika"]["items_per_s_100"]["median"]
-                                            / paired["sklearn"]["items_per_s_100"]["median"]),
-        "word_vectors_single_vs_sklearn": paired["sklearn"]["single_p50_ms"] / paired["saikika"]["single_p50_ms"],
+    out = {
+        **paired_ratios(w["ceilings_vs_sklearn"], "word_vectors_"),
         "word_vectors_cold_start_vs_naive": (w["cold_start"]["saikika_s"]["median"]
                                              / w["cold_start"]["naive_s"]["median"]) if "cold_start" in w else None,
-        **{f"titles_{name}_{figure}": value for name, paired in w["titles"].items() for figure, value in (
-            ("ceiling_vs_sklearn", paired["saikika"]["items_per_s_100"]["median"]
-             / paired["sklearn"]["items_per_s_100"]["median"]),
-            ("single_vs_sklearn", paired["sklearn"]["single_p50_ms"] / paired["saikika"]["single_p50_ms"]))},
     }
+    for name, paired in w["titles"].items():
+        out.update(paired_ratios(paired, f"titles_{name}_"))
+    return out
 
 
 def markdown(r: dict) -> str:
@@ -526,13 +528,16 @@ def markdown(r: dict) -> str:
 
     peer = (r.get("peer") or {}).get("http") or {}
     paired = r["ceilings_vs_sklearn"]
+    def paired_rows(what: str, paired: dict, single: str = "single item p50 ms") -> list[tuple[str, str, str]]:
+        return [(f"{what}: items/s (100-item batches)", fmt(paired["saikika"]["items_per_s_100"]),
+                 f"scikit-learn {fmt(paired['sklearn']['items_per_s_100'])}"),
+                (f"{what}: {single}", fmt(paired["saikika"]["single_p50_ms"]),
+                 f"scikit-learn {fmt(paired['sklearn']['single_p50_ms'])}")]
+
     rows = [
         ("ceiling, items/s (100-item batches)", fmt(r["ceiling"]["items_per_s_100"]), ""),
         ("ceiling, single item p50 ms", fmt(r["ceiling"]["single_p50_ms"]), ""),
-        ("paired with scikit-learn's pipeline: items/s (100-item batches)",
-         fmt(paired["saikika"]["items_per_s_100"]), f"scikit-learn {fmt(paired['sklearn']['items_per_s_100'])}"),
-        ("paired with scikit-learn's pipeline: single item p50 ms (blocks of 50 calls)",
-         fmt(paired["saikika"]["single_p50_ms"]), f"scikit-learn {fmt(paired['sklearn']['single_p50_ms'])}"),
+        *paired_rows("paired with scikit-learn's pipeline", paired, "single item p50 ms (blocks of 50 calls)"),
         ("paired with scikit-learn's pipeline: single item p50 ms (call by call)",
          fmt(paired["saikika"]["single_interleaved_p50_ms"]),
          f"scikit-learn {fmt(paired['sklearn']['single_interleaved_p50_ms'])}"),
@@ -552,21 +557,15 @@ def markdown(r: dict) -> str:
     if r.get("word_vectors"):
         w = r["word_vectors"]
         rows += [
-            ("with title word vectors: items/s (100-item batches)", fmt(w["ceilings_vs_sklearn"]["saikika"]["items_per_s_100"]),
-             f"scikit-learn {fmt(w['ceilings_vs_sklearn']['sklearn']['items_per_s_100'])}"),
-            ("with title word vectors: single item p50 ms", fmt(w["ceilings_vs_sklearn"]["saikika"]["single_p50_ms"]),
-             f"scikit-learn {fmt(w['ceilings_vs_sklearn']['sklearn']['single_p50_ms'])}"),
+            *paired_rows("with title word vectors", w["ceilings_vs_sklearn"]),
             ("with title word vectors: model.npz MB / load s",
              f"{w['model']['model_npz_mb']:.1f} / {fmt(w['model']['load_inference_s'])}", ""),
         ]
         if "cold_start" in w:
             rows.append(("with title word vectors: cold start s", fmt(w["cold_start"]["saikika_s"]),
                          f"naive {fmt(w['cold_start']['naive_s'])}"))
-        for name, paired in w["titles"].items():
-            rows += [(f"titles alone, {name}: items/s (100-item batches)", fmt(paired["saikika"]["items_per_s_100"]),
-                      f"scikit-learn {fmt(paired['sklearn']['items_per_s_100'])}"),
-                     (f"titles alone, {name}: single item p50 ms", fmt(paired["saikika"]["single_p50_ms"]),
-                      f"scikit-learn {fmt(paired['sklearn']['single_p50_ms'])}")]
+        for name, titles in w["titles"].items():
+            rows += paired_rows(f"titles alone, {name}", titles)
     if r.get("batch"):
         b = r["batch"]
         rows.append((f"batch, Beam DirectRunner, {b['items']} items: items/s / peak RSS MB",

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
+from saikika.core.items import Item
 from saikika.model import training
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
@@ -136,8 +137,9 @@ def full_text(records: list[dict], labels: list[str]) -> dict:
     """Title + description, without and with the title word vectors: train → dev and test."""
     words = title_word_vectors()
     split = {name: [r for r in records if r["split_kikuta"] == name] for name in ("train", "dev", "test")}
-    texts = {name: [r["title"] + "\n" + r["text"][len(r["title"]):].strip() + "\n" for r in rows]
-             for name, rows in split.items()}
+    # The text the product reads (Item.text()) of each article: its title, then the rest as the description.
+    texts = {name: [Item(id=r["id"], title=r["title"], description=r["text"][len(r["title"]):].strip()).text()
+                    for r in rows] for name, rows in split.items()}
     truth = {name: np.array([labels.index(r["labels"][0]) for r in rows]) for name, rows in split.items()}
     counts = {name: ngram_counts(part) for name, part in texts.items()}
     out = {}

@@ -66,7 +66,9 @@ class TitleWordVectors(_StatelessTextTransformer):
 
     @classmethod
     def of(cls, vectors: WordVectors) -> TitleWordVectors:
-        return cls(vectors.hashes, vectors.rows, vectors.vectors, vectors.max_length, vectors.weight)
+        transformer = cls(vectors.hashes, vectors.rows, vectors.vectors, vectors.max_length, vectors.weight)
+        _BUILT[transformer] = vectors  # already built and checked: not again for every fit
+        return transformer
 
     def word_vectors(self) -> WordVectors:
         built = _BUILT.get(self)

@@ -367,7 +367,7 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
             rng = np.random.default_rng(SEED + epoch)
             for batch in batches():
                 texts = [item.text() for item in batch]
-                features = _model_rows(featuriser.transform(texts), tfidf, 
+                features = _model_rows(featuriser.transform(texts), tfidf,
                                        None if words is None else words.transform(texts))
                 truth = binarize(batch, labels)
                 held = np.array([splits.in_tuning_split(item.id) for item in batch])
