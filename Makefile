@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install demo test bench bench-scale chaos package lock clean word-vectors
+.PHONY: install demo test test-fast lint bench bench-scale chaos package lock clean word-vectors
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ word-vectors: $(WORD_VECTORS)
 demo: $(STAMP)
 	$(BIN)/saikika demo
 
-test: $(STAMP) $(CHECKOV_STAMP) $(WORD_VECTORS)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint $(CHECKOV_STAMP) $(WORD_VECTORS)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The benchmark has a venv of its own: MLServer (the peer) brings dependencies the product does not need.

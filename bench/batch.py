@@ -28,8 +28,15 @@ from saikika.model import artifact, catalogue, training  # noqa: E402
 def load() -> tuple[list[Item], list[Item], str]:
     if CORPUS.exists():
         records = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
-        items = [Item(id=r["id"], title=r["title"], description=r["text"][len(r["title"]):].strip(),
-                      labels=tuple(r["labels"])) for r in records]
+        items = [
+            Item(
+                id=r["id"],
+                title=r["title"],
+                description=r["text"][len(r["title"]) :].strip(),
+                labels=tuple(r["labels"]),
+            )
+            for r in records
+        ]
         train = [i for i, r in zip(items, records) if r["split_kikuta"] == "train"]
         return train, items, "livedoor news corpus, every article, repeated with new ids"
     items = list(catalogue.generate(4000, seed=7))
@@ -39,7 +46,7 @@ def load() -> tuple[list[Item], list[Item], str]:
 def ceiling_rate(model, items: list[Item]) -> float:
     began = time.perf_counter()
     for start in range(0, len(items), 100):
-        model.predict(items[start:start + 100])
+        model.predict(items[start : start + 100])
     return len(items) / (time.perf_counter() - began)
 
 
@@ -47,32 +54,51 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--runner-args", default="--direct_num_workers=1",
-                        help="DirectRunner options, as the local launcher passes them")
+    parser.add_argument(
+        "--runner-args",
+        default="--direct_num_workers=1",
+        help="DirectRunner options, as the local launcher passes them",
+    )
     args = parser.parse_args()
 
     train, pool, source = load()
     files = training.serialize(training.train(train))
     model = artifact.load_inference(files.inference, files.metadata)
-    items = [Item(id=f"b{n}", title=pool[n % len(pool)].title, description=pool[n % len(pool)].description)
-             for n in range(args.items)]
+    items = [
+        Item(id=f"b{n}", title=pool[n % len(pool)].title, description=pool[n % len(pool)].description)
+        for n in range(args.items)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         artifact.write_dir(folder / "model", files)
         (folder / "in").mkdir()
         with (folder / "in" / "catalogue.jsonl").open("w", encoding="utf-8") as handle:
             for item in items:
-                handle.write(json.dumps({"id": item.id, "title": item.title, "description": item.description},
-                                        ensure_ascii=False) + "\n")
+                handle.write(
+                    json.dumps(
+                        {"id": item.id, "title": item.title, "description": item.description}, ensure_ascii=False
+                    )
+                    + "\n"
+                )
         input_mb = (folder / "in" / "catalogue.jsonl").stat().st_size / 2**20
         # The ceiling on the same items, before and after the pipeline (the machine's state drifts).
         sample = items[:10_000]
         rates = [ceiling_rate(model, sample)]
         began = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, "-m", "saikika.cloud.batch_pipeline", f"--input={folder}/in/*.jsonl",
-             f"--output={folder}/out", f"--model_folder={folder}/model", "--runner=DirectRunner",
-             *args.runner_args.split()], capture_output=True, text=True)
+            [
+                sys.executable,
+                "-m",
+                "saikika.cloud.batch_pipeline",
+                f"--input={folder}/in/*.jsonl",
+                f"--output={folder}/out",
+                f"--model_folder={folder}/model",
+                "--runner=DirectRunner",
+                *args.runner_args.split(),
+            ],
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - began
         if result.returncode != 0:
             raise SystemExit(result.stderr[-3000:])
@@ -82,10 +108,16 @@ def main() -> None:
         assert success["predicted"] == args.items, success
     ceiling = statistics.median(rates)
     figures = {
-        "data": source, "items": args.items, "input_mb": round(input_mb, 1), "runner_args": args.runner_args,
-        "pipeline_seconds": round(seconds, 2), "pipeline_items_per_s": round(args.items / seconds, 1),
-        "ceiling_items_per_s_100": round(ceiling, 1), "ceiling_runs": [round(r, 1) for r in rates],
-        "pipeline_peak_rss_mb": round(rss_mb, 1), "shards": success["shards"],
+        "data": source,
+        "items": args.items,
+        "input_mb": round(input_mb, 1),
+        "runner_args": args.runner_args,
+        "pipeline_seconds": round(seconds, 2),
+        "pipeline_items_per_s": round(args.items / seconds, 1),
+        "ceiling_items_per_s_100": round(ceiling, 1),
+        "ceiling_runs": [round(r, 1) for r in rates],
+        "pipeline_peak_rss_mb": round(rss_mb, 1),
+        "shards": success["shards"],
         "batch_vs_ceiling": round(args.items / seconds / ceiling, 3),
     }
     args.out.write_text(json.dumps(figures, indent=2) + "\n")

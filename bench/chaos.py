@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
-
-import chaos  # noqa: E402
+sys.path.insert(0, str(REPO))  # the tests package, for the chaos scenarios
 
 from saikika.model import catalogue, training  # noqa: E402
+from tests.integration import chaos  # noqa: E402
 
 
 def main() -> None:
@@ -46,10 +45,19 @@ def main() -> None:
         print(json.dumps(results[-1]), flush=True)
     finally:
         stack.stop()
-    args.out.write_text(json.dumps({"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                    "faults": results}, indent=2) + "\n")
-    bad = [r for r in results if r.get("lost") or r.get("duplicated") or r.get("unexpected")
-           or r.get("champions_without_a_recorded_decision") or r.get("trained", 1) != 1]
+    args.out.write_text(
+        json.dumps({"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "faults": results}, indent=2)
+        + "\n"
+    )
+    bad = [
+        r
+        for r in results
+        if r.get("lost")
+        or r.get("duplicated")
+        or r.get("unexpected")
+        or r.get("champions_without_a_recorded_decision")
+        or r.get("trained", 1) != 1
+    ]
     sys.exit(1 if bad else 0)
 
 

@@ -25,9 +25,13 @@ from saikika.tooling.local_stack import free_port
 
 def _body(items) -> bytes:
     texts = [item.text() for item in items]
-    return json.dumps({"parameters": {"content_type": "str"},
-                       "inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(texts)], "data": texts}]},
-                      ensure_ascii=False).encode()
+    return json.dumps(
+        {
+            "parameters": {"content_type": "str"},
+            "inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(texts)], "data": texts}],
+        },
+        ensure_ascii=False,
+    ).encode()
 
 
 def mlserver_figures(pipeline, items, repeats: int, http_figures, log) -> dict:
@@ -41,17 +45,35 @@ def mlserver_figures(pipeline, items, repeats: int, http_figures, log) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="saikika-mlserver-"))
     joblib.dump(pipeline, folder / "model.joblib")
     http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
-    (folder / "model-settings.json").write_text(json.dumps({
-        "name": "saikika", "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": "./model.joblib", "extra": {"predict_fn": "predict_proba"}},
-    }))
-    (folder / "settings.json").write_text(json.dumps({
-        "http_port": http_port, "grpc_port": grpc_port, "metrics_port": metrics_port, "host": "127.0.0.1",
-    }))
+    (folder / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "saikika",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib", "extra": {"predict_fn": "predict_proba"}},
+            }
+        )
+    )
+    (folder / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": http_port,
+                "grpc_port": grpc_port,
+                "metrics_port": metrics_port,
+                "host": "127.0.0.1",
+            }
+        )
+    )
     log_file = (folder / "mlserver.log").open("wb")
     began = time.perf_counter()
-    process = subprocess.Popen([mlserver, "start", str(folder)], cwd=folder, stdout=log_file, stderr=subprocess.STDOUT,
-                               start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [mlserver, "start", str(folder)],
+        cwd=folder,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     url = f"http://127.0.0.1:{http_port}/v2/models/saikika/infer"
     try:
         deadline = time.monotonic() + 180
@@ -59,7 +81,9 @@ def mlserver_figures(pipeline, items, repeats: int, http_figures, log) -> dict:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"MLServer did not start; see {folder / 'mlserver.log'}")
             try:
-                request = urllib.request.Request(url, data=_body(items[:1]), headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    url, data=_body(items[:1]), headers={"Content-Type": "application/json"}
+                )
                 with urllib.request.urlopen(request, timeout=30) as response:
                     answer = json.loads(response.read())
                     if response.status == 200:
@@ -72,9 +96,12 @@ def mlserver_figures(pipeline, items, repeats: int, http_figures, log) -> dict:
         assert max(abs(a - b) for a, b in zip(scores, expected)) < 1e-6, "MLServer answered different scores"
         figures = http_figures(url, items, _body, repeats)
         figures.pop("interleaved", None)
-        return {"http": figures, "cold_start_to_first_prediction_s": ready_s,
-                "adapter": "client joins title/description/tags into one text; V2 BYTES tensor, content_type str",
-                "version": subprocess.run([mlserver, "--version"], capture_output=True, text=True).stdout.strip()}
+        return {
+            "http": figures,
+            "cold_start_to_first_prediction_s": ready_s,
+            "adapter": "client joins title/description/tags into one text; V2 BYTES tensor, content_type str",
+            "version": subprocess.run([mlserver, "--version"], capture_output=True, text=True).stdout.strip(),
+        }
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from saikika.cloud import registry  # noqa: E402
 from saikika.core import objects  # noqa: E402
-from saikika.model import artifact, catalogue, pipeline_file, training  # noqa: E402
 from saikika.core.items import Item  # noqa: E402
+from saikika.model import artifact, catalogue, pipeline_file, training  # noqa: E402
 from saikika.model.label_model import LabelModel  # noqa: E402
 from saikika.model.word_vectors import WordVectors  # noqa: E402
 from saikika.tooling.local_stack import FUNCTIONS, LocalStack, free_port  # noqa: E402
@@ -42,8 +42,13 @@ def log(message: str) -> None:
 
 def summary(values: list[float]) -> dict:
     ordered = sorted(values)
-    return {"median": statistics.median(ordered), "min": ordered[0], "max": ordered[-1], "runs": len(ordered),
-            "values": [round(v, 6) for v in ordered]}
+    return {
+        "median": statistics.median(ordered),
+        "min": ordered[0],
+        "max": ordered[-1],
+        "runs": len(ordered),
+        "values": [round(v, 6) for v in ordered],
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -57,8 +62,12 @@ def load_items() -> tuple[list[Item], list[Item], str]:
         records = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
 
         def item(r):
-            return Item(id=r["id"], title=r["title"], description=r["text"][len(r["title"]):].strip(),
-                        labels=tuple(r["labels"]))
+            return Item(
+                id=r["id"],
+                title=r["title"],
+                description=r["text"][len(r["title"]) :].strip(),
+                labels=tuple(r["labels"]),
+            )
 
         train = [item(r) for r in records if r["split_kikuta"] != "test"]
         test = [item(r) for r in records if r["split_kikuta"] == "test"]
@@ -73,7 +82,7 @@ def public(item: Item) -> dict:
 
 # ---- in-process ceiling ------------------------------------------------------------------------------
 def ceiling_rate(served, items: list[Item]) -> float:
-    batches = [items[i:i + 100] for i in range(0, len(items) - 99, 100)][:15]
+    batches = [items[i : i + 100] for i in range(0, len(items) - 99, 100)][:15]
     began = time.perf_counter()
     for batch in batches:
         served.predict(batch)
@@ -87,8 +96,11 @@ def ceiling(served, items: list[Item], repeats: int, rates: list[float] | None =
         began = time.perf_counter()
         served.predict([item])
         singles.append(time.perf_counter() - began)
-    return {"items_per_s_100": summary(rates), "single_p50_ms": statistics.median(singles) * 1000,
-            "single_p99_ms": percentile(singles, 0.99) * 1000}
+    return {
+        "items_per_s_100": summary(rates),
+        "single_p50_ms": statistics.median(singles) * 1000,
+        "single_p99_ms": percentile(singles, 0.99) * 1000,
+    }
 
 
 def sklearn_pipeline(train: list[Item], labels: list[str]):
@@ -105,11 +117,21 @@ def sklearn_pipeline(train: list[Item], labels: list[str]):
 
     config = training.DEFAULT_CONFIG
     pipeline = make_pipeline(
-        HashingVectorizer(analyzer="char", ngram_range=config.ngram_range, n_features=2**config.bits,
-                          alternate_sign=False, norm=None),
+        HashingVectorizer(
+            analyzer="char", ngram_range=config.ngram_range, n_features=2**config.bits, alternate_sign=False, norm=None
+        ),
         TfidfTransformer(sublinear_tf=True),
-        OneVsRestClassifier(SGDClassifier(loss="log_loss", alpha=config.alpha, average=True,
-                                          max_iter=training.stream_epochs(len(train)), tol=None, random_state=0)))
+        OneVsRestClassifier(
+            SGDClassifier(
+                loss="log_loss",
+                alpha=config.alpha,
+                average=True,
+                max_iter=training.stream_epochs(len(train)),
+                tol=None,
+                random_state=0,
+            )
+        ),
+    )
     began = time.perf_counter()
     pipeline.fit([item.text() for item in train], binarize(train, labels))
     return pipeline, time.perf_counter() - began
@@ -131,7 +153,7 @@ def paired_ceilings(ours: LabelModel, theirs: LabelModel, items: list[Item], rep
             rates[name].append(ceiling_rate(model, items))
     for start in range(0, 300, SINGLE_BLOCK):
         for name, model in models:
-            for item in items[start:start + SINGLE_BLOCK]:
+            for item in items[start : start + SINGLE_BLOCK]:
                 began = time.perf_counter()
                 model.predict([item])
                 singles[name].append(time.perf_counter() - began)
@@ -140,9 +162,15 @@ def paired_ceilings(ours: LabelModel, theirs: LabelModel, items: list[Item], rep
             began = time.perf_counter()
             model.predict([item])
             interleaved[name].append(time.perf_counter() - began)
-    return {name: {"items_per_s_100": summary(rates[name]), "single_p50_ms": statistics.median(singles[name]) * 1000,
-                   "single_p99_ms": percentile(singles[name], 0.99) * 1000,
-                   "single_interleaved_p50_ms": statistics.median(interleaved[name]) * 1000} for name in rates}
+    return {
+        name: {
+            "items_per_s_100": summary(rates[name]),
+            "single_p50_ms": statistics.median(singles[name]) * 1000,
+            "single_p99_ms": percentile(singles[name], 0.99) * 1000,
+            "single_interleaved_p50_ms": statistics.median(interleaved[name]) * 1000,
+        }
+        for name in rates
+    }
 
 
 SINGLE_BLOCK = 50
@@ -152,10 +180,26 @@ SINGLE_BLOCK = 50
 def loadgen(url: str, body: bytes, concurrency: int, requests: int) -> dict:
     with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as handle:
         handle.write(body)
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "loadgen.py"), "--url", url, "--body", handle.name,
-                             "--concurrency", str(concurrency), "--requests", str(requests),
-                             "--reconnect-every", "3"],
-                            capture_output=True, text=True, check=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "loadgen.py"),
+            "--url",
+            url,
+            "--body",
+            handle.name,
+            "--concurrency",
+            str(concurrency),
+            "--requests",
+            str(requests),
+            "--reconnect-every",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
     os.unlink(handle.name)
     return json.loads(result.stdout)
 
@@ -207,11 +251,16 @@ def pubsub_figures(stack: LocalStack, items: list[Item], repeats: int, messages:
     topic = publisher.topic_path(stack.project, "items")
     rates = []
     for run in range(repeats):
-        payloads = [json.dumps({"items": [{**public(i), "id": f"r{run}-m{m}-{i.id}"} for i in items[m * 100 % len(items):][:100]]},
-                               ensure_ascii=False).encode() for m in range(messages)]
+        payloads = [
+            json.dumps(
+                {"items": [{**public(i), "id": f"r{run}-m{m}-{i.id}"} for i in items[m * 100 % len(items) :][:100]]},
+                ensure_ascii=False,
+            ).encode()
+            for m in range(messages)
+        ]
         began = time.perf_counter()
         ids = [f.result(timeout=60) for f in [publisher.publish(topic, p) for p in payloads]]
-        today = datetime.now(timezone.utc)
+        today = datetime.now(UTC)
         wanted = {objects.predictions(today, message_id) for message_id in ids}
         while wanted:
             present = {b.name for b in bucket.list_blobs(prefix=f"predictions/dt={today:%Y-%m-%d}/")}
@@ -226,13 +275,20 @@ def pubsub_figures(stack: LocalStack, items: list[Item], repeats: int, messages:
 # ---- cold start ----------------------------------------------------------------------------------------------
 def cold_start(command: list[str], cwd: Path, env: dict, url_port: int, body: bytes, timeout_s: float = 120) -> float:
     began = time.perf_counter()
-    process = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", str(url_port)], cwd=cwd, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(url_port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while time.perf_counter() - began < timeout_s:
             try:
-                request = urllib.request.Request(f"http://127.0.0.1:{url_port}/", data=body,
-                                                 headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{url_port}/", data=body, headers={"Content-Type": "application/json"}
+                )
                 with urllib.request.urlopen(request, timeout=30) as response:
                     if response.status == 200:
                         return time.perf_counter() - began
@@ -246,19 +302,42 @@ def cold_start(command: list[str], cwd: Path, env: dict, url_port: int, body: by
 
 def cold_starts(stack: LocalStack, files, items: list[Item], rounds: int) -> dict:
     models = stack.env["SAIKIKA_MODELS_BUCKET"]
-    base_env = {k: v for k, v in os.environ.items()} | {k: stack.env[k] for k in (
-        "GOOGLE_CLOUD_PROJECT", "STORAGE_EMULATOR_HOST", "SAIKIKA_DATA_BUCKET", "SAIKIKA_MODELS_BUCKET",
-        "SAIKIKA_PREDICTIONS_BUCKET")}
-    naive_env = base_env | {"NAIVE_MODEL_BUCKET": models,
-                            "NAIVE_MODEL_OBJECT": objects.version_prefix(files.metadata["version"]) + objects.MODEL_FILE}
+    base_env = {k: v for k, v in os.environ.items()} | {
+        k: stack.env[k]
+        for k in (
+            "GOOGLE_CLOUD_PROJECT",
+            "STORAGE_EMULATOR_HOST",
+            "SAIKIKA_DATA_BUCKET",
+            "SAIKIKA_MODELS_BUCKET",
+            "SAIKIKA_PREDICTIONS_BUCKET",
+        )
+    }
+    naive_env = base_env | {
+        "NAIVE_MODEL_BUCKET": models,
+        "NAIVE_MODEL_OBJECT": objects.version_prefix(files.metadata["version"]) + objects.MODEL_FILE,
+    }
     framework = [sys.executable, "-m", "functions_framework", "--signature-type", "http"]
     body = saikika_body(items[:1])
     saikika_runs, naive_runs = [], []
     for _ in range(rounds):  # alternating, so drift hits both alike
-        saikika_runs.append(cold_start([*framework, "--target", "predict_http", "--source", "main.py"],
-                                       REPO / "functions" / "predict_http", base_env, free_port(), body))
-        naive_runs.append(cold_start([*framework, "--target", "predict", "--source", "main.py"],
-                                     REPO / "bench" / "naive", naive_env, free_port(), body))
+        saikika_runs.append(
+            cold_start(
+                [*framework, "--target", "predict_http", "--source", "main.py"],
+                REPO / "functions" / "predict_http",
+                base_env,
+                free_port(),
+                body,
+            )
+        )
+        naive_runs.append(
+            cold_start(
+                [*framework, "--target", "predict", "--source", "main.py"],
+                REPO / "bench" / "naive",
+                naive_env,
+                free_port(),
+                body,
+            )
+        )
     return {"saikika_s": summary(saikika_runs), "naive_s": summary(naive_runs)}
 
 
@@ -321,15 +400,24 @@ def training_figures(train: list[Item], sizes: tuple[int, ...], rounds: int = 3)
         runs: dict[str, list[dict]] = {mode: [] for mode in TRAINING_MODES}
         for _ in range(rounds):
             for mode in TRAINING_MODES:
-                result = json.loads(subprocess.run([sys.executable, "-c", TRAIN_SNIPPET, handle.name, mode,
-                                                    str(REPO / "bench")], capture_output=True, text=True, check=True).stdout)
+                result = json.loads(
+                    subprocess.run(
+                        [sys.executable, "-c", TRAIN_SNIPPET, handle.name, mode, str(REPO / "bench")],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                )
                 runs[mode].append(result)
                 log(f"{mode}: {size} rows in {result['seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB")
         out[str(size)] = {"real_rows": min(size, len(train))}
         for mode, results in runs.items():
             seconds = summary([result["seconds"] for result in results])
-            out[str(size)][mode] = {"seconds": seconds["median"], "seconds_runs": seconds["values"],
-                                    "peak_rss_mb": max(result["peak_rss_mb"] for result in results)}
+            out[str(size)][mode] = {
+                "seconds": seconds["median"],
+                "seconds_runs": seconds["values"],
+                "peak_rss_mb": max(result["peak_rss_mb"] for result in results),
+            }
         os.unlink(handle.name)
     return out
 
@@ -343,8 +431,12 @@ def load_times(files, repeats: int = 5) -> dict:
         began = time.perf_counter()
         artifact.load_inference(files.inference, files.metadata)
         arrays_runs.append(time.perf_counter() - began)
-    return {"model_skops_mb": len(files.model) / 1e6, "model_npz_mb": len(files.inference) / 1e6,
-            "load_skops_s": summary(skops_runs), "load_inference_s": summary(arrays_runs)}
+    return {
+        "model_skops_mb": len(files.model) / 1e6,
+        "model_npz_mb": len(files.inference) / 1e6,
+        "load_skops_s": summary(skops_runs),
+        "load_inference_s": summary(arrays_runs),
+    }
 
 
 # ---- main --------------------------------------------------------------------------------------------------------------
@@ -371,13 +463,16 @@ def main() -> None:
     serving = artifact.load_inference(files.inference, files.metadata)
 
     results: dict = {
-        "created_at": datetime.now(timezone.utc).isoformat(),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+        "created_at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        },
         "library_versions": training.library_versions(),
         "data": {"source": data_source, "train_items": len(train), "test_items": len(test)},
-        "model": {"version": files.metadata["version"], "training_seconds": train_seconds,
-                  **load_times(files)},
+        "model": {"version": files.metadata["version"], "training_seconds": train_seconds, **load_times(files)},
     }
     log("in-process ceiling against scikit-learn's own pipeline")
     reference, reference_seconds = sklearn_pipeline(train, list(serving.labels))
@@ -390,22 +485,31 @@ def main() -> None:
         config = training.TrainingConfig.with_word_vectors(WordVectors.from_bytes(WORD_VECTORS.read_bytes()))
         files_words = training.serialize(training.train(train, config=config))
         serving_words = artifact.load_inference(files_words.inference, files_words.metadata)
-        results["word_vectors"] = {"model": load_times(files_words),
-                                   "ceilings_vs_sklearn": paired_ceilings(serving_words, sklearn_model, test,
-                                                                          args.repeats),
-                                   "titles": titles_ceilings(train, test, config, args.repeats)}
+        results["word_vectors"] = {
+            "model": load_times(files_words),
+            "ceilings_vs_sklearn": paired_ceilings(serving_words, sklearn_model, test, args.repeats),
+            "titles": titles_ceilings(train, test, config, args.repeats),
+        }
 
     specs = tuple(s for s in FUNCTIONS if s.name in ("predict", "predict_http"))
-    with LocalStack(state_dir=Path(tempfile.mkdtemp(prefix="saikika-bench-")), functions=specs,
-                    # One gunicorn worker per core, as terraform sets WORKERS from a function's CPUs; MLServer
-                    # likewise runs its HTTP server and its inference worker as two processes.
-                    extra_env={"SAIKIKA_LOG_LEVEL": "WARNING", "WORKERS": str(os.cpu_count() or 1)}) as stack:
+    with LocalStack(
+        state_dir=Path(tempfile.mkdtemp(prefix="saikika-bench-")),
+        functions=specs,
+        # One gunicorn worker per core, as terraform sets WORKERS from a function's CPUs; MLServer
+        # likewise runs its HTTP server and its inference worker as two processes.
+        extra_env={"SAIKIKA_LOG_LEVEL": "WARNING", "WORKERS": str(os.cpu_count() or 1)},
+    ) as stack:
         bucket = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
         registry.push(bucket, *files)
         registry.set_champion(bucket, files.metadata, None, reason="bench")
         log("http, interleaved with the in-process ceiling")
-        results["http"] = http_figures(stack.env["SAIKIKA_PREDICT_URL"], test, saikika_body, args.repeats,
-                                       interleave_with=lambda: ceiling_rate(serving, test))
+        results["http"] = http_figures(
+            stack.env["SAIKIKA_PREDICT_URL"],
+            test,
+            saikika_body,
+            args.repeats,
+            interleave_with=lambda: ceiling_rate(serving, test),
+        )
         results["ceiling"] = ceiling(serving, test, args.repeats, rates=results["http"].pop("interleaved"))
         log("pubsub")
         results["pubsub"] = pubsub_figures(stack, test, args.repeats)
@@ -423,13 +527,17 @@ def main() -> None:
         from peer_mlserver import mlserver_figures
 
         log("peer: MLServer serving scikit-learn's own pipeline for the same model")
-        results["peer"] = {**mlserver_figures(reference, test, args.repeats, http_figures, log),
-                           "pipeline": "scikit-learn's own (HashingVectorizer → TfidfTransformer → one-vs-rest SGD)"}
+        results["peer"] = {
+            **mlserver_figures(reference, test, args.repeats, http_figures, log),
+            "pipeline": "scikit-learn's own (HashingVectorizer → TfidfTransformer → one-vs-rest SGD)",
+        }
         log("peer: MLServer serving saikika's pipeline (its featuriser included)")
         results["peer_same_pipeline"] = {
-            **mlserver_figures(pipeline_file.load(files.model, files.metadata).scorer.__self__, test, args.repeats,
-                               http_figures, log),
-            "pipeline": "saikika's (model.skops: saikika's featuriser → TfidfTransformer → one-vs-rest SGD)"}
+            **mlserver_figures(
+                pipeline_file.load(files.model, files.metadata).scorer.__self__, test, args.repeats, http_figures, log
+            ),
+            "pipeline": "saikika's (model.skops: saikika's featuriser → TfidfTransformer → one-vs-rest SGD)",
+        }
     if not args.skip_training:
         log("training")
         results["training"] = training_figures(train, (1_000, 10_000, 100_000))
@@ -449,17 +557,21 @@ def batch_figures(out: Path) -> dict:
     """Apache Beam lives in the dev environment (.venv), not beside MLServer: bench/batch.py runs there and
     measures the in-process ceiling itself, on the same items, in the same run."""
     python = REPO / ".venv" / "bin" / "python"
-    subprocess.run([str(python), str(REPO / "bench" / "batch.py"), "--out", str(out)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(python), str(REPO / "bench" / "batch.py"), "--out", str(out)], check=True, stdout=subprocess.DEVNULL
+    )
     return json.loads(out.read_text())
 
 
 def paired_ratios(paired: dict, prefix: str = "") -> dict:
     """Saikika against scikit-learn's pipeline from `paired_ceilings`: items/s on 100-item batches, ours ÷ theirs,
     and single-item p50 latency, theirs ÷ ours."""
-    return {f"{prefix}ceiling_vs_sklearn": (paired["saikika"]["items_per_s_100"]["median"]
-                                            / paired["sklearn"]["items_per_s_100"]["median"]),
-            f"{prefix}single_vs_sklearn": paired["sklearn"]["single_p50_ms"] / paired["saikika"]["single_p50_ms"]}
+    return {
+        f"{prefix}ceiling_vs_sklearn": (
+            paired["saikika"]["items_per_s_100"]["median"] / paired["sklearn"]["items_per_s_100"]["median"]
+        ),
+        f"{prefix}single_vs_sklearn": paired["sklearn"]["single_p50_ms"] / paired["saikika"]["single_p50_ms"],
+    }
 
 
 def ratios(r: dict) -> dict:
@@ -470,20 +582,28 @@ def ratios(r: dict) -> dict:
     at_100k = (r.get("training") or {}).get("100000")
     return {
         **paired_ratios(paired),
-        "single_vs_sklearn_interleaved": (paired["sklearn"]["single_interleaved_p50_ms"]
-                                          / paired["saikika"]["single_interleaved_p50_ms"]),
-        "train_vs_sklearn": (at_100k["sklearn-fit"]["seconds"] / at_100k["saikika-fit"]["seconds"]) if at_100k else None,
-        "train_run_vs_sklearn": (at_100k["sklearn-fit"]["seconds"] / at_100k["saikika-run"]["seconds"]) if at_100k else None,
+        "single_vs_sklearn_interleaved": (
+            paired["sklearn"]["single_interleaved_p50_ms"] / paired["saikika"]["single_interleaved_p50_ms"]
+        ),
+        "train_vs_sklearn": (at_100k["sklearn-fit"]["seconds"] / at_100k["saikika-fit"]["seconds"])
+        if at_100k
+        else None,
+        "train_run_vs_sklearn": (at_100k["sklearn-fit"]["seconds"] / at_100k["saikika-run"]["seconds"])
+        if at_100k
+        else None,
         "cold_start_vs_naive": r["cold_start"]["saikika_s"]["median"] / r["cold_start"]["naive_s"]["median"],
         "http_vs_ceiling": r["http"]["items_per_s_100_c1"]["median"] / ceiling_rate,
         "pubsub_vs_ceiling": r["pubsub"]["items_per_s_100"]["median"] / ceiling_rate,
-        "throughput_vs_mlserver": (r["http"]["items_per_s_100_c8"]["median"] / peer_http["items_per_s_100_c8"]["median"]
-                                   if peer_http else None),
-        "p50_latency_vs_mlserver": (r["http"]["single_p50_ms_c8"]["median"] / peer_http["single_p50_ms_c8"]["median"]
-                                    if peer_http else None),
+        "throughput_vs_mlserver": (
+            r["http"]["items_per_s_100_c8"]["median"] / peer_http["items_per_s_100_c8"]["median"] if peer_http else None
+        ),
+        "p50_latency_vs_mlserver": (
+            r["http"]["single_p50_ms_c8"]["median"] / peer_http["single_p50_ms_c8"]["median"] if peer_http else None
+        ),
         # MLServer serving saikika's own pipeline: its featuriser included, so this isolates the serving path.
         "throughput_vs_mlserver_same_pipeline": (
-            r["http"]["items_per_s_100_c8"]["median"] / same_http["items_per_s_100_c8"]["median"] if same_http else None),
+            r["http"]["items_per_s_100_c8"]["median"] / same_http["items_per_s_100_c8"]["median"] if same_http else None
+        ),
         "batch_vs_ceiling": (r.get("batch") or {}).get("batch_vs_ceiling"),
         **word_vector_ratios(r.get("word_vectors")),
     }
@@ -492,6 +612,7 @@ def ratios(r: dict) -> dict:
 def titles_ceilings(train: list[Item], test: list[Item], config, repeats: int) -> dict:
     """Items that are titles alone, where the word vectors are meant to be used: models trained on the titles with
     and without them, each paired with scikit-learn's pipeline fitted on the same titles."""
+
     def titles(items: list[Item]) -> list[Item]:
         return [Item(id=item.id, title=item.title, labels=item.labels) for item in items]
 
@@ -501,8 +622,9 @@ def titles_ceilings(train: list[Item], test: list[Item], config, repeats: int) -
         files = training.serialize(training.train(train, config=used))
         served = artifact.load_inference(files.inference, files.metadata)
         reference, _ = sklearn_pipeline(train, list(served.labels))
-        out[name] = paired_ceilings(served, LabelModel("sklearn", served.labels, served.thresholds,
-                                                       reference.predict_proba), test, repeats)
+        out[name] = paired_ceilings(
+            served, LabelModel("sklearn", served.labels, served.thresholds, reference.predict_proba), test, repeats
+        )
     return out
 
 
@@ -512,8 +634,11 @@ def word_vector_ratios(w: dict | None) -> dict:
         return {}
     out = {
         **paired_ratios(w["ceilings_vs_sklearn"], "word_vectors_"),
-        "word_vectors_cold_start_vs_naive": (w["cold_start"]["saikika_s"]["median"]
-                                             / w["cold_start"]["naive_s"]["median"]) if "cold_start" in w else None,
+        "word_vectors_cold_start_vs_naive": (
+            w["cold_start"]["saikika_s"]["median"] / w["cold_start"]["naive_s"]["median"]
+        )
+        if "cold_start" in w
+        else None,
     }
     for name, paired in w["titles"].items():
         out.update(paired_ratios(paired, f"titles_{name}_"))
@@ -528,29 +653,59 @@ def markdown(r: dict) -> str:
 
     peer = (r.get("peer") or {}).get("http") or {}
     paired = r["ceilings_vs_sklearn"]
+
     def paired_rows(what: str, paired: dict, single: str = "single item p50 ms") -> list[tuple[str, str, str]]:
-        return [(f"{what}: items/s (100-item batches)", fmt(paired["saikika"]["items_per_s_100"]),
-                 f"scikit-learn {fmt(paired['sklearn']['items_per_s_100'])}"),
-                (f"{what}: {single}", fmt(paired["saikika"]["single_p50_ms"]),
-                 f"scikit-learn {fmt(paired['sklearn']['single_p50_ms'])}")]
+        return [
+            (
+                f"{what}: items/s (100-item batches)",
+                fmt(paired["saikika"]["items_per_s_100"]),
+                f"scikit-learn {fmt(paired['sklearn']['items_per_s_100'])}",
+            ),
+            (
+                f"{what}: {single}",
+                fmt(paired["saikika"]["single_p50_ms"]),
+                f"scikit-learn {fmt(paired['sklearn']['single_p50_ms'])}",
+            ),
+        ]
 
     rows = [
         ("ceiling, items/s (100-item batches)", fmt(r["ceiling"]["items_per_s_100"]), ""),
         ("ceiling, single item p50 ms", fmt(r["ceiling"]["single_p50_ms"]), ""),
         *paired_rows("paired with scikit-learn's pipeline", paired, "single item p50 ms (blocks of 50 calls)"),
-        ("paired with scikit-learn's pipeline: single item p50 ms (call by call)",
-         fmt(paired["saikika"]["single_interleaved_p50_ms"]),
-         f"scikit-learn {fmt(paired['sklearn']['single_interleaved_p50_ms'])}"),
+        (
+            "paired with scikit-learn's pipeline: single item p50 ms (call by call)",
+            fmt(paired["saikika"]["single_interleaved_p50_ms"]),
+            f"scikit-learn {fmt(paired['sklearn']['single_interleaved_p50_ms'])}",
+        ),
     ]
     same = (r.get("peer_same_pipeline") or {}).get("http") or {}
-    for key in ("items_per_s_100_c1", "items_per_s_100_c8", "single_p50_ms_c1", "single_p99_ms_c1",
-                "single_p50_ms_c8", "single_p99_ms_c8"):
-        rows.append((f"http {key}", fmt(r["http"][key]),
-                     f"{fmt(peer.get(key))} (scikit-learn's pipeline); {fmt(same.get(key))} (saikika's pipeline)"))
+    for key in (
+        "items_per_s_100_c1",
+        "items_per_s_100_c8",
+        "single_p50_ms_c1",
+        "single_p99_ms_c1",
+        "single_p50_ms_c8",
+        "single_p99_ms_c8",
+    ):
+        rows.append(
+            (
+                f"http {key}",
+                fmt(r["http"][key]),
+                f"{fmt(peer.get(key))} (scikit-learn's pipeline); {fmt(same.get(key))} (saikika's pipeline)",
+            )
+        )
     rows += [
         ("pubsub end to end, items/s", fmt(r["pubsub"]["items_per_s_100"]), ""),
-        ("cold start s (saikika / naive)", fmt(r["cold_start"]["saikika_s"]), f"naive {fmt(r['cold_start']['naive_s'])}"),
-        ("serving peak RSS MB after 10k predictions", fmt(r["memory"]["serving_peak_rss_mb_after_10k_predictions"]), ""),
+        (
+            "cold start s (saikika / naive)",
+            fmt(r["cold_start"]["saikika_s"]),
+            f"naive {fmt(r['cold_start']['naive_s'])}",
+        ),
+        (
+            "serving peak RSS MB after 10k predictions",
+            fmt(r["memory"]["serving_peak_rss_mb_after_10k_predictions"]),
+            "",
+        ),
         ("model.skops MB / load s", f"{r['model']['model_skops_mb']:.1f} / {fmt(r['model']['load_skops_s'])}", ""),
         ("model.npz MB / load s", f"{r['model']['model_npz_mb']:.1f} / {fmt(r['model']['load_inference_s'])}", ""),
     ]
@@ -558,26 +713,48 @@ def markdown(r: dict) -> str:
         w = r["word_vectors"]
         rows += [
             *paired_rows("with title word vectors", w["ceilings_vs_sklearn"]),
-            ("with title word vectors: model.npz MB / load s",
-             f"{w['model']['model_npz_mb']:.1f} / {fmt(w['model']['load_inference_s'])}", ""),
+            (
+                "with title word vectors: model.npz MB / load s",
+                f"{w['model']['model_npz_mb']:.1f} / {fmt(w['model']['load_inference_s'])}",
+                "",
+            ),
         ]
         if "cold_start" in w:
-            rows.append(("with title word vectors: cold start s", fmt(w["cold_start"]["saikika_s"]),
-                         f"naive {fmt(w['cold_start']['naive_s'])}"))
+            rows.append(
+                (
+                    "with title word vectors: cold start s",
+                    fmt(w["cold_start"]["saikika_s"]),
+                    f"naive {fmt(w['cold_start']['naive_s'])}",
+                )
+            )
         for name, titles in w["titles"].items():
             rows += paired_rows(f"titles alone, {name}", titles)
     if r.get("batch"):
         b = r["batch"]
-        rows.append((f"batch, Beam DirectRunner, {b['items']} items: items/s / peak RSS MB",
-                     f"{b['pipeline_items_per_s']:.4g} / {b['pipeline_peak_rss_mb']:.4g}",
-                     f"ceiling {b['ceiling_items_per_s_100']:.4g} items/s (same run)"))
+        rows.append(
+            (
+                f"batch, Beam DirectRunner, {b['items']} items: items/s / peak RSS MB",
+                f"{b['pipeline_items_per_s']:.4g} / {b['pipeline_peak_rss_mb']:.4g}",
+                f"ceiling {b['ceiling_items_per_s_100']:.4g} items/s (same run)",
+            )
+        )
     for size, figures in (r.get("training") or {}).items():
         for mode in TRAINING_MODES:
-            rows.append((f"training {size} rows, {mode}: s (median of {len(figures[mode].get('seconds_runs', [0]))}) / peak RSS MB",
-                         f"{figures[mode]['seconds']:.1f} / {figures[mode]['peak_rss_mb']:.0f}", ""))
-    lines = [f"# saikika benchmark ({r['created_at']})", "", f"Data: {r['data']['source']}. "
-             f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}.", "",
-             "| figure | saikika: median (min–max) | MLServer (or as named) |", "| --- | --- | --- |"]
+            rows.append(
+                (
+                    f"training {size} rows, {mode}: s (median of {len(figures[mode].get('seconds_runs', [0]))}) / peak RSS MB",
+                    f"{figures[mode]['seconds']:.1f} / {figures[mode]['peak_rss_mb']:.0f}",
+                    "",
+                )
+            )
+    lines = [
+        f"# saikika benchmark ({r['created_at']})",
+        "",
+        f"Data: {r['data']['source']}. Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}.",
+        "",
+        "| figure | saikika: median (min–max) | MLServer (or as named) |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     lines += ["", "| ratio | value |", "| --- | --- |"]
     lines += [f"| {k} | {fmt(v)} |" for k, v in r["ratios"].items()]

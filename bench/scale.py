@@ -28,17 +28,14 @@ import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-
-from helpers import count_requests  # noqa: E402
+sys.path.insert(0, str(REPO))  # the tests package, for its request counter
 
 from saikika.cloud import gcs, registry  # noqa: E402
 from saikika.core import jsonl, objects, rows  # noqa: E402
@@ -48,6 +45,7 @@ from saikika.handlers.retrain import Retrainer  # noqa: E402
 from saikika.model import artifact, catalogue, evaluation, inference_artifact, training  # noqa: E402
 from saikika.tooling.local_stack import FUNCTIONS, LocalStack  # noqa: E402
 from saikika.tooling.polling import wait_until  # noqa: E402
+from tests.integration.helpers import count_requests  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -66,25 +64,36 @@ def history_point(stack: LocalStack, history: int) -> dict:
     names = {role: f"{role}-{suffix}" for role in ("data", "models", "predictions")}
     for name in names.values():
         client.create_bucket(name)
-    env = {"GOOGLE_CLOUD_PROJECT": stack.project, "SAIKIKA_DATA_BUCKET": names["data"],
-           "SAIKIKA_MODELS_BUCKET": names["models"], "SAIKIKA_PREDICTIONS_BUCKET": names["predictions"],
-           "SAIKIKA_RETRAIN_SETTLE_S": "0", "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0", "SAIKIKA_TRAINING_LAUNCHER": "local"}
+    env = {
+        "GOOGLE_CLOUD_PROJECT": stack.project,
+        "SAIKIKA_DATA_BUCKET": names["data"],
+        "SAIKIKA_MODELS_BUCKET": names["models"],
+        "SAIKIKA_PREDICTIONS_BUCKET": names["predictions"],
+        "SAIKIKA_RETRAIN_SETTLE_S": "0",
+        "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0",
+        "SAIKIKA_TRAINING_LAUNCHER": "local",
+    }
     settings = Settings.from_env(env)
     data, models = client.bucket(names["data"]), client.bucket(names["models"])
     items = list(catalogue.generate(history + 10, seed=history))
-    day = datetime.now(timezone.utc)
+    day = datetime.now(UTC)
 
     def feedback(i: int) -> str:
         name = objects.feedback(day, f"{history}{i:07d}")
-        data.blob(name).upload_from_string(jsonl.dumps([{**items[i].to_json(), rows.EVENT_TIME_FIELD: day.isoformat()}]))
+        data.blob(name).upload_from_string(
+            jsonl.dumps([{**items[i].to_json(), rows.EVENT_TIME_FIELD: day.isoformat()}])
+        )
         return name
 
     log(f"history {history}: writing {history} feedback objects")
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(feedback, range(history)))
     retrainer = Retrainer(settings, client)
-    gcs.create_json(models, objects.retrain_request("setup", datetime(2026, 1, 1, tzinfo=timezone.utc)),
-                    {"request": "setup", "force": True})
+    gcs.create_json(
+        models,
+        objects.retrain_request("setup", datetime(2026, 1, 1, tzinfo=UTC)),
+        {"request": "setup", "force": True},
+    )
     began = time.perf_counter()
     first = retrainer.tick("compact the history")
     compaction_run_s = time.perf_counter() - began
@@ -99,8 +108,9 @@ def history_point(stack: LocalStack, history: int) -> dict:
         nothing_new_calls.append(len(calls))
     # Ten new feedback objects arrive as a burst: their events are recorded as pending (the settle time not yet
     # passed), then the tick that runs.
-    settling = Retrainer(Settings.from_env({**env, "SAIKIKA_RETRAIN_SETTLE_S": "3600",
-                                            "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "3600"}), client)
+    settling = Retrainer(
+        Settings.from_env({**env, "SAIKIKA_RETRAIN_SETTLE_S": "3600", "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "3600"}), client
+    )
     for i in range(10):
         name = feedback(history + i)
         assert settling.on_object(ObjectEvent(data.name, name, data.get_blob(name).generation)).status == "deferred"
@@ -111,14 +121,22 @@ def history_point(stack: LocalStack, history: int) -> dict:
     assert outcomes == ["trained"], outcomes
     data_reads = sum(1 for c in calls if f"/b/{data.name}/" in c or f"/{data.name}/o" in c)
     return {
-        "history_objects": history, "first_run_compacting_history_s": round(compaction_run_s, 2),
+        "history_objects": history,
+        "first_run_compacting_history_s": round(compaction_run_s, 2),
         "nothing_new_s": {"median": statistics.median(nothing_new), "values": [round(v, 4) for v in nothing_new]},
         "nothing_new_storage_requests": statistics.median(nothing_new_calls),
-        "ten_new_objects": {"seconds": round(run_s, 2), "storage_requests": len(calls),
-                            "data_bucket_requests": data_reads, "outcomes": outcomes,
-                            "rows_trained": first and json.loads(sorted(models.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX),
-                                                                        key=lambda b: b.name)[-1].download_as_bytes())
-                            ["training_data"].get("rows_newest_per_item")},
+        "ten_new_objects": {
+            "seconds": round(run_s, 2),
+            "storage_requests": len(calls),
+            "data_bucket_requests": data_reads,
+            "outcomes": outcomes,
+            "rows_trained": first
+            and json.loads(
+                sorted(models.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX), key=lambda b: b.name)[
+                    -1
+                ].download_as_bytes()
+            )["training_data"].get("rows_newest_per_item"),
+        },
     }
 
 
@@ -132,8 +150,19 @@ def marketplace_rows(count: int, path: Path) -> int:
         for n in range(count):
             item = pool[n % len(pool)]
             extra = " ".join(pool[rng.randrange(len(pool))].description for _ in range(4))
-            handle.write(json.dumps({"id": f"m{n}", "title": item.title, "description": f"{item.description} {extra}",
-                                     "tags": list(item.tags), "labels": list(item.labels)}, ensure_ascii=False) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "id": f"m{n}",
+                        "title": item.title,
+                        "description": f"{item.description} {extra}",
+                        "tags": list(item.tags),
+                        "labels": list(item.labels),
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
             written += 1
     return path.stat().st_size
 
@@ -141,19 +170,29 @@ def marketplace_rows(count: int, path: Path) -> int:
 def train_process(data: Path, out: Path, *extra: str) -> dict:
     saikika = Path(sys.executable).with_name("saikika")
     # A process of its own measures its one child: RUSAGE_CHILDREN's peak is then that run's alone.
-    probe = ("import json, resource, subprocess, sys, time; t = time.perf_counter(); "
-             "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-             "print(json.dumps({'rc': r.returncode, 'seconds': time.perf_counter() - t, "
-             "'peak_rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 'err': r.stderr[-2000:]}))")
-    result = subprocess.run([sys.executable, "-c", probe, str(saikika), "train", "--data", str(data), "--out", str(out),
-                             *extra], capture_output=True, text=True, check=True)
+    probe = (
+        "import json, resource, subprocess, sys, time; t = time.perf_counter(); "
+        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "print(json.dumps({'rc': r.returncode, 'seconds': time.perf_counter() - t, "
+        "'peak_rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 'err': r.stderr[-2000:]}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(saikika), "train", "--data", str(data), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     if figures["rc"] != 0:
         raise SystemExit(figures["err"])
     metadata = json.loads((out / "metadata.json").read_text())
-    return {"seconds": round(figures["seconds"], 1), "peak_rss_mb": round(figures["peak_rss_mb"], 1),
-            "mode": metadata.get("training_mode"), "rows_used": metadata["rows_used"],
-            "tuning_micro_f1": round(metadata["metrics"]["micro_f1"], 4)}
+    return {
+        "seconds": round(figures["seconds"], 1),
+        "peak_rss_mb": round(figures["peak_rss_mb"], 1),
+        "mode": metadata.get("training_mode"),
+        "rows_used": metadata["rows_used"],
+        "tuning_micro_f1": round(metadata["metrics"]["micro_f1"], 4),
+    }
 
 
 def rows_sweep(sizes: list[int], work: Path) -> dict:
@@ -175,7 +214,7 @@ def rows_sweep(sizes: list[int], work: Path) -> dict:
 def livedoor_quality() -> dict | None:
     if not CORPUS.exists():
         return None
-    from livedoor import livedoor_item
+    from tests.livedoor import livedoor_item
 
     records = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
     train = [livedoor_item(r) for r in records if r["split_kikuta"] == "train"]
@@ -186,9 +225,12 @@ def livedoor_quality() -> dict | None:
         return evaluation.evaluate(artifact.load_inference(files.inference, files.metadata), test)["top1_accuracy"]
 
     in_memory = accuracy(training.train(train))
-    streamed = accuracy(training.train_streaming(lambda: (train[i:i + 5000] for i in range(0, len(train), 5000))))
-    return {"in_memory_top1": round(in_memory, 4), "streamed_top1": round(streamed, 4),
-            "difference_points": round(100 * (streamed - in_memory), 2)}
+    streamed = accuracy(training.train_streaming(lambda: (train[i : i + 5000] for i in range(0, len(train), 5000))))
+    return {
+        "in_memory_top1": round(in_memory, 4),
+        "streamed_top1": round(streamed, 4),
+        "difference_points": round(100 * (streamed - in_memory), 2),
+    }
 
 
 # ---- 4. 256 labels through a hot swap -----------------------------------------------------------------
@@ -196,17 +238,30 @@ def wide_model(labels: int, seed: int) -> artifact.ModelFiles:
     rng = np.random.default_rng(seed)
     bits = 18
     buffer = io.BytesIO()
-    np.savez(buffer, feature_rows=np.column_stack([rng.normal(0, 2.5, (1 << bits, labels)),
-                                                   rng.uniform(1, 10, 1 << bits)]).astype(np.float32),
-             intercept=rng.normal(-3, 1, labels), ngram_range=np.array([1, 3]), bits=np.array(bits),
-             lowercase=np.array(True))
+    np.savez(
+        buffer,
+        feature_rows=np.column_stack([rng.normal(0, 2.5, (1 << bits, labels)), rng.uniform(1, 10, 1 << bits)]).astype(
+            np.float32
+        ),
+        intercept=rng.normal(-3, 1, labels),
+        ngram_range=np.array([1, 3]),
+        bits=np.array(bits),
+        lowercase=np.array(True),
+    )
     arrays = buffer.getvalue()
     names = [f"label-{j:03d}" for j in range(labels)]
     placeholder = b"not loaded by predictors"
-    metadata = {"version": f"wide-{seed}-{uuid.uuid4().hex[:6]}", "sha256": artifact.sha256_hex(placeholder),
-                "labels": names, "thresholds": {n: 0.5 for n in names},
-                "inference": {"file": objects.INFERENCE_FILE, "format": inference_artifact.FORMAT,
-                              "sha256": artifact.sha256_hex(arrays)}}
+    metadata = {
+        "version": f"wide-{seed}-{uuid.uuid4().hex[:6]}",
+        "sha256": artifact.sha256_hex(placeholder),
+        "labels": names,
+        "thresholds": {n: 0.5 for n in names},
+        "inference": {
+            "file": objects.INFERENCE_FILE,
+            "format": inference_artifact.FORMAT,
+            "sha256": artifact.sha256_hex(arrays),
+        },
+    }
     return artifact.ModelFiles(placeholder, metadata, arrays)
 
 
@@ -218,7 +273,9 @@ def process_tree_peak_mb(root: int) -> float:
         pid = pending.pop()
         try:
             status = Path(f"/proc/{pid}/status").read_text()
-            peak = max(peak, next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM")) / 1024)
+            peak = max(
+                peak, next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
+            )
             children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except (FileNotFoundError, ProcessLookupError, StopIteration):
             continue
@@ -233,8 +290,13 @@ def hot_swap_peak(work: Path, labels: int = 256) -> dict:
         models = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
         first, second = wide_model(labels, 1), wide_model(labels, 2)
         url = stack.env["SAIKIKA_PREDICT_URL"]
-        body = json.dumps({"instances": [{"id": str(i), "title": f"防水 スピーカー {i}", "description": "wireless " * 40}
-                                         for i in range(100)]}).encode()
+        body = json.dumps(
+            {
+                "instances": [
+                    {"id": str(i), "title": f"防水 スピーカー {i}", "description": "wireless " * 40} for i in range(100)
+                ]
+            }
+        ).encode()
 
         def served_version() -> str:
             request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
@@ -248,11 +310,17 @@ def hot_swap_peak(work: Path, labels: int = 256) -> dict:
         before = process_tree_peak_mb(pid)
         registry.push(models, *second)
         registry.set_champion(models, second.metadata, registry.read_champion(models), reason="bench")
-        wait_until("the second wide model served", lambda: served_version() == second.metadata["version"], timeout_s=120)
+        wait_until(
+            "the second wide model served", lambda: served_version() == second.metadata["version"], timeout_s=120
+        )
         for _ in range(20):
             served_version()
-        return {"labels": labels, "model_npz_mb": round(len(first.inference) / 2**20, 1),
-                "peak_rss_mb_serving_one": round(before, 1), "peak_rss_mb_through_hot_swap": round(process_tree_peak_mb(pid), 1)}
+        return {
+            "labels": labels,
+            "model_npz_mb": round(len(first.inference) / 2**20, 1),
+            "peak_rss_mb_serving_one": round(before, 1),
+            "peak_rss_mb_through_hot_swap": round(process_tree_peak_mb(pid), 1),
+        }
     finally:
         stack.stop()
 
@@ -265,7 +333,7 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma list of parts to skip: history,rows,livedoor,labels")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    results: dict = {"created_at": datetime.now(timezone.utc).isoformat(), "cpus": os.cpu_count()}
+    results: dict = {"created_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "history" not in skip:
@@ -285,11 +353,16 @@ def main() -> None:
     ratios = {}
     if results.get("history"):
         by = {h["history_objects"]: h for h in results["history"]}
-        ratios["detect_cost_ratio"] = round(by[max(by)]["nothing_new_s"]["median"] / by[min(by)]["nothing_new_s"]["median"], 3)
+        ratios["detect_cost_ratio"] = round(
+            by[max(by)]["nothing_new_s"]["median"] / by[min(by)]["nothing_new_s"]["median"], 3
+        )
     if results.get("rows"):
         sizes = sorted(results["rows"], key=int)
-        ratios["rss_ratio_1m_vs_100k"] = round(results["rows"][sizes[-1]]["streamed"]["peak_rss_mb"]
-                                               / results["rows"][sizes[0]]["streamed"]["peak_rss_mb"], 3)
+        ratios["rss_ratio_1m_vs_100k"] = round(
+            results["rows"][sizes[-1]]["streamed"]["peak_rss_mb"]
+            / results["rows"][sizes[0]]["streamed"]["peak_rss_mb"],
+            3,
+        )
         ratios["peak_rss_mb_largest"] = results["rows"][sizes[-1]]["streamed"]["peak_rss_mb"]
     results["ratios"] = ratios
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

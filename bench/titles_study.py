@@ -41,8 +41,14 @@ WORD_VECTORS = Path(__file__).resolve().parents[1] / ".cache" / "word-vectors" /
 ALPHAS = (1e-6, 2e-6, 4e-6, 8e-6)
 FOLDS = 5
 # Which script a code point belongs to: runs of one script become a feature (None: never part of a run).
-SCRIPTS = ((0x3040, 0x309F, "hiragana"), (0x30A0, 0x30FF, "katakana"), (0xFF66, 0xFF9F, "katakana"),
-           (0x3400, 0x4DBF, "kanji"), (0x4E00, 0x9FFF, "kanji"), (0x3005, 0x3005, "kanji"))
+SCRIPTS = (
+    (0x3040, 0x309F, "hiragana"),
+    (0x30A0, 0x30FF, "katakana"),
+    (0xFF66, 0xFF9F, "katakana"),
+    (0x3400, 0x4DBF, "kanji"),
+    (0x4E00, 0x9FFF, "kanji"),
+    (0x3005, 0x3005, "kanji"),
+)
 
 
 def script(character: str) -> str | None:
@@ -85,8 +91,12 @@ def variants() -> tuple[dict[str, Variant], dict[str, str]]:
     found: dict[str, Variant] = {
         "shipped": lambda titles: (ngram_counts(titles), None),
         "edge_marks": lambda titles: (ngram_counts([f"\x02{t}\x03" for t in titles]), None),
-        "script_runs": lambda titles: (sp.hstack([ngram_counts([f"\x02{t}\x03" for t in titles]),
-                                                  hashed([script_runs(t) for t in titles])]).tocsr(), None),
+        "script_runs": lambda titles: (
+            sp.hstack(
+                [ngram_counts([f"\x02{t}\x03" for t in titles]), hashed([script_runs(t) for t in titles])]
+            ).tocsr(),
+            None,
+        ),
     }
     skipped = {}
     try:
@@ -98,15 +108,27 @@ def variants() -> tuple[dict[str, Variant], dict[str, str]]:
             surface = [word.surface.lower() for word in tagger(title)]
             return surface + [f"{a} {b}" for a, b in zip(surface, surface[1:])]
 
-        found["dictionary_words"] = lambda titles: (sp.hstack([ngram_counts(titles),
-                                                               hashed([words(t) for t in titles])]).tocsr(), None)
+        found["dictionary_words"] = lambda titles: (
+            sp.hstack([ngram_counts(titles), hashed([words(t) for t in titles])]).tocsr(),
+            None,
+        )
     except (ImportError, RuntimeError) as exc:
         skipped["dictionary_words"] = f"fugashi with unidic-lite not importable: {exc}"
     try:
         import spacy
 
-        nlp = spacy.load("ja_ginza", exclude=["parser", "ner", "attribute_ruler", "compound_splitter",
-                                              "bunsetu_recognizer", "tok2vec", "morphologizer"])
+        nlp = spacy.load(
+            "ja_ginza",
+            exclude=[
+                "parser",
+                "ner",
+                "attribute_ruler",
+                "compound_splitter",
+                "bunsetu_recognizer",
+                "tok2vec",
+                "morphologizer",
+            ],
+        )
 
         def vectors(titles: list[str]) -> np.ndarray:
             matrix = np.vstack([doc.vector for doc in nlp.pipe(titles, batch_size=256)]).astype(np.float64)
@@ -138,8 +160,12 @@ def full_text(records: list[dict], labels: list[str]) -> dict:
     words = title_word_vectors()
     split = {name: [r for r in records if r["split_kikuta"] == name] for name in ("train", "dev", "test")}
     # The text the product reads (Item.text()) of each article: its title, then the rest as the description.
-    texts = {name: [Item(id=r["id"], title=r["title"], description=r["text"][len(r["title"]):].strip()).text()
-                    for r in rows] for name, rows in split.items()}
+    texts = {
+        name: [
+            Item(id=r["id"], title=r["title"], description=r["text"][len(r["title"]) :].strip()).text() for r in rows
+        ]
+        for name, rows in split.items()
+    }
     truth = {name: np.array([labels.index(r["labels"][0]) for r in rows]) for name, rows in split.items()}
     counts = {name: ngram_counts(part) for name, part in texts.items()}
     out = {}
@@ -147,9 +173,13 @@ def full_text(records: list[dict], labels: list[str]) -> dict:
         if variant == "title_word_vectors" and words is None:
             continue
         parts = {name: (counts[name], None if dense is None else dense.transform(texts[name])) for name in texts}
-        out[variant] = {str(alpha): {split_name: top1(parts["train"], truth["train"], parts[split_name],
-                                                      truth[split_name], alpha) for split_name in ("dev", "test")}
-                        for alpha in ALPHAS}
+        out[variant] = {
+            str(alpha): {
+                split_name: top1(parts["train"], truth["train"], parts[split_name], truth[split_name], alpha)
+                for split_name in ("dev", "test")
+            }
+            for alpha in ALPHAS
+        }
         print("full text", variant, json.dumps(out[variant]), file=sys.stderr, flush=True)
     return out
 
@@ -164,8 +194,12 @@ def top1(train: tuple, y: np.ndarray, test: tuple, truth: np.ndarray, alpha: flo
 
     fit_rows, test_rows = rows(train), rows(test)
     epochs = training.stream_epochs(fit_rows.shape[0])
-    scores = np.column_stack([training._binary_model(alpha, epochs).fit(fit_rows, y == label)
-                              .decision_function(test_rows) for label in range(int(y.max()) + 1)])
+    scores = np.column_stack(
+        [
+            training._binary_model(alpha, epochs).fit(fit_rows, y == label).decision_function(test_rows)
+            for label in range(int(y.max()) + 1)
+        ]
+    )
     return float((scores.argmax(axis=1) == truth).mean())
 
 
@@ -189,27 +223,43 @@ def main() -> None:
     for name, featurise in found.items():
         started = time.perf_counter()
         parts = {split_name: featurise(texts) for split_name, texts in titles.items()}
-        pooled = (sp.vstack([parts["train"][0], parts["dev"][0]], format="csr"),
-                  None if parts["train"][1] is None else np.vstack([parts["train"][1], parts["dev"][1]]))
+        pooled = (
+            sp.vstack([parts["train"][0], parts["dev"][0]], format="csr"),
+            None if parts["train"][1] is None else np.vstack([parts["train"][1], parts["dev"][1]]),
+        )
         results[name] = {}
         for alpha in ALPHAS:
-            folds = [top1(take(pooled, fold != k), pooled_truth[fold != k], take(pooled, fold == k),
-                          pooled_truth[fold == k], alpha) for k in range(FOLDS)]
+            folds = [
+                top1(
+                    take(pooled, fold != k),
+                    pooled_truth[fold != k],
+                    take(pooled, fold == k),
+                    pooled_truth[fold == k],
+                    alpha,
+                )
+                for k in range(FOLDS)
+            ]
             results[name][str(alpha)] = {
-                "cv_top1": float(np.mean(folds)), "cv_folds": folds,
+                "cv_top1": float(np.mean(folds)),
+                "cv_folds": folds,
                 "dev_top1": top1(parts["train"], truth["train"], parts["dev"], truth["dev"], alpha),
                 "test_top1": top1(parts["train"], truth["train"], parts["test"], truth["test"], alpha),
             }
             print(name, alpha, json.dumps(results[name][str(alpha)]), file=sys.stderr, flush=True)
         results[name]["seconds"] = round(time.perf_counter() - started, 1)
     shipped = results["shipped"][str(training.DEFAULT_CONFIG.alpha)]["cv_folds"]
-    for name, by_alpha in results.items():
+    for by_alpha in results.values():
         for alpha in ALPHAS:
             row = by_alpha[str(alpha)]
             row["cv_folds_better_than_shipped"] = int(sum(a > b for a, b in zip(row["cv_folds"], shipped)))
-    out = {"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "folds": FOLDS,
-           "shipped_alpha": training.DEFAULT_CONFIG.alpha, "variants": results, "skipped": skipped,
-           "full_text": full_text(records, labels)}
+    out = {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "folds": FOLDS,
+        "shipped_alpha": training.DEFAULT_CONFIG.alpha,
+        "variants": results,
+        "skipped": skipped,
+        "full_text": full_text(records, labels),
+    }
     args.out.write_text(json.dumps(out, indent=2) + "\n")
 
 

@@ -35,9 +35,16 @@ GRID = {
 
 def items(records: list[dict], split: str, titles_only: bool) -> list[Item]:
     # The corpus' text starts with the title line; the rest is the description.
-    return [Item(id=r["id"], title=r["title"], labels=tuple(r["labels"]),
-                 description="" if titles_only else r["text"][len(r["title"]):].strip())
-            for r in records if r["split_kikuta"] == split]
+    return [
+        Item(
+            id=r["id"],
+            title=r["title"],
+            labels=tuple(r["labels"]),
+            description="" if titles_only else r["text"][len(r["title"]) :].strip(),
+        )
+        for r in records
+        if r["split_kikuta"] == split
+    ]
 
 
 def served(trained: training.TrainedModel) -> LabelModel:
@@ -49,13 +56,18 @@ def served(trained: training.TrainedModel) -> LabelModel:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("bench/tuning.json"))
-    parser.add_argument("--candidates-from", type=Path,
-                        help="a previous run's output: choose among its measured candidates instead of the grid")
+    parser.add_argument(
+        "--candidates-from",
+        type=Path,
+        help="a previous run's output: choose among its measured candidates instead of the grid",
+    )
     args = parser.parse_args()
     records = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
-    data = {(split, titles): items(records, split, titles) for split in ("train", "dev", "test") for titles in (False, True)}
+    data = {
+        (split, titles): items(records, split, titles) for split in ("train", "dev", "test") for titles in (False, True)
+    }
     candidates = json.loads(args.candidates_from.read_text())["candidates"] if args.candidates_from else []
-    for ngram_range, bits, alpha in ([] if args.candidates_from else itertools.product(*GRID.values())):
+    for ngram_range, bits, alpha in [] if args.candidates_from else itertools.product(*GRID.values()):
         config = training.TrainingConfig(ngram_range, bits, alpha)
         row = {"config": config.to_json()}
         for titles in (False, True):
@@ -64,28 +76,45 @@ def main() -> None:
             seconds = time.perf_counter() - started
             dev = evaluation.evaluate(served(trained), data["dev", titles])
             key = "titles" if titles else "full_text"
-            row[key] = {"dev_top1": dev["top1_accuracy"], "dev_micro_f1": dev["micro_f1"], "train_seconds": round(seconds, 1)}
+            row[key] = {
+                "dev_top1": dev["top1_accuracy"],
+                "dev_micro_f1": dev["micro_f1"],
+                "train_seconds": round(seconds, 1),
+            }
         row["dev_top1_mean"] = (row["full_text"]["dev_top1"] + row["titles"]["dev_top1"]) / 2
         candidates.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     dev_rows = len(data["dev", False])
     best = choose(candidates, dev_rows)
-    config = training.TrainingConfig(tuple(best["config"]["ngram_range"]), best["config"]["bits"], best["config"]["alpha"])
+    config = training.TrainingConfig(
+        tuple(best["config"]["ngram_range"]), best["config"]["bits"], best["config"]["alpha"]
+    )
     chosen = {"config": best["config"]}
     for titles in (False, True):
         trained = training.train(data["train", titles], config=config)
         model = served(trained)
         test = evaluation.evaluate(model, data["test", titles])
         key = "titles" if titles else "full_text"
-        chosen[key] = {"test_top1": test["top1_accuracy"], "test_micro_f1": test["micro_f1"],
-                       "test_macro_f1": test["macro_f1"]}
+        chosen[key] = {
+            "test_top1": test["top1_accuracy"],
+            "test_micro_f1": test["micro_f1"],
+            "test_macro_f1": test["macro_f1"],
+        }
     chosen["float32_weights"] = float32_cost(data["train", False], data["test", False], config)
     top = max(row["dev_top1_mean"] for row in candidates)
-    result = {"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "grid": GRID,
-              "rule": {"best_dev_top1_mean": top, "standard_error": standard_error(top, dev_rows),
-                       "within_one_standard_error": [row["config"] for row in candidates
-                                                     if row["dev_top1_mean"] >= top - standard_error(top, dev_rows)]},
-              "candidates": candidates, "chosen": chosen}
+    result = {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "grid": GRID,
+        "rule": {
+            "best_dev_top1_mean": top,
+            "standard_error": standard_error(top, dev_rows),
+            "within_one_standard_error": [
+                row["config"] for row in candidates if row["dev_top1_mean"] >= top - standard_error(top, dev_rows)
+            ],
+        },
+        "candidates": candidates,
+        "chosen": chosen,
+    }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(chosen, indent=2))
 
@@ -112,15 +141,19 @@ def float32_cost(train_items: list[Item], test_items: list[Item], config: traini
 
     labels = sorted({label for item in train_items for label in item.labels})
     featuriser = config.featuriser()
-    tfidf, classifier = training._fit(featuriser.transform([i.text() for i in train_items]), None,
-                                      binarize(train_items, labels), config.alpha)
+    tfidf, classifier = training._fit(
+        featuriser.transform([i.text() for i in train_items]), None, binarize(train_items, labels), config.alpha
+    )
     test_counts = featuriser.transform([i.text() for i in test_items])
     exact = classifier.predict_proba(tfidf.transform(test_counts))
     training._round_to_float32(tfidf, classifier)
     rounded = classifier.predict_proba(tfidf.transform(test_counts))
     truth = binarize(test_items, labels)
-    return {"max_score_difference": float(np.abs(exact - rounded).max()),
-            "top1_float64": top1_accuracy(exact, truth), "top1_float32": top1_accuracy(rounded, truth)}
+    return {
+        "max_score_difference": float(np.abs(exact - rounded).max()),
+        "top1_float64": top1_accuracy(exact, truth),
+        "top1_float32": top1_accuracy(rounded, truth),
+    }
 
 
 if __name__ == "__main__":

@@ -16,10 +16,13 @@ JSON_VALUES = st.recursive(
 )
 # Item-shaped objects with every field possibly of the wrong type, empty, or at and just past its limit.
 BOUNDARY_TEXT = st.sampled_from([0, 1, items.TITLE_MAX_CHARS, items.TITLE_MAX_CHARS + 1]).map(lambda n: "t" * n)
-ITEMISH = st.fixed_dictionaries({}, optional={
-    "id": st.one_of(TEXT, st.integers(), st.none(), st.just("x" * items.ID_MAX_CHARS), st.just("x" * 257)),
-    "title": st.one_of(TEXT, BOUNDARY_TEXT, JSON_VALUES),
-    "description": st.one_of(TEXT, JSON_VALUES),
-    "tags": st.one_of(st.lists(TEXT, max_size=70), JSON_VALUES),
-    "labels": st.one_of(st.lists(TEXT, max_size=5), JSON_VALUES),
-})
+ITEMISH = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(TEXT, st.integers(), st.none(), st.just("x" * items.ID_MAX_CHARS), st.just("x" * 257)),
+        "title": st.one_of(TEXT, BOUNDARY_TEXT, JSON_VALUES),
+        "description": st.one_of(TEXT, JSON_VALUES),
+        "tags": st.one_of(st.lists(TEXT, max_size=70), JSON_VALUES),
+        "labels": st.one_of(st.lists(TEXT, max_size=5), JSON_VALUES),
+    },
+)

@@ -26,10 +26,14 @@ def build(items, labels: list[str]) -> tuple[ModelFiles, Pipeline]:
     classifier.fit(tfidf.transform(counts), binarize(items, labels))
     pipeline = Pipeline([("hash", hashing), ("tfidf", tfidf), ("classify", classifier)])
     buffer = io.BytesIO()
-    np.savez(buffer, idf=tfidf.idf_.astype(np.float64),
-             coef=np.vstack([e.coef_ for e in classifier.estimators_]).astype(np.float64),
-             intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
-             ngram_range=np.asarray((1, 3), dtype=np.int64), lowercase=np.asarray(True))
+    np.savez(
+        buffer,
+        idf=tfidf.idf_.astype(np.float64),
+        coef=np.vstack([e.coef_ for e in classifier.estimators_]).astype(np.float64),
+        intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
+        ngram_range=np.asarray((1, 3), dtype=np.int64),
+        lowercase=np.asarray(True),
+    )
     return model_files(pipeline, buffer.getvalue(), labels, inference_artifact.FORMAT_V1), pipeline
 
 
@@ -38,7 +42,9 @@ def model_files(pipeline: Pipeline, arrays: bytes, labels: list[str], inference_
     model = pipeline_file.dump(pipeline)
     digest = artifact.sha256_hex(model)
     metadata = {
-        "version": artifact.new_version_id(digest), "sha256": digest, "labels": labels,
+        "version": artifact.new_version_id(digest),
+        "sha256": digest,
+        "labels": labels,
         "thresholds": {label: 0.5 for label in labels},
         "inference": {"file": "model.npz", "format": inference_format, "sha256": artifact.sha256_hex(arrays)},
     }

@@ -7,12 +7,12 @@ from __future__ import annotations
 import copy
 import io
 
-import legacy_v1
 import numpy as np
 from sklearn.pipeline import Pipeline
 
 from saikika.model import inference_artifact
 from saikika.model.artifact import ModelFiles
+from tests import legacy_v1
 
 
 def build(pipeline: Pipeline, labels: list[str]) -> tuple[ModelFiles, Pipeline]:
@@ -24,9 +24,13 @@ def build(pipeline: Pipeline, labels: list[str]) -> tuple[ModelFiles, Pipeline]:
     for estimator in classifier.estimators_:
         estimator.coef_ = estimator.coef_.astype(np.float32).astype(np.float64)
     buffer = io.BytesIO()
-    np.savez(buffer, idf=tfidf.idf_.astype(np.float32),
-             coef=np.vstack([e.coef_ for e in classifier.estimators_]).astype(np.float32),
-             intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
-             ngram_range=np.asarray(featuriser.ngram_range, dtype=np.int64),
-             bits=np.asarray(featuriser.bits, dtype=np.int64), lowercase=np.asarray(True))
+    np.savez(
+        buffer,
+        idf=tfidf.idf_.astype(np.float32),
+        coef=np.vstack([e.coef_ for e in classifier.estimators_]).astype(np.float32),
+        intercept=np.concatenate([e.intercept_ for e in classifier.estimators_]).astype(np.float64),
+        ngram_range=np.asarray(featuriser.ngram_range, dtype=np.int64),
+        bits=np.asarray(featuriser.bits, dtype=np.int64),
+        lowercase=np.asarray(True),
+    )
     return legacy_v1.model_files(pipeline, buffer.getvalue(), labels, inference_artifact.FORMAT_V2), pipeline

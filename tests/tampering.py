@@ -20,6 +20,9 @@ def negated_weights(files: ModelFiles, version: str | None = None) -> ModelFiles
     buffer = io.BytesIO()
     np.savez(buffer, **negated)
     tampered = buffer.getvalue()
-    metadata = {**files.metadata, **({"version": version} if version else {}),
-                "inference": {**files.metadata["inference"], "sha256": artifact.sha256_hex(tampered)}}
+    metadata = {
+        **files.metadata,
+        **({"version": version} if version else {}),
+        "inference": {**files.metadata["inference"], "sha256": artifact.sha256_hex(tampered)},
+    }
     return files._replace(metadata=metadata, inference=tampered)

@@ -45,8 +45,6 @@ def unwrap(value):
     return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
-
-
 def storage_notifications(hcl: dict) -> list[tuple[str, str, list[str]]]:
     """(bucket role, object name prefix, functions subscribed to its topic) for each bucket notification."""
     buckets = {f"${{google_storage_bucket.{role}.name}}": role for role in ROLES}
@@ -55,6 +53,11 @@ def storage_notifications(hcl: dict) -> list[tuple[str, str, list[str]]]:
     found = []
     for body in resources(hcl, "google_storage_notification").values():
         topic = topics[unwrap(body["topic"])]
-        found.append((buckets[unwrap(body["bucket"])], unwrap(body["object_name_prefix"]),
-                      sorted({s["function"] for s in subscriptions.values() if s["topic"] == topic})))
+        found.append(
+            (
+                buckets[unwrap(body["bucket"])],
+                unwrap(body["object_name_prefix"]),
+                sorted({s["function"] for s in subscriptions.values() if s["topic"] == topic}),
+            )
+        )
     return found

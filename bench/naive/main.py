@@ -4,8 +4,8 @@ the model file downloaded and loaded at import time, predict_proba per request. 
 import os
 
 import functions_framework
-import skops.io as sio
 import sklearn  # noqa: F401  (what tutorials import first)
+import skops.io as sio
 from google.cloud import storage
 
 _blob = storage.Client().bucket(os.environ["NAIVE_MODEL_BUCKET"]).blob(os.environ["NAIVE_MODEL_OBJECT"])

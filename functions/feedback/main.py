@@ -7,8 +7,8 @@ import functions_framework
 
 from saikika.core import logs
 from saikika.core.events import pubsub_message
-from saikika.handlers.feedback import FeedbackRecorder
 from saikika.core.settings import Settings
+from saikika.handlers.feedback import FeedbackRecorder
 
 SETTINGS = Settings.from_env()
 logs.configure(SETTINGS.log_level)

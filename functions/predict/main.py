@@ -9,8 +9,8 @@ import functions_framework
 
 from saikika.core import logs
 from saikika.core.events import pubsub_message
-from saikika.handlers.predict import Predictor
 from saikika.core.settings import Settings
+from saikika.handlers.predict import Predictor
 
 SETTINGS = Settings.from_env()
 logs.configure(SETTINGS.log_level)

@@ -5,8 +5,8 @@ import functions_framework
 
 from saikika.core import logs
 from saikika.core.events import object_event
-from saikika.handlers.promote import Promoter
 from saikika.core.settings import Settings
+from saikika.handlers.promote import Promoter
 
 SETTINGS = Settings.from_env()
 logs.configure(SETTINGS.log_level)

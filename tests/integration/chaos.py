@@ -18,9 +18,6 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from faults import TcpProxy
-from helpers import REPO, promote, today
-
 from saikika.cloud import registry
 from saikika.core.events import PubSubMessage
 from saikika.core.settings import Settings
@@ -29,6 +26,8 @@ from saikika.handlers.promote import Promoter
 from saikika.model import catalogue
 from saikika.tooling.local_stack import FUNCTIONS, LocalStack
 from saikika.tooling.polling import wait_until
+from tests.integration.faults import TcpProxy
+from tests.integration.helpers import REPO, promote, today
 
 ITEMS_PER_MESSAGE = 100
 
@@ -54,7 +53,8 @@ class ChaosStack:
     def __init__(self, state_dir: Path, model_files, ack_deadline_s: int = 10):
         self.proxy = TcpProxy(0)  # the target is fake-gcs-server's port, known once the stack runs
         self.stack = LocalStack(
-            state_dir=state_dir, functions_dir=REPO / "functions",
+            state_dir=state_dir,
+            functions_dir=REPO / "functions",
             functions=tuple(s for s in FUNCTIONS if s.name in ("predict", "feedback")),
             extra_env={"STORAGE_EMULATOR_HOST": self.proxy.url, "SAIKIKA_MODEL_TTL_S": "1"},
             ack_deadline_s=ack_deadline_s,
@@ -73,14 +73,18 @@ class ChaosStack:
         self.proxy.stop()
 
     # ---- publishing ----------------------------------------------------------------------------------
-    def publish_items(self, prefix: str, messages: int, every_s: float = 0.0, rejected_every: int = 10) -> tuple[set, set]:
+    def publish_items(
+        self, prefix: str, messages: int, every_s: float = 0.0, rejected_every: int = 10
+    ) -> tuple[set, set]:
         """`messages` messages of ITEMS_PER_MESSAGE items; every `rejected_every`-th message also carries one item
         without text, which must be stored as rejected. Returns (ids to predict, ids to reject)."""
         topic = self.publisher.topic_path(self.stack.project, "items")
         to_predict, to_reject, futures = set(), set(), []
         for m in range(messages):
-            entries = [{"id": f"{prefix}-{m}-{i}", "title": "waterproof tent", "description": "for kids"}
-                       for i in range(ITEMS_PER_MESSAGE)]
+            entries = [
+                {"id": f"{prefix}-{m}-{i}", "title": "waterproof tent", "description": "for kids"}
+                for i in range(ITEMS_PER_MESSAGE)
+            ]
             to_predict |= {e["id"] for e in entries}
             if m % rejected_every == 0:
                 entries.append({"id": f"{prefix}-{m}-bad"})
@@ -93,23 +97,28 @@ class ChaosStack:
         return to_predict, to_reject
 
     # ---- accounting ------------------------------------------------------------------------------------
-    def tally(self, fault: str, prefix: str, to_predict: set, to_reject: set, healed_at: float,
-              timeout_s: float) -> Tally:
+    def tally(
+        self, fault: str, prefix: str, to_predict: set, to_reject: set, healed_at: float, timeout_s: float
+    ) -> Tally:
         def outcome():
             predicted = Counter(line["id"] for line in self._lines("predictions/dt=", prefix))
             rejected = {e["id"] for e in self._lines("rejected/dt=", prefix)}
             return predicted, rejected
 
         try:
-            wait_until(f"every item of {fault} accounted for", lambda: (
-                lambda p, r: to_predict <= set(p) and to_reject <= r)(*outcome()), timeout_s=timeout_s)
+            wait_until(
+                f"every item of {fault} accounted for",
+                lambda: (lambda p, r: to_predict <= set(p) and to_reject <= r)(*outcome()),
+                timeout_s=timeout_s,
+            )
             recovered = time.monotonic() - healed_at
         except TimeoutError:
             recovered = None
         predicted, rejected = outcome()
         published = to_predict | to_reject
         return Tally(
-            fault=fault, published=len(published),
+            fault=fault,
+            published=len(published),
             predicted_once=sum(1 for i in to_predict if predicted[i] == 1),
             rejected=len(to_reject & rejected),
             lost=len(published - set(predicted) - rejected),
@@ -135,8 +144,11 @@ def storage_outage(chaos: ChaosStack, messages: int, outage_s: float) -> Tally:
     """Storage refuses every connection for `outage_s` in the middle of a steady stream."""
     prefix = f"outage-{uuid.uuid4().hex[:6]}"
     result: dict = {}
-    stream = threading.Thread(target=lambda: result.update(zip(("ids", "bad"), chaos.publish_items(
-        prefix, messages, every_s=max(0.05, 2 * outage_s / messages)))))
+    stream = threading.Thread(
+        target=lambda: result.update(
+            zip(("ids", "bad"), chaos.publish_items(prefix, messages, every_s=max(0.05, 2 * outage_s / messages)))
+        )
+    )
     stream.start()
     time.sleep(outage_s / 2)  # the stream is under way: the fault comes in its middle (a fault window, not a wait)
     chaos.proxy.set("reset")
@@ -162,8 +174,9 @@ def predict_killed(chaos: ChaosStack, messages: int) -> Tally:
     """The predict instance is killed (SIGKILL) while messages are in flight, and a new one starts."""
     prefix = f"kill-{uuid.uuid4().hex[:6]}"
     result: dict = {}
-    stream = threading.Thread(target=lambda: result.update(zip(("ids", "bad"), chaos.publish_items(
-        prefix, messages, every_s=0.1))))
+    stream = threading.Thread(
+        target=lambda: result.update(zip(("ids", "bad"), chaos.publish_items(prefix, messages, every_s=0.1)))
+    )
     stream.start()
     wait_until("a first prediction of the stream", lambda: chaos._lines("predictions/dt=", prefix), timeout_s=60)
     chaos.stack.kill_function("predict")
@@ -189,12 +202,23 @@ def feedback_backlog(chaos: ChaosStack, messages: int, days: int = 3) -> Tally:
     data = chaos.client.bucket(settings.data_bucket)
     stored, started = 0, time.monotonic()
     for m in range(messages):
-        message = PubSubMessage(id=f"backlog-{uuid.uuid4().hex[:8]}", publish_time=published,
-                                data=json.dumps({"id": f"fb-{m}", "title": "tent", "labels": ["waterproof"]}).encode())
+        message = PubSubMessage(
+            id=f"backlog-{uuid.uuid4().hex[:8]}",
+            publish_time=published,
+            data=json.dumps({"id": f"fb-{m}", "title": "tent", "labels": ["waterproof"]}).encode(),
+        )
         name = recorder.handle(message)
         stored += bool(name and data.get_blob(name))
-    return Tally("feedback backlog older than a day", messages, 0, 0, messages - stored, 0, 0,
-                 round(time.monotonic() - started, 2))
+    return Tally(
+        "feedback backlog older than a day",
+        messages,
+        0,
+        0,
+        messages - stored,
+        0,
+        0,
+        round(time.monotonic() - started, 2),
+    )
 
 
 def concurrent_promotions(chaos: ChaosStack, candidates) -> dict:
@@ -218,8 +242,12 @@ def concurrent_promotions(chaos: ChaosStack, candidates) -> dict:
     champion = registry.read_champion(models)
     promoted = {d["version"] for d in registry.decision_log(models) if d.get("outcome") == "promoted"}
     named = {champion.version} | {p["version"] for p in champion.previous_champions}
-    return {"fault": "concurrent promotions", "candidates": len(candidates), "champion": champion.version,
-            "champions_without_a_recorded_decision": sorted(named - promoted - {chaos.first_champion})}
+    return {
+        "fault": "concurrent promotions",
+        "candidates": len(candidates),
+        "champion": champion.version,
+        "champions_without_a_recorded_decision": sorted(named - promoted - {chaos.first_champion}),
+    }
 
 
 def concurrent_retrains(chaos: ChaosStack, runners: int = 3) -> dict:
@@ -229,8 +257,9 @@ def concurrent_retrains(chaos: ChaosStack, runners: int = 3) -> dict:
     from saikika.core.events import ObjectEvent
     from saikika.handlers.retrain import Retrainer, RetryLater
 
-    settings = Settings.from_env({**chaos.stack.env, "SAIKIKA_RETRAIN_SETTLE_S": "0",
-                                  "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0"})
+    settings = Settings.from_env(
+        {**chaos.stack.env, "SAIKIKA_RETRAIN_SETTLE_S": "0", "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0"}
+    )
     data = chaos.client.bucket(settings.data_bucket)
     blob = data.blob(f"training/chaos/{uuid.uuid4().hex[:8]}.jsonl")
     blob.upload_from_string(rows.dumps(catalogue.generate(400, seed=90)))
@@ -251,5 +280,9 @@ def concurrent_retrains(chaos: ChaosStack, runners: int = 3) -> dict:
         thread.start()
     for thread in threads:
         thread.join()
-    return {"fault": "concurrent retrains", "runners": runners, "trained": outcomes.count("trained"),
-            "deferred_or_up_to_date": len(outcomes) - outcomes.count("trained")}
+    return {
+        "fault": "concurrent retrains",
+        "runners": runners,
+        "trained": outcomes.count("trained"),
+        "deferred_or_up_to_date": len(outcomes) - outcomes.count("trained"),
+    }

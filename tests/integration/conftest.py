@@ -4,7 +4,8 @@ processes, started once per session by the same LocalStack that `saikika local u
 from __future__ import annotations
 
 import pytest
-from helpers import promote, start_stack
+
+from tests.integration.helpers import promote, start_stack
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,6 @@ class TcpProxy:
                 threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
             # "stall": the connection stays open and unanswered until the mode changes or the proxy stops.
 
-
     def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
         """Client to server, answering 503 itself to the requests it is told to fail (GETs: no body follows)."""
         try:
@@ -76,8 +75,10 @@ class TcpProxy:
                 first_line = data.split(b"\r\n", 1)[0]
                 if any(text in first_line for text in self.fail_requests):
                     self.failed_requests += 1
-                    client.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                   b"Content-Length: 2\r\n\r\n{}")
+                    client.sendall(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 2\r\n\r\n{}"
+                    )
                 else:
                     upstream.sendall(data)
         except OSError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from saikika.cloud import registry
@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def start_stack(state_dir: Path, retrain_tick_s: float = 60.0, **env: str) -> LocalStack:
-    return LocalStack(state_dir=state_dir, functions_dir=REPO / "functions", extra_env=env,
-                      retrain_tick_s=retrain_tick_s).start()
+    return LocalStack(
+        state_dir=state_dir, functions_dir=REPO / "functions", extra_env=env, retrain_tick_s=retrain_tick_s
+    ).start()
 
 
 def promote(stack: LocalStack, files) -> None:
@@ -33,7 +34,7 @@ def publish(stack: LocalStack, publisher, payload: bytes, topic: str = "items", 
 
 
 def today() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def wait_for_blob(bucket, name: str, timeout_s: float = 60):
@@ -84,11 +85,13 @@ def gcloud_publish(stack: LocalStack, topic: str, message: str, workdir: Path) -
     }
     result = subprocess.run(
         ["gcloud", "pubsub", "topics", "publish", topic, f"--message={message}", "--format=json"],
-        env=env, capture_output=True, text=True, timeout=120, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return json.loads(result.stdout)["messageIds"][0]
-
-
 
 
 def saikika_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess:

@@ -5,12 +5,10 @@ job through the local launcher, re-score on promotion, and the Beam pipeline's s
 from __future__ import annotations
 
 import json
-from datetime import datetime
 import urllib.request
+from datetime import datetime
 
 import pytest
-from helpers import REPO, promote, publish
-from livedoor import livedoor_item
 
 from saikika.cloud import batch_pipeline, registry
 from saikika.core import objects
@@ -21,6 +19,8 @@ from saikika.handlers.retrain import Retrainer
 from saikika.model import artifact, catalogue
 from saikika.tooling.local_stack import BUCKET_EVENTS_TOPIC, FUNCTIONS, LocalStack
 from saikika.tooling.polling import wait_until
+from tests.integration.helpers import REPO, promote, publish
+from tests.livedoor import livedoor_item
 
 pytestmark = pytest.mark.emulators
 
@@ -29,8 +29,13 @@ BAD_LINES = [b"not json", b'{"id": "no-text"}', b"\xff\xfe not utf-8", b"[" * 30
 
 def catalogue_lines(count: int, seed: int, prefix: str) -> tuple[list[bytes], list[str]]:
     items = list(catalogue.generate(count, seed=seed))
-    lines = [json.dumps({"id": f"{prefix}-{i}", "title": item.title, "description": item.description,
-                         "tags": list(item.tags)}, ensure_ascii=False).encode() for i, item in enumerate(items)]
+    lines = [
+        json.dumps(
+            {"id": f"{prefix}-{i}", "title": item.title, "description": item.description, "tags": list(item.tags)},
+            ensure_ascii=False,
+        ).encode()
+        for i, item in enumerate(items)
+    ]
     return lines, [f"{prefix}-{i}" for i in range(count)]
 
 
@@ -63,9 +68,17 @@ def read_run(bucket, folder: str, errors: str) -> tuple[dict, list[dict], list[d
 
 def redeliver(stack: LocalStack, bucket: str, name: str, generation: int) -> None:
     """The storage notification for `name` again, as Pub/Sub redelivers it."""
-    publish(stack, stack.publisher(), json.dumps({"bucket": bucket, "name": name}).encode(), topic=BUCKET_EVENTS_TOPIC,
-            eventType="OBJECT_FINALIZE", bucketId=bucket, objectId=name, objectGeneration=str(generation),
-            payloadFormat="JSON_API_V1")
+    publish(
+        stack,
+        stack.publisher(),
+        json.dumps({"bucket": bucket, "name": name}).encode(),
+        topic=BUCKET_EVENTS_TOPIC,
+        eventType="OBJECT_FINALIZE",
+        bucketId=bucket,
+        objectId=name,
+        objectGeneration=str(generation),
+        payloadFormat="JSON_API_V1",
+    )
 
 
 def log_of(stack: LocalStack, function: str) -> list[dict]:
@@ -103,8 +116,12 @@ def test_a_file_is_predicted_by_the_function_with_the_default_settings(stack, mo
 
     # A redelivered event finds the run complete and rewrites nothing.
     redeliver(stack, data.name, name, data.get_blob(name).generation)
-    wait_until("the redelivery handled", lambda: any(
-        e.get("message") == "batch run already complete" and e.get("object") == name for e in log_of(stack, "batch")))
+    wait_until(
+        "the redelivery handled",
+        lambda: any(
+            e.get("message") == "batch run already complete" and e.get("object") == name for e in log_of(stack, "batch")
+        ),
+    )
     assert read_run(predictions, folder, errors)[3] == generations
     # Retraining ignores batch/: the local stack sends every bucket event to every storage-triggered function,
     # and the retrain function's handler answers this one with "ignored" (no listing, no run).
@@ -118,9 +135,13 @@ def test_a_file_is_predicted_by_the_function_with_the_default_settings(stack, mo
 @pytest.fixture(scope="module")
 def small_parts(tmp_path_factory, model_files):
     """Only the batch function, with small parts (a crash lands mid-file) and a low bound (hand-off)."""
-    stack = LocalStack(state_dir=tmp_path_factory.mktemp("batch"), functions_dir=REPO / "functions",
-                       functions=tuple(s for s in FUNCTIONS if s.name == "batch"), ack_deadline_s=10,
-                       extra_env={"SAIKIKA_BATCH_PART_BYTES": "4096", "SAIKIKA_BATCH_FUNCTION_MAX_BYTES": "1000000"}).start()
+    stack = LocalStack(
+        state_dir=tmp_path_factory.mktemp("batch"),
+        functions_dir=REPO / "functions",
+        functions=tuple(s for s in FUNCTIONS if s.name == "batch"),
+        ack_deadline_s=10,
+        extra_env={"SAIKIKA_BATCH_PART_BYTES": "4096", "SAIKIKA_BATCH_FUNCTION_MAX_BYTES": "1000000"},
+    ).start()
     try:
         promote(stack, model_files)
         yield stack
@@ -146,13 +167,18 @@ def test_a_crash_mid_file_then_redelivery_yields_every_line_exactly_once(small_p
     data, predictions, ids, bad_numbers, size = upload_input(stack, name, 3000, seed=22)
     assert size < 1000000
     folder, errors = run_folder(data, name)
-    wait_until("a few parts written", lambda: len(list(predictions.list_blobs(prefix=folder + "part-"))) >= 3,
-               timeout_s=60, every_s=0.05)
+    wait_until(
+        "a few parts written",
+        lambda: len(list(predictions.list_blobs(prefix=folder + "part-"))) >= 3,
+        timeout_s=60,
+        every_s=0.05,
+    )
     stack.kill_function("batch")
     before = {b.name: b.generation for b in predictions.list_blobs(prefix=folder + "part-")}
     parts = -(-size // 4096)
-    assert predictions.get_blob(folder + objects.BATCH_SUCCESS_FILE) is None and len(before) < parts, \
+    assert predictions.get_blob(folder + objects.BATCH_SUCCESS_FILE) is None and len(before) < parts, (
         "the function finished before it was killed: the test did not crash it mid-file"
+    )
     stack.start_function("batch")  # Pub/Sub delivers the unacknowledged event again
 
     wait_until("_SUCCESS", lambda: predictions.get_blob(folder + objects.BATCH_SUCCESS_FILE), timeout_s=120)
@@ -163,7 +189,9 @@ def test_a_crash_mid_file_then_redelivery_yields_every_line_exactly_once(small_p
     assert len(generations) == parts
     # Finished parts were not redone.
     assert {n: generations[n] for n in before} == before
-    finished = [e for e in log_of(stack, "batch") if e.get("message") == "batch file predicted" and e.get("object") == name]
+    finished = [
+        e for e in log_of(stack, "batch") if e.get("message") == "batch file predicted" and e.get("object") == name
+    ]
     assert finished and finished[-1]["parts_skipped"] >= len(before)
 
 
@@ -173,8 +201,15 @@ def test_a_file_above_the_bound_is_handed_to_a_batch_job_once(small_parts):
     data, predictions, ids, bad_numbers, size = upload_input(stack, name, 5000, seed=23)
     assert size > 1000000
     folder, errors = run_folder(data, name)
-    run_record = wait_until("launched", lambda: (found := predictions.get_blob(folder + objects.BATCH_RUN_FILE))
-                            and json.loads(found.download_as_bytes()).get("state") == "launched" and found, timeout_s=60)
+    run_record = wait_until(
+        "launched",
+        lambda: (
+            (found := predictions.get_blob(folder + objects.BATCH_RUN_FILE))
+            and json.loads(found.download_as_bytes()).get("state") == "launched"
+            and found
+        ),
+        timeout_s=60,
+    )
     record = json.loads(run_record.download_as_bytes())
     assert record["launcher"] == "local" and record["job_id"].startswith("local-")
     # The job (a DirectRunner process) writes the same layout, _SUCCESS last.
@@ -186,9 +221,17 @@ def test_a_file_above_the_bound_is_handed_to_a_batch_job_once(small_parts):
     # A redelivered event launches nothing new: the run record keeps its generation and job id.
     generation = predictions.get_blob(folder + objects.BATCH_RUN_FILE).generation
     redeliver(stack, data.name, name, data.get_blob(name).generation)
-    wait_until("the redelivery handled", lambda: sum(
-        e.get("message") in ("batch run already complete", "batch file handed to a batch job") and e.get("object") == name
-        for e in log_of(stack, "batch")) >= 2)
+    wait_until(
+        "the redelivery handled",
+        lambda: (
+            sum(
+                e.get("message") in ("batch run already complete", "batch file handed to a batch job")
+                and e.get("object") == name
+                for e in log_of(stack, "batch")
+            )
+            >= 2
+        ),
+    )
     assert predictions.get_blob(folder + objects.BATCH_RUN_FILE).generation == generation
 
 
@@ -200,20 +243,29 @@ def test_batch_pipeline_scores_equal_predict_http(stack, corpus_records, tmp_pat
     data = client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])
     models = client.bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
     champion = registry.read_champion(models)
-    lines = [json.dumps({"id": i.id, "title": i.title, "description": i.description}, ensure_ascii=False) for i in items]
+    lines = [
+        json.dumps({"id": i.id, "title": i.title, "description": i.description}, ensure_ascii=False) for i in items
+    ]
     data.blob("catalogue/livedoor.jsonl").upload_from_string("\n".join(lines) + "\n")
     with stack.client_environment():
-        success = batch_pipeline.run(f"gs://{data.name}/catalogue/*.jsonl", str(tmp_path / "out"),
-                                     f"gs://{models.name}/{objects.version_prefix(champion.version)}",
-                                     expected_sha256=champion.inference_sha256)
+        success = batch_pipeline.run(
+            f"gs://{data.name}/catalogue/*.jsonl",
+            str(tmp_path / "out"),
+            f"gs://{models.name}/{objects.version_prefix(champion.version)}",
+            expected_sha256=champion.inference_sha256,
+        )
     assert success["predicted"] == len(items)
-    batch = {line["id"]: line for part in (tmp_path / "out").glob("part-*.jsonl")
-             for line in map(json.loads, part.read_text().splitlines())}
+    batch = {
+        line["id"]: line
+        for part in (tmp_path / "out").glob("part-*.jsonl")
+        for line in map(json.loads, part.read_text().splitlines())
+    }
     served, versions = {}, set()
     for start in range(0, len(lines), 100):
-        body = json.dumps({"instances": [json.loads(line) for line in lines[start:start + 100]]}, ensure_ascii=False)
-        request = urllib.request.Request(stack.env["SAIKIKA_PREDICT_URL"], data=body.encode(),
-                                         headers={"Content-Type": "application/json"})
+        body = json.dumps({"instances": [json.loads(line) for line in lines[start : start + 100]]}, ensure_ascii=False)
+        request = urllib.request.Request(
+            stack.env["SAIKIKA_PREDICT_URL"], data=body.encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())
         served.update({p["id"]: p for p in answer["predictions"]})
@@ -229,9 +281,12 @@ def test_rescore_on_promotion_scores_the_catalogue_with_the_new_champion(tmp_pat
     from saikika.model import training
 
     catalogue_pattern = "gs://saikika-data/catalogue/*.jsonl"
-    stack = LocalStack(state_dir=tmp_path, functions_dir=REPO / "functions",
-                       functions=tuple(s for s in FUNCTIONS if s.name == "promote"),
-                       extra_env={"SAIKIKA_RESCORE_INPUT": catalogue_pattern}).start()
+    stack = LocalStack(
+        state_dir=tmp_path,
+        functions_dir=REPO / "functions",
+        functions=tuple(s for s in FUNCTIONS if s.name == "promote"),
+        extra_env={"SAIKIKA_RESCORE_INPUT": catalogue_pattern},
+    ).start()
     try:
         client = stack.storage_client()
         data = client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])
@@ -246,11 +301,19 @@ def test_rescore_on_promotion_scores_the_catalogue_with_the_new_champion(tmp_pat
         run_id = f"rescore-{version}"
         day = datetime.fromisoformat(decision["decided_at"])
         folder = objects.batch_run_folder(day, run_id)
-        success = json.loads(wait_until("the re-score's _SUCCESS", lambda: predictions.get_blob(
-            folder + objects.BATCH_SUCCESS_FILE), timeout_s=300).download_as_bytes())
+        success = json.loads(
+            wait_until(
+                "the re-score's _SUCCESS",
+                lambda: predictions.get_blob(folder + objects.BATCH_SUCCESS_FILE),
+                timeout_s=300,
+            ).download_as_bytes()
+        )
         assert (success["predicted"], success["model_version"], success["input"]) == (300, version, catalogue_pattern)
-        predicted = [json.loads(line) for b in predictions.list_blobs(prefix=folder + "part-")
-                     for line in b.download_as_text().splitlines()]
+        predicted = [
+            json.loads(line)
+            for b in predictions.list_blobs(prefix=folder + "part-")
+            for line in b.download_as_text().splitlines()
+        ]
         assert sorted(line["id"] for line in predicted) == sorted(ids)
         record = json.loads(predictions.blob(folder + objects.BATCH_RUN_FILE).download_as_bytes())
         assert record["state"] == "launched" and record["launcher"] == "local"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-import chaos  # tests/integration/chaos.py
 from saikika.model import catalogue, training
+from tests.integration import chaos  # tests/integration/chaos.py
 
 pytestmark = pytest.mark.emulators
 

@@ -14,13 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import REPO, feedback_rows, publish, wait_for_prediction_lines, wait_until
 
 from saikika.cloud import registry
 from saikika.core import rows
 from saikika.model import catalogue
 from saikika.tooling import packaging
 from saikika.tooling.local_stack import LocalStack
+from tests.integration.helpers import REPO, feedback_rows, publish, wait_for_prediction_lines, wait_until
 
 pytestmark = pytest.mark.emulators
 
@@ -30,8 +30,22 @@ def _pins(requirements: str) -> str:
 
 
 def _install(folder: Path, requirements: Path) -> Path:
-    subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "-r", str(requirements)], check=True, capture_output=True, text=True, timeout=600)
+    subprocess.run(
+        [
+            str(folder / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(requirements),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return folder
 
 
@@ -52,8 +66,10 @@ def packaged(tmp_path_factory):
     for folder in folders:
         venv.EnvBuilder(with_pip=True, symlinks=True).create(folder)
     with ThreadPoolExecutor(max_workers=len(by_pins)) as pool:
-        futures = {tuple(functions): pool.submit(_install, folder, unpacked / functions[0] / "requirements.txt")
-                   for folder, functions in zip(folders, by_pins.values())}
+        futures = {
+            tuple(functions): pool.submit(_install, folder, unpacked / functions[0] / "requirements.txt")
+            for folder, functions in zip(folders, by_pins.values())
+        }
         venvs = {function: future.result() for functions, future in futures.items() for function in functions}
     return unpacked, venvs
 
@@ -62,7 +78,8 @@ def packaged(tmp_path_factory):
 def deployed(packaged, tmp_path_factory):
     unpacked, venvs = packaged
     stack = LocalStack(
-        state_dir=tmp_path_factory.mktemp("deployed-stack"), functions_dir=unpacked,
+        state_dir=tmp_path_factory.mktemp("deployed-stack"),
+        functions_dir=unpacked,
         function_command=lambda spec: [str(venvs[spec.name] / "bin" / "functions-framework")],
         extra_env={"SAIKIKA_MODEL_TTL_S": "1", "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "2", "SAIKIKA_RETRAIN_SETTLE_S": "1"},
         retrain_tick_s=1.0,
@@ -73,8 +90,9 @@ def deployed(packaged, tmp_path_factory):
 
 def test_packages_do_not_see_the_development_install(packaged):
     unpacked, venvs = packaged
-    probe = subprocess.run([str(venvs["feedback"] / "bin" / "python"), "-c", "import saikika"],
-                           cwd="/", capture_output=True, text=True)
+    probe = subprocess.run(
+        [str(venvs["feedback"] / "bin" / "python"), "-c", "import saikika"], cwd="/", capture_output=True, text=True
+    )
     assert probe.returncode != 0, "the fresh venv must not have saikika installed: only the zip provides it"
     assert Path(sys.prefix) not in venvs.values()
 
@@ -87,10 +105,12 @@ def test_every_packaged_function_serves_its_events(deployed, model_files):
     publisher = deployed.publisher()
 
     # retrain (storage event) → promote (storage event): the loop's first champion.
-    data.blob("training/base/catalogue.jsonl").upload_from_string(
-        rows.dumps(catalogue.generate(800, seed=5)))
-    champion = wait_until("a champion trained and promoted by the packaged functions",
-                          lambda: registry.read_champion(models), timeout_s=180)
+    data.blob("training/base/catalogue.jsonl").upload_from_string(rows.dumps(catalogue.generate(800, seed=5)))
+    champion = wait_until(
+        "a champion trained and promoted by the packaged functions",
+        lambda: registry.read_champion(models),
+        timeout_s=180,
+    )
 
     # predict (Pub/Sub) and predict_http (HTTP).
     message_id = publish(deployed, publisher, b'{"id": "pkg-1", "title": "waterproof wireless speaker"}')
@@ -98,19 +118,26 @@ def test_every_packaged_function_serves_its_events(deployed, model_files):
     assert line["model_version"] == champion.version
     import urllib.request
 
-    request = urllib.request.Request(deployed.env["SAIKIKA_PREDICT_URL"], headers={"Content-Type": "application/json"},
-                                     data=b'{"instances": [{"id": "pkg-2", "title": "handmade mug"}]}')
+    request = urllib.request.Request(
+        deployed.env["SAIKIKA_PREDICT_URL"],
+        headers={"Content-Type": "application/json"},
+        data=b'{"instances": [{"id": "pkg-2", "title": "handmade mug"}]}',
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         assert json.loads(response.read())["model_version"] == champion.version
 
     # feedback (Pub/Sub).
-    feedback_id = publish(deployed, publisher, b'{"id": "pkg-3", "title": "mug", "labels": ["handmade"]}',
-                          topic="feedback")
+    feedback_id = publish(
+        deployed, publisher, b'{"id": "pkg-3", "title": "mug", "labels": ["handmade"]}', topic="feedback"
+    )
     assert [r["id"] for r in feedback_rows(data, feedback_id)] == ["pkg-3"]
 
     # promote also judges a version pushed by hand (saikika models push without --promote).
     registry.push(models, *model_files)
-    decision = wait_until("the promote function's decision",
-                          lambda: registry.read_decision(models, model_files[1]["version"]), timeout_s=60)
+    decision = wait_until(
+        "the promote function's decision",
+        lambda: registry.read_decision(models, model_files[1]["version"]),
+        timeout_s=60,
+    )
     assert decision["outcome"] in {"promoted", "rejected"} and decision["candidate_metrics"]
     assert decision["champion_version"] == champion.version

@@ -13,27 +13,33 @@ import urllib.error
 import urllib.request
 
 import pytest
-import terraform_hcl
-from helpers import REPO, publish, today, wait_for_blob, wait_for_prediction_lines, wait_for_rejected
 
 from saikika.cloud import registry
 from saikika.core import objects, rows
 from saikika.model import catalogue
 from saikika.tooling.local_stack import FUNCTIONS, LocalStack
 from saikika.tooling.polling import wait_until
+from tests import terraform_hcl
+from tests.integration.helpers import REPO, publish, today, wait_for_blob, wait_for_prediction_lines, wait_for_rejected
 
 pytestmark = pytest.mark.emulators
 
 ROLES = terraform_hcl.ROLES
 # Each function's own filter on the storage events it is sent (what its code ignores, it never acts on).
-CODE_FILTERS = {"retrain": objects.is_training_object, "promote": lambda name: bool(objects.version_of_metadata(name)),
-                "batch": objects.is_batch_input}
+CODE_FILTERS = {
+    "retrain": objects.is_training_object,
+    "promote": lambda name: bool(objects.version_of_metadata(name)),
+    "batch": objects.is_batch_input,
+}
 
 
 def listing(stack: LocalStack) -> dict[tuple[str, str], int]:
     client = stack.storage_client()
-    return {(role, blob.name): int(blob.generation) for role in ROLES
-            for blob in client.bucket(stack.env[f"SAIKIKA_{role.upper()}_BUCKET"]).list_blobs()}
+    return {
+        (role, blob.name): int(blob.generation)
+        for role in ROLES
+        for blob in client.bucket(stack.env[f"SAIKIKA_{role.upper()}_BUCKET"]).list_blobs()
+    }
 
 
 def scenario_predict(stack, bucket, model_files):
@@ -54,8 +60,9 @@ def scenario_predict_http(stack, bucket, model_files):
     registry.set_champion(bucket("models"), model_files.metadata, None, reason="test")
     before = listing(stack)
     for body in (b'{"instances": [{"id": "h1", "title": "tent"}]}', b'{"instances": [{"id": "bad"}]}', b"x"):
-        request = urllib.request.Request(stack.env["SAIKIKA_PREDICT_URL"], data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            stack.env["SAIKIKA_PREDICT_URL"], data=body, headers={"Content-Type": "application/json"}
+        )
         try:
             urllib.request.urlopen(request, timeout=30).read()
         except urllib.error.HTTPError:
@@ -66,8 +73,12 @@ def scenario_predict_http(stack, bucket, model_files):
 def scenario_feedback(stack, bucket, model_files):
     before = listing(stack)
     publisher = stack.publisher()
-    good = publish(stack, publisher, b'{"items": [{"id": "f1", "title": "tent", "labels": ["waterproof"]}, {"id": "x"}]}',
-                   topic="feedback")
+    good = publish(
+        stack,
+        publisher,
+        b'{"items": [{"id": "f1", "title": "tent", "labels": ["waterproof"]}, {"id": "x"}]}',
+        topic="feedback",
+    )
     wait_for_blob(bucket("data"), objects.feedback(today(), good))
     wait_for_blob(bucket("predictions"), objects.rejected(today(), good, "feedback"))
     return before
@@ -78,14 +89,19 @@ def scenario_retrain(stack, bucket, model_files):
     # Feedback too, so the run's compaction (shards and manifest under compacted/) is among the observed writes.
     feedback_name = objects.feedback(today(), "w-1")
     bucket("data").blob(feedback_name).upload_from_string(
-        '{"id": "fw-1", "title": "tent", "labels": ["waterproof"], "event_time": "2026-11-01T00:00:00Z"}\n')
+        '{"id": "fw-1", "title": "tent", "labels": ["waterproof"], "event_time": "2026-11-01T00:00:00Z"}\n'
+    )
     bucket("data").blob("training/base/catalogue.jsonl").upload_from_string(rows.dumps(catalogue.generate(400, seed=3)))
     before[("data", "training/base/catalogue.jsonl")] = -1  # the test's own writes
     before[("data", feedback_name)] = -1
-    wait_until("a run recorded and the lease released", lambda: any(
-        b.name.startswith(objects.RETRAIN_RUNS_PREFIX) for b in bucket("models").list_blobs())
-        and json.loads(bucket("models").blob(objects.RETRAIN_LEASE_OBJECT).download_as_bytes())["holder"] is None,
-        timeout_s=120)
+    wait_until(
+        "a run recorded and the lease released",
+        lambda: (
+            any(b.name.startswith(objects.RETRAIN_RUNS_PREFIX) for b in bucket("models").list_blobs())
+            and json.loads(bucket("models").blob(objects.RETRAIN_LEASE_OBJECT).download_as_bytes())["holder"] is None
+        ),
+        timeout_s=120,
+    )
     return before
 
 
@@ -94,8 +110,14 @@ def scenario_promote(stack, bucket, model_files):
     registry.push(bucket("models"), *model_files)  # the test's own writes, metadata.json last: promote reacts
     for name in (objects.MODEL_FILE, objects.INFERENCE_FILE, objects.METADATA_FILE):
         before[("models", objects.version_file(model_files.metadata["version"], name))] = -1
-    wait_until("the version judged and logged", lambda: registry.read_decision(bucket("models"), model_files.metadata["version"])
-               and registry.decision_log(bucket("models")), timeout_s=60)
+    wait_until(
+        "the version judged and logged",
+        lambda: (
+            registry.read_decision(bucket("models"), model_files.metadata["version"])
+            and registry.decision_log(bucket("models"))
+        ),
+        timeout_s=60,
+    )
     return before
 
 
@@ -112,8 +134,14 @@ def scenario_batch(stack, bucket, model_files):
     return before
 
 
-SCENARIOS = {"predict": scenario_predict, "predict_http": scenario_predict_http, "feedback": scenario_feedback,
-             "retrain": scenario_retrain, "promote": scenario_promote, "batch": scenario_batch}
+SCENARIOS = {
+    "predict": scenario_predict,
+    "predict_http": scenario_predict_http,
+    "feedback": scenario_feedback,
+    "retrain": scenario_retrain,
+    "promote": scenario_promote,
+    "batch": scenario_batch,
+}
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +150,12 @@ def writes(tmp_path_factory, model_files) -> dict[str, set[tuple[str, str]]]:
     assert set(SCENARIOS) == {spec.name for spec in FUNCTIONS}
     observed = {}
     for spec in FUNCTIONS:
-        stack = LocalStack(state_dir=tmp_path_factory.mktemp(f"writes-{spec.name}"), functions_dir=REPO / "functions",
-                           functions=(spec,), extra_env={"SAIKIKA_RETRAIN_SETTLE_S": "0",
-                                                         "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0"}).start()
+        stack = LocalStack(
+            state_dir=tmp_path_factory.mktemp(f"writes-{spec.name}"),
+            functions_dir=REPO / "functions",
+            functions=(spec,),
+            extra_env={"SAIKIKA_RETRAIN_SETTLE_S": "0", "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0"},
+        ).start()
         try:
             client = stack.storage_client()
 
@@ -146,7 +177,10 @@ def test_each_function_writes_only_its_own_objects(writes):
         "feedback": {("data", "training/feedback/dt="), ("predictions", "rejected/feedback/dt=")},
         "retrain": {("models", objects.MODELS_PREFIX), ("models", "retrain/"), ("data", objects.COMPACTED_PREFIX)},
         "promote": {("models", objects.MODELS_PREFIX)},
-        "batch": {("predictions", objects.BATCH_OUTPUT_PREFIX + "dt="), ("predictions", objects.BATCH_ERRORS_PREFIX + "dt=")},
+        "batch": {
+            ("predictions", objects.BATCH_OUTPUT_PREFIX + "dt="),
+            ("predictions", objects.BATCH_ERRORS_PREFIX + "dt="),
+        },
     }
     for function, written in writes.items():
         for role, name in written:
@@ -196,12 +230,18 @@ def test_iam_lets_each_function_write_what_it_writes_and_only_promote_move_the_c
     writers = {"roles/storage.objectCreator", "roles/storage.objectUser"}
     for function, written in writes.items():
         for role, name in written:
-            assert any(b["account"] == function and b["bucket"] == role and b["role"] in writers and allowed(b, name)
-                       for b in bindings), (function, role, name)
-    for protected in (objects.CHAMPION_OBJECT, objects.decision_log_entry(today(), "v"),
-                      objects.version_file("v", objects.DECISION_FILE)):
-        may_write = {b["account"] for b in bindings
-                     if b["bucket"] == "models" and b["role"] in writers and allowed(b, protected)}
+            assert any(
+                b["account"] == function and b["bucket"] == role and b["role"] in writers and allowed(b, name)
+                for b in bindings
+            ), (function, role, name)
+    for protected in (
+        objects.CHAMPION_OBJECT,
+        objects.decision_log_entry(today(), "v"),
+        objects.version_file("v", objects.DECISION_FILE),
+    ):
+        may_write = {
+            b["account"] for b in bindings if b["bucket"] == "models" and b["role"] in writers and allowed(b, protected)
+        }
         assert may_write == {"promote"}, (protected, may_write)
     # Every binding is narrowed to prefixes; none covers a whole bucket.
     assert all(b["prefixes"] and "" not in b["prefixes"] for b in bindings)

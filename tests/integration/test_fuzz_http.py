@@ -8,20 +8,29 @@ import urllib.error
 import urllib.request
 
 import pytest
-from hostile import ITEMISH, JSON_VALUES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.hostile import ITEMISH, JSON_VALUES
+
 pytestmark = pytest.mark.emulators
 
-DOCUMENTED = {"invalid_json", "invalid_request", "invalid_items", "payload_too_large", "too_much_text", "no_model",
-              "method_not_allowed"}
+DOCUMENTED = {
+    "invalid_json",
+    "invalid_request",
+    "invalid_items",
+    "payload_too_large",
+    "too_much_text",
+    "no_model",
+    "method_not_allowed",
+}
 BODIES = st.one_of(
     st.binary(max_size=3000),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     st.lists(ITEMISH, max_size=8).map(lambda xs: json.dumps({"instances": xs}).encode()),
     st.lists(ITEMISH, max_size=8).map(
-        lambda xs: json.dumps({"instances": xs}, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+        lambda xs: json.dumps({"instances": xs}, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    ),
     st.integers(1, 20_000).map(lambda depth: b'{"instances": ' + b"[" * depth + b"]" * depth + b"}"),
 )
 

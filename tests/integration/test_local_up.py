@@ -9,18 +9,29 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import REPO
 
 from saikika.tooling.local_stack import FUNCTIONS
 from saikika.tooling.polling import wait_until
+from tests.integration.helpers import REPO
 
 pytestmark = pytest.mark.emulators
 
 ENV_KEYS = {
-    "GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "SAIKIKA_DATA_BUCKET",
-    "SAIKIKA_MODELS_BUCKET", "SAIKIKA_PREDICTIONS_BUCKET", "SAIKIKA_ITEMS_TOPIC", "SAIKIKA_FEEDBACK_TOPIC",
-    "SAIKIKA_PREDICT_URL", "SAIKIKA_URL_PREDICT", "SAIKIKA_URL_PREDICT_HTTP", "SAIKIKA_URL_FEEDBACK",
-    "SAIKIKA_URL_RETRAIN", "SAIKIKA_URL_PROMOTE", "SAIKIKA_RETRAIN_REQUESTS_TOPIC",
+    "GOOGLE_CLOUD_PROJECT",
+    "PUBSUB_EMULATOR_HOST",
+    "STORAGE_EMULATOR_HOST",
+    "SAIKIKA_DATA_BUCKET",
+    "SAIKIKA_MODELS_BUCKET",
+    "SAIKIKA_PREDICTIONS_BUCKET",
+    "SAIKIKA_ITEMS_TOPIC",
+    "SAIKIKA_FEEDBACK_TOPIC",
+    "SAIKIKA_PREDICT_URL",
+    "SAIKIKA_URL_PREDICT",
+    "SAIKIKA_URL_PREDICT_HTTP",
+    "SAIKIKA_URL_FEEDBACK",
+    "SAIKIKA_URL_RETRAIN",
+    "SAIKIKA_URL_PROMOTE",
+    "SAIKIKA_RETRAIN_REQUESTS_TOPIC",
 }
 
 
@@ -43,7 +54,10 @@ def test_local_up_serves_and_leaves_nothing_behind_after_sigterm(tmp_path):
     saikika = Path(sys.executable).with_name("saikika")
     process = subprocess.Popen(
         [str(saikika), "local", "up", "--state-dir", str(tmp_path / "state")],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         ready = process.stdout.readline().strip()

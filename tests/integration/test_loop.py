@@ -12,11 +12,20 @@ import urllib.error
 import urllib.request
 
 import pytest
-from helpers import feedback_rows, publish, saikika_cli, start_stack, today, wait_for_blob, wait_for_prediction_lines, wait_until
 
 from saikika.cloud import registry
 from saikika.core import objects, rows
 from saikika.model import artifact, catalogue, training
+from tests.integration.helpers import (
+    feedback_rows,
+    publish,
+    saikika_cli,
+    start_stack,
+    today,
+    wait_for_blob,
+    wait_for_prediction_lines,
+    wait_until,
+)
 
 pytestmark = pytest.mark.emulators
 
@@ -27,9 +36,13 @@ TTL_S = 1.0  # the predictors' SAIKIKA_MODEL_TTL_S in this module's stack
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     running = start_stack(
-        tmp_path_factory.mktemp("loop"), retrain_tick_s=1.0,
-        SAIKIKA_MODEL_TTL_S=str(TTL_S), SAIKIKA_RETRAIN_MIN_INTERVAL_S="4", SAIKIKA_RETRAIN_SETTLE_S="1",
-        SAIKIKA_RETRAIN_MIN_ROWS="50", SAIKIKA_LOG_LEVEL="DEBUG",
+        tmp_path_factory.mktemp("loop"),
+        retrain_tick_s=1.0,
+        SAIKIKA_MODEL_TTL_S=str(TTL_S),
+        SAIKIKA_RETRAIN_MIN_INTERVAL_S="4",
+        SAIKIKA_RETRAIN_SETTLE_S="1",
+        SAIKIKA_RETRAIN_MIN_ROWS="50",
+        SAIKIKA_LOG_LEVEL="DEBUG",
     )
     yield running
     running.stop()
@@ -52,9 +65,11 @@ def champion_version(models_bucket) -> str | None:
 
 def wait_for_judged_champion(models_bucket, previous: str | None, timeout_s: float) -> str:
     """The promoter moves the pointer first and writes decision.json right after: wait for both."""
+
     def judged_new_champion():
         version = champion_version(models_bucket)
         return version if version != previous and version and registry.read_decision(models_bucket, version) else None
+
     return wait_until("a new, judged champion", judged_new_champion, timeout_s=timeout_s)
 
 
@@ -69,17 +84,20 @@ def log_of(loop, function: str) -> list[dict]:
 
 def test_feedback_becomes_training_data_and_bad_feedback_is_rejected(loop, buckets):
     publisher = loop.publisher()
-    body = {"items": [
-        {"id": "fb-1", "title": "限定モデル 腕時計", "labels": ["limited-edition"]},
-        {"id": "fb-2", "title": "plain mug", "labels": []},
-        {"id": "fb-3", "title": "no labels field"},
-    ]}
+    body = {
+        "items": [
+            {"id": "fb-1", "title": "限定モデル 腕時計", "labels": ["limited-edition"]},
+            {"id": "fb-2", "title": "plain mug", "labels": []},
+            {"id": "fb-3", "title": "no labels field"},
+        ]
+    }
     message_id = publish(loop, publisher, json.dumps(body, ensure_ascii=False).encode(), topic="feedback")
     stored = feedback_rows(buckets["data"], message_id)
     assert [(r["id"], r["labels"]) for r in stored] == [("fb-1", ["limited-edition"]), ("fb-2", [])]
     assert all(r["event_time"] for r in stored)  # the message's publish time: the row's event time
-    rejected = json.loads(wait_for_blob(buckets["predictions"],
-                                        objects.rejected(today(), message_id, "feedback")).download_as_text())
+    rejected = json.loads(
+        wait_for_blob(buckets["predictions"], objects.rejected(today(), message_id, "feedback")).download_as_text()
+    )
     assert [(e["index"], e["id"]) for e in rejected["errors"]] == [(2, "fb-3")]
     assert "'labels' is required" in rejected["errors"][0]["error"]
     # Two rows are too few: the retrain function records a skipped run with its reason.
@@ -102,8 +120,12 @@ def test_the_loop_end_to_end(loop, buckets):
 
     novel = list(catalogue.generate(400, seed=4242, features=ALL_FEATURES, id_prefix="novel", noise=0.0))
     for start in range(0, 400, 100):
-        publish(loop, publisher, json.dumps({"items": [i.to_json() for i in novel[start:start + 100]]},
-                                            ensure_ascii=False).encode(), topic="feedback")
+        publish(
+            loop,
+            publisher,
+            json.dumps({"items": [i.to_json() for i in novel[start : start + 100]]}, ensure_ascii=False).encode(),
+            topic="feedback",
+        )
     v2 = wait_for_judged_champion(models, v1, timeout_s=180)
     judged = registry.read_decision(models, v2)
     assert judged["outcome"] == "promoted", judged
@@ -114,7 +136,9 @@ def test_the_loop_end_to_end(loop, buckets):
     assert "limited-edition" in metadata["labels"]
     # The candidate carries its data's summary (digest, counts, the manifest it read, newest event), no object list.
     data = metadata["training_data"]
-    assert len(data["digest"]) == 64 and data["manifest"].startswith(f"gs://{buckets['data'].name}/compacted/manifest.json#")
+    assert len(data["digest"]) == 64 and data["manifest"].startswith(
+        f"gs://{buckets['data'].name}/compacted/manifest.json#"
+    )
     assert data["shards"] >= 1 and data["newest_event_time"] and "objects" not in data
     assert "training_objects" not in metadata
     for name in ("report/index.html", "report/roc.png", "report/scores.png", "model.skops"):
@@ -124,7 +148,7 @@ def test_the_loop_end_to_end(loop, buckets):
 
     # The predict instance swaps once its TTL has passed: ask it until an item is predicted by v2.
     def predicted_by_v2():
-        message_id = publish(loop, publisher, "{\"id\": \"w2\", \"title\": \"限定品 シリアルナンバー入り 腕時計\"}".encode())
+        message_id = publish(loop, publisher, '{"id": "w2", "title": "限定品 シリアルナンバー入り 腕時計"}'.encode())
         [line] = wait_for_prediction_lines(predictions, message_id)
         return line if line["model_version"] == v2 else None
 
@@ -144,8 +168,11 @@ def test_a_burst_of_twenty_files_trains_at_most_twice_and_the_last_run_has_them_
         if any(True for _ in models.list_blobs(prefix=objects.RETRAIN_PENDING_PREFIX)):
             return None
         trained = [r for r in runs(models) if r["started_at"] not in before and r["status"] == "trained"]
-        return trained if trained and registry.read_decision(models, max(
-            trained, key=lambda r: r["started_at"])["version"]) else None
+        return (
+            trained
+            if trained and registry.read_decision(models, max(trained, key=lambda r: r["started_at"])["version"])
+            else None
+        )
 
     trained = wait_until("the burst trained and judged, nothing pending", settled, timeout_s=180)
     assert 1 <= len(trained) <= 2, [r["trigger"] for r in trained]
@@ -220,8 +247,11 @@ def test_rollback_hot_swaps_predictors_with_no_failed_request(loop, buckets):
         result = saikika_cli(loop, "models", "rollback")
         swapped_at = time.monotonic()
         assert result.returncode == 0, result.stderr
-        wait_until("requests sent after the swap and the TTL", lambda: sum(
-            sent > swapped_at + TTL_S + 0.2 for sent, _, _ in seen) >= 10, timeout_s=30)
+        wait_until(
+            "requests sent after the swap and the TTL",
+            lambda: sum(sent > swapped_at + TTL_S + 0.2 for sent, _, _ in seen) >= 10,
+            timeout_s=30,
+        )
     finally:
         stop.set()
         thread.join()
@@ -252,9 +282,14 @@ def test_periodic_request_without_new_data_trains_nothing(loop, buckets, body):
     before = len(runs(buckets["models"]))
     reason = json.loads(body)["reason"]
     publish(loop, loop.publisher(), body, topic="retrain-requests")
-    wait_until("the request to be handled", lambda: any(
-        e.get("message") == "retrain not needed: nothing pending" and f"{reason}" == e.get("trigger", "").split(": ")[-1]
-        for e in log_of(loop, "retrain")))
+    wait_until(
+        "the request to be handled",
+        lambda: any(
+            e.get("message") == "retrain not needed: nothing pending"
+            and f"{reason}" == e.get("trigger", "").split(": ")[-1]
+            for e in log_of(loop, "retrain")
+        ),
+    )
     assert len(runs(buckets["models"])) == before
 
 
@@ -262,8 +297,9 @@ def test_no_function_reacts_to_its_own_writes(loop, buckets):
     models = buckets["models"]
     # Every trained run was started by training data or a retrain request, never by a models-bucket write.
     for run in runs(models):
-        assert run["trigger"].startswith(f"gs://{buckets['data'].name}/training/") or \
-            run["trigger"].startswith("retrain-requests"), run["trigger"]
+        assert run["trigger"].startswith(f"gs://{buckets['data'].name}/training/") or run["trigger"].startswith(
+            "retrain-requests"
+        ), run["trigger"]
     # Every committed version was judged exactly once, though the bucket saw many more writes.
     history = registry.decision_log(models)
     judged = [h["version"] for h in history if h.get("action") == "judge"]
@@ -280,9 +316,8 @@ def test_no_function_reacts_to_its_own_writes(loop, buckets):
 def test_models_push_makes_the_promote_functions_checks_and_logs_its_decision(loop, buckets, tmp_path, model_files):
     """A model.npz whose weights were negated (checksums updated to match) was once promoted by `models push
     --promote`, with no history: the command now refuses it, and a good push --promote is logged."""
-    from tampering import negated_weights
-
     from saikika.model import artifact
+    from tests.tampering import negated_weights
 
     models = buckets["models"]
     before = champion_version(models)
@@ -296,5 +331,7 @@ def test_models_push_makes_the_promote_functions_checks_and_logs_its_decision(lo
     result = saikika_cli(loop, "models", "push", str(tmp_path / "good"), "--promote")
     assert result.returncode == 0, result.stderr
     assert champion_version(models) == model_files.metadata["version"]
-    assert any(d["version"] == model_files.metadata["version"] and d["action"] == "promote-by-hand"
-               for d in registry.decision_log(models))
+    assert any(
+        d["version"] == model_files.metadata["version"] and d["action"] == "promote-by-hand"
+        for d in registry.decision_log(models)
+    )

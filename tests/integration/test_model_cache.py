@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from saikika.cloud import champion_cache, registry
-from saikika.model import catalogue, training
-from saikika.core.errors import NoChampionError, TransientError
 from saikika.cloud.champion_cache import ChampionCache
+from saikika.core.errors import NoChampionError, TransientError
+from saikika.model import catalogue, training
 
 pytestmark = pytest.mark.emulators
 
@@ -53,8 +53,9 @@ def test_swaps_after_ttl_only(models_bucket, model_files, second_model_files):
     assert cache.get().version == second_model_files[1]["version"]
 
 
-def test_ttl_counts_from_when_the_pointer_was_asked_not_when_the_answer_came(models_bucket, model_files,
-                                                                             second_model_files, monkeypatch):
+def test_ttl_counts_from_when_the_pointer_was_asked_not_when_the_answer_came(
+    models_bucket, model_files, second_model_files, monkeypatch
+):
     registry.push(models_bucket, *model_files)
     first = registry.set_champion(models_bucket, model_files[1], None, reason="test")
     clock = ManualClock()
@@ -148,13 +149,14 @@ def test_serves_inference_arrays_and_refuses_a_version_without_them(models_bucke
     served = cache.get()
     assert (served.version, served.backend) == (metadata["version"], "inference")
 
+
 def test_a_previous_format_champion_is_served_and_swapped_for_the_current_format(models_bucket, model_files):
     """A version trained before the vectorised featuriser (inference format v1) keeps serving from real storage,
     scoring as its own pipeline did, and a new-format champion replaces it by the usual hot swap."""
-    import legacy_v1
     import numpy as np
 
     from saikika.model import inference_artifact
+    from tests import legacy_v1
 
     old_files, old_pipeline = legacy_v1.build(list(catalogue.generate(600, seed=31)), sorted(catalogue.FEATURES))
     registry.push(models_bucket, *old_files)
@@ -176,7 +178,7 @@ def test_a_previous_format_champion_is_served_and_swapped_for_the_current_format
 @pytest.fixture
 def proxied(stack, storage_client):
     """A fresh models bucket, reached by the cache only through a fault-injecting proxy."""
-    from faults import TcpProxy, storage_through
+    from tests.integration.faults import TcpProxy, storage_through
 
     direct = storage_client.create_bucket(f"models-{uuid.uuid4().hex[:12]}")
     proxy = TcpProxy(int(stack.env["STORAGE_EMULATOR_HOST"].rsplit(":", 1)[1]))
@@ -229,8 +231,9 @@ def test_no_model_and_no_storage_is_a_transient_error(proxied, model_files):
         ChampionCache(through_proxy, ttl_s=10).get()
 
 
-def test_a_model_file_failing_mid_load_keeps_the_current_model_and_is_loaded_later(proxied, model_files,
-                                                                                  second_model_files):
+def test_a_model_file_failing_mid_load_keeps_the_current_model_and_is_loaded_later(
+    proxied, model_files, second_model_files
+):
     """The pointer is readable but the new champion's model.npz answers 503: the instance keeps its model (no
     error reaches a request), does not pin the new version as refused, and loads it once storage answers."""
     proxy, direct, cache, clock, first = serving_through_proxy(proxied, model_files)

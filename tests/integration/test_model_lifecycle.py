@@ -11,12 +11,12 @@ import urllib.error
 import urllib.request
 
 import pytest
-from helpers import promote, publish, start_stack, wait_for_prediction_lines
 
 from saikika.cloud import registry
 from saikika.model import artifact
 from saikika.tooling.local_stack import dead_letter_topic
 from saikika.tooling.polling import wait_until
+from tests.integration.helpers import promote, publish, start_stack, wait_for_prediction_lines
 
 pytestmark = pytest.mark.emulators
 
@@ -29,9 +29,12 @@ def empty_stack(tmp_path_factory):
 
 
 def _http(stack) -> tuple[int, dict]:
-    request = urllib.request.Request(stack.env["SAIKIKA_PREDICT_URL"], method="POST",
-                                     data=b'{"instances": [{"id": "a", "title": "t"}]}',
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        stack.env["SAIKIKA_PREDICT_URL"],
+        method="POST",
+        data=b'{"instances": [{"id": "a", "title": "t"}]}',
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -90,8 +93,11 @@ def test_message_retried_until_a_champion_appears_is_predicted(empty_stack, mode
     log = empty_stack.state_dir / "logs" / "function-predict.log"
     failures_before = log.read_text().count("no champion model has been promoted yet")
     message_id = publish(empty_stack, publisher, b'{"id": "patient", "title": "wireless keyboard"}')
-    wait_until("a failed delivery first", lambda: log.read_text().count(
-        "no champion model has been promoted yet") > failures_before, timeout_s=30)
+    wait_until(
+        "a failed delivery first",
+        lambda: log.read_text().count("no champion model has been promoted yet") > failures_before,
+        timeout_s=30,
+    )
     promote(empty_stack, model_files)
     [line] = wait_for_prediction_lines(predictions, message_id)
     assert line["model_version"] == model_files[1]["version"]
@@ -108,8 +114,11 @@ def test_a_broken_new_champion_leaves_the_current_model_serving(empty_stack, mod
     http_log = empty_stack.state_dir / "logs" / "function-predict_http.log"
     refused_before = http_log.read_text().count("champion model refused")
     # Requests past the TTL make the instance read the pointer and refuse the broken version.
-    wait_until("the broken champion to be refused", lambda: _http(empty_stack) and http_log.read_text().count(
-        "champion model refused") > refused_before, timeout_s=30)
+    wait_until(
+        "the broken champion to be refused",
+        lambda: _http(empty_stack) and http_log.read_text().count("champion model refused") > refused_before,
+        timeout_s=30,
+    )
     for _ in range(5):
         status, body = _http(empty_stack)
         assert status == 200 and body["model_version"] == metadata["version"]

@@ -16,8 +16,12 @@ pytestmark = pytest.mark.emulators
 
 
 def call(stack, method: str = "GET", body: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(stack.env["SAIKIKA_PREDICT_URL"], data=body, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        stack.env["SAIKIKA_PREDICT_URL"],
+        data=body,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -84,8 +88,13 @@ def call_chunked(stack, chunks) -> tuple[int, dict]:
     url = urllib.parse.urlsplit(stack.env["SAIKIKA_PREDICT_URL"])
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
     try:
-        connection.request("POST", url.path or "/", body=iter(chunks), encode_chunked=True,
-                           headers={"Content-Type": "application/json"})
+        connection.request(
+            "POST",
+            url.path or "/",
+            body=iter(chunks),
+            encode_chunked=True,
+            headers={"Content-Type": "application/json"},
+        )
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -146,12 +155,11 @@ def test_an_unexpected_failure_is_documented_json(stack, storage_client, monkeyp
 
 
 def online_predictor_with_v1_champion(stack, storage_client):
-    import legacy_v1
-
     from saikika.cloud import registry
     from saikika.core.settings import Settings
     from saikika.handlers.predict_http import OnlinePredictor
     from saikika.model import catalogue
+    from tests import legacy_v1
 
     models = storage_client.create_bucket(f"models-{uuid.uuid4().hex[:12]}")
     files, _ = legacy_v1.build(list(catalogue.generate(400, seed=5)), sorted(catalogue.FEATURES))

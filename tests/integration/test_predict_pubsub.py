@@ -7,11 +7,11 @@ import json
 import urllib.request
 
 import pytest
-from helpers import gcloud_publish, publish, today, wait_for_prediction_lines, wait_for_rejected
 
 from saikika.core import objects
 from saikika.core.items import MESSAGE_MAX_BYTES, parse_item
 from saikika.model import artifact
+from tests.integration.helpers import gcloud_publish, publish, today, wait_for_prediction_lines, wait_for_rejected
 
 pytestmark = pytest.mark.emulators
 
@@ -41,11 +41,17 @@ def test_thousand_item_message_becomes_one_object_in_order(stack, publisher, pre
 
 
 def _push_envelope(message_id: str, data: bytes, publish_time: str) -> bytes:
-    return json.dumps({
-        "message": {"data": base64.b64encode(data).decode(), "messageId": message_id,
-                    "publishTime": publish_time, "attributes": {}},
-        "subscription": "projects/saikika-local/subscriptions/items-to-predict",
-    }).encode()
+    return json.dumps(
+        {
+            "message": {
+                "data": base64.b64encode(data).decode(),
+                "messageId": message_id,
+                "publishTime": publish_time,
+                "attributes": {},
+            },
+            "subscription": "projects/saikika-local/subscriptions/items-to-predict",
+        }
+    ).encode()
 
 
 def test_redelivery_changes_nothing(stack, publisher, predictions_bucket):
@@ -59,14 +65,19 @@ def test_redelivery_changes_nothing(stack, publisher, predictions_bucket):
     publish_time = json.loads(first_text)["predicted_at"]
     endpoint = f"{stack.env['SAIKIKA_URL_PREDICT']}/projects/{stack.project}/topics/items"
     for _ in range(2):
-        request = urllib.request.Request(endpoint, data=_push_envelope(message_id, payload, publish_time),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            endpoint,
+            data=_push_envelope(message_id, payload, publish_time),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status < 300  # acknowledged, not retried
 
     again = predictions_bucket.get_blob(objects.predictions(today(), message_id))
     assert (again.generation, again.download_as_text()) == (first_generation, first_text)
-    same_id = [b.name for b in predictions_bucket.list_blobs(prefix="predictions/") if b.name.endswith(f"/{message_id}.jsonl")]
+    same_id = [
+        b.name for b in predictions_bucket.list_blobs(prefix="predictions/") if b.name.endswith(f"/{message_id}.jsonl")
+    ]
     assert len(same_id) == 1
 
 
@@ -77,7 +88,10 @@ MALFORMED = {
     "items_not_list": (b'{"items": "x"}', "must be an array"),
     "items_empty": (b'{"items": []}', "1 to 1000"),
     "too_many_items": (json.dumps({"items": [{"id": str(i), "title": "t"} for i in range(1001)]}).encode(), "got 1001"),
-    "too_large": (json.dumps({"id": "big", "description": "x" * (MESSAGE_MAX_BYTES + 10)}).encode(), "more than the limit"),
+    "too_large": (
+        json.dumps({"id": "big", "description": "x" * (MESSAGE_MAX_BYTES + 10)}).encode(),
+        "more than the limit",
+    ),
     "missing_id": (b'{"title": "no id"}', "'id' must be a string"),
     "empty_text": (b'{"id": "e", "title": "", "tags": []}', "at least one of"),
     "wrong_type": (b'{"id": "w", "title": ["a"]}', "'title' must be a string"),
@@ -108,8 +122,14 @@ def test_malformed_messages_are_stored_with_reasons_and_function_keeps_serving(s
 
 
 def test_partially_valid_batch_predicts_valid_items_and_rejects_the_rest(stack, publisher, predictions_bucket):
-    body = {"items": [{"id": "p-1", "title": "organic cotton scarf"}, {"id": "p-2"}, "junk",
-                      {"id": "p-4", "tags": ["限定", "防水"]}]}
+    body = {
+        "items": [
+            {"id": "p-1", "title": "organic cotton scarf"},
+            {"id": "p-2"},
+            "junk",
+            {"id": "p-4", "tags": ["限定", "防水"]},
+        ]
+    }
     message_id = publish(stack, publisher, json.dumps(body, ensure_ascii=False).encode())
     lines = wait_for_prediction_lines(predictions_bucket, message_id)
     assert [line["id"] for line in lines] == ["p-1", "p-4"]
@@ -132,11 +152,17 @@ def test_a_backlog_days_old_is_predicted_and_its_feedback_kept(stack, storage_cl
     item = PubSubMessage(id="backlog-1", data=b'{"id": "old", "title": "waterproof tent"}', publish_time=published)
     outcome = Predictor(settings, storage_client).handle(item)
     assert (outcome.predictions_object, outcome.rejected_object) == (objects.predictions(published, "backlog-1"), None)
-    [line] = [json.loads(x) for x in predictions_bucket.blob(outcome.predictions_object).download_as_text().splitlines()]
+    [line] = [
+        json.loads(x) for x in predictions_bucket.blob(outcome.predictions_object).download_as_text().splitlines()
+    ]
     assert line["id"] == "old" and "waterproof" in line["scores"]
 
-    feedback = PubSubMessage(id="backlog-2", publish_time=published, attributes={"source": "moderation-ui"},
-                             data=b'{"id": "old", "title": "waterproof tent", "labels": ["waterproof"]}')
+    feedback = PubSubMessage(
+        id="backlog-2",
+        publish_time=published,
+        attributes={"source": "moderation-ui"},
+        data=b'{"id": "old", "title": "waterproof tent", "labels": ["waterproof"]}',
+    )
     stored = FeedbackRecorder(settings, storage_client).handle(feedback)
     assert stored == objects.feedback(published, "backlog-2")
     data = storage_client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])

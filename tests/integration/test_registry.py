@@ -9,9 +9,9 @@ import pytest
 
 from saikika.cloud import lease, registry
 from saikika.core import objects, rows
-from saikika.model import catalogue, training
-from saikika.handlers.promote import Promoter
 from saikika.core.settings import Settings
+from saikika.handlers.promote import Promoter
+from saikika.model import catalogue, training
 
 pytestmark = pytest.mark.emulators
 
@@ -21,8 +21,14 @@ def fresh(stack, storage_client):
     suffix = uuid.uuid4().hex[:10]
     data = storage_client.create_bucket(f"data-{suffix}")
     models = storage_client.create_bucket(f"models-{suffix}")
-    settings = Settings.from_env({"GOOGLE_CLOUD_PROJECT": stack.project, "SAIKIKA_DATA_BUCKET": data.name,
-                                  "SAIKIKA_MODELS_BUCKET": models.name, "SAIKIKA_PREDICTIONS_BUCKET": f"p-{suffix}"})
+    settings = Settings.from_env(
+        {
+            "GOOGLE_CLOUD_PROJECT": stack.project,
+            "SAIKIKA_DATA_BUCKET": data.name,
+            "SAIKIKA_MODELS_BUCKET": models.name,
+            "SAIKIKA_PREDICTIONS_BUCKET": f"p-{suffix}",
+        }
+    )
     return settings, data, models, storage_client
 
 
@@ -35,8 +41,7 @@ def two_candidates():
 
 def test_two_racing_promotions_leave_one_champion_and_a_true_history(fresh, two_candidates):
     settings, data, models, client = fresh
-    data.blob(objects.HOLDOUT_OBJECT).upload_from_string(
-        rows.dumps(catalogue.generate(300, seed=43, noise=0.0)))
+    data.blob(objects.HOLDOUT_OBJECT).upload_from_string(rows.dumps(catalogue.generate(300, seed=43, noise=0.0)))
     for files in two_candidates:
         registry.push(models, *files)
     versions = [files[1]["version"] for files in two_candidates]
@@ -120,9 +125,15 @@ def test_a_champion_with_malformed_metadata_does_not_block_promotions(fresh, two
 def test_a_required_holdout_that_is_missing_rejects_every_candidate(fresh, two_candidates):
     """Feedback can shape the evaluation slice; with SAIKIKA_PROMOTION_REQUIRE_HOLDOUT only the trusted file counts."""
     settings, data, models, client = fresh
-    strict = Settings.from_env({"GOOGLE_CLOUD_PROJECT": settings.project, "SAIKIKA_DATA_BUCKET": data.name,
-                                "SAIKIKA_MODELS_BUCKET": models.name, "SAIKIKA_PREDICTIONS_BUCKET": "p-strict",
-                                "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT": "true"})
+    strict = Settings.from_env(
+        {
+            "GOOGLE_CLOUD_PROJECT": settings.project,
+            "SAIKIKA_DATA_BUCKET": data.name,
+            "SAIKIKA_MODELS_BUCKET": models.name,
+            "SAIKIKA_PREDICTIONS_BUCKET": "p-strict",
+            "SAIKIKA_PROMOTION_REQUIRE_HOLDOUT": "true",
+        }
+    )
     data.blob("training/base/rows.jsonl").upload_from_string(rows.dumps(catalogue.generate(300, seed=44)))
     first, _ = two_candidates
     registry.push(models, *first)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import publish, saikika_cli, start_stack, wait_for_prediction_lines, wait_until
 
 from saikika.cloud import registry
 from saikika.core import objects, rows
 from saikika.model import catalogue, inference_artifact
 from saikika.model.artifact import sha256_hex
 from saikika.model.word_vectors import WordVectors
+from tests.integration.helpers import publish, saikika_cli, start_stack, wait_for_prediction_lines, wait_until
 
 pytestmark = pytest.mark.emulators
 
@@ -33,8 +33,11 @@ def vectors_file(tmp_path_factory) -> Path:
 def stack(tmp_path_factory, vectors_file):
     digest = sha256_hex(vectors_file.read_bytes())
     running = start_stack(
-        tmp_path_factory.mktemp("word-vectors-loop"), retrain_tick_s=1.0, SAIKIKA_MODEL_TTL_S="1",
-        SAIKIKA_RETRAIN_MIN_INTERVAL_S="2", SAIKIKA_RETRAIN_SETTLE_S="1",
+        tmp_path_factory.mktemp("word-vectors-loop"),
+        retrain_tick_s=1.0,
+        SAIKIKA_MODEL_TTL_S="1",
+        SAIKIKA_RETRAIN_MIN_INTERVAL_S="2",
+        SAIKIKA_RETRAIN_SETTLE_S="1",
         SAIKIKA_WORD_VECTORS=f"{objects.WORD_VECTORS_PREFIX}{vectors_file.stem}-{digest[:12]}.npz",
         SAIKIKA_WORD_VECTORS_SHA256=digest,
     )
@@ -63,8 +66,10 @@ def test_retraining_uses_the_pushed_word_vectors_and_refuses_a_mismatched_file(s
     # The engineer's way: the CLI uploads the file and prints the settings the stack was started with.
     pushed = saikika_cli(stack, "word-vectors", "push", str(vectors_file))
     assert pushed.returncode == 0, pushed.stderr
-    assert pushed.stdout.split() == [f"SAIKIKA_WORD_VECTORS={name}",
-                                     f"SAIKIKA_WORD_VECTORS_SHA256={stack.extra_env['SAIKIKA_WORD_VECTORS_SHA256']}"]
+    assert pushed.stdout.split() == [
+        f"SAIKIKA_WORD_VECTORS={name}",
+        f"SAIKIKA_WORD_VECTORS_SHA256={stack.extra_env['SAIKIKA_WORD_VECTORS_SHA256']}",
+    ]
     data.blob("training/base/b.jsonl").upload_from_string(rows.dumps(catalogue.generate(300, seed=8, id_prefix="b")))
     version = wait_until("a champion", lambda: (c := registry.read_champion(models)) and c.version, 120)
     metadata = registry.read_metadata(models, version)

@@ -7,15 +7,21 @@ import io
 import json
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tampering import negated_weights
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from saikika.cloud import batch_pipeline
+from saikika.cloud import batch_pipeline, launchers
+from saikika.core import objects
 from saikika.core.errors import ModelIntegrityError
+from saikika.handlers.batch import parts_of
 from saikika.model import artifact, catalogue
+from tests.tampering import negated_weights
 
 BAD_LINES = ["not json", '{"id": "no-text"}', "[" * 5000 + "]" * 5000]
 
@@ -25,7 +31,9 @@ def catalogue_file(tmp_path) -> tuple[Path, list]:
     items = list(catalogue.generate(300, seed=4))
     path = tmp_path / "in" / "catalogue.jsonl"
     path.parent.mkdir()
-    lines = [json.dumps({k: v for k, v in item.to_json().items() if k != "labels"}, ensure_ascii=False) for item in items]
+    lines = [
+        json.dumps({k: v for k, v in item.to_json().items() if k != "labels"}, ensure_ascii=False) for item in items
+    ]
     path.write_text("\n".join(lines[:150] + BAD_LINES[:1] + lines[150:] + BAD_LINES[1:]) + "\n", encoding="utf-8")
     return path, items
 
@@ -34,8 +42,9 @@ def test_a_catalogue_is_predicted_as_the_predictors_would(tmp_path, catalogue_fi
     path, items = catalogue_file
     artifact.write_dir(tmp_path / "model", model_files)
     out = tmp_path / "out"
-    success = batch_pipeline.run(str(tmp_path / "in" / "*.jsonl"), str(out), str(tmp_path / "model"),
-                                 pipeline_args=["--runner=DirectRunner"])
+    success = batch_pipeline.run(
+        str(tmp_path / "in" / "*.jsonl"), str(out), str(tmp_path / "model"), pipeline_args=["--runner=DirectRunner"]
+    )
     assert (success["read"], success["predicted"], success["rejected"]) == (303, 300, 3)
     assert json.loads((out / "_SUCCESS").read_text()) == success
     parts = sorted(out.glob("part-*-of-*.jsonl"))
@@ -50,15 +59,20 @@ def test_a_catalogue_is_predicted_as_the_predictors_would(tmp_path, catalogue_fi
     for item, prediction in zip(items, served.predict(items)):
         assert by_id[item.id]["labels"] == prediction.labels
         assert by_id[item.id]["scores"] == prediction.scores
-    errors = [json.loads(line) for part in (out / "errors").glob("part-*.jsonl") for line in part.read_text().splitlines()]
+    errors = [
+        json.loads(line) for part in (out / "errors").glob("part-*.jsonl") for line in part.read_text().splitlines()
+    ]
     assert sorted(e["line"] for e in errors) == [151, 302, 303]
     assert all(e["file"].endswith("catalogue.jsonl") and e["error"] for e in errors)
 
 
-@pytest.mark.parametrize("tamper, message", [
-    (lambda files: files._replace(inference=files.inference[:-4] + b"evil"), "does not match"),
-    (lambda files: _pickled(files), "cannot be loaded"),
-])
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda files: files._replace(inference=files.inference[:-4] + b"evil"), "does not match"),
+        (lambda files: _pickled(files), "cannot be loaded"),
+    ],
+)
 def test_a_tampered_or_pickled_model_is_refused(tmp_path, catalogue_file, model_files, tamper, message):
     artifact.write_dir(tmp_path / "model", tamper(model_files))
     with pytest.raises(Exception) as raised:
@@ -71,16 +85,22 @@ def _pickled(files):
     buffer = io.BytesIO()
     np.savez(buffer, idf=np.array([object()], dtype=object))  # loading it would need pickle
     arrays = buffer.getvalue()
-    return files._replace(inference=arrays, metadata={
-        **files.metadata, "inference": {**files.metadata["inference"], "sha256": artifact.sha256_hex(arrays)}})
+    return files._replace(
+        inference=arrays,
+        metadata={
+            **files.metadata,
+            "inference": {**files.metadata["inference"], "sha256": artifact.sha256_hex(arrays)},
+        },
+    )
 
 
 def test_the_handler_refuses_a_model_whose_scores_were_altered_only_where_the_checksum_is_pinned(tmp_path, model_files):
     """With checksums updated to match, only the champion pointer's sha256 (passed by `--model champion`) catches
     a replaced model.npz."""
     artifact.write_dir(tmp_path / "model", negated_weights(model_files))
-    handler = batch_pipeline.InferenceArtifactHandler(str(tmp_path / "model"),
-                                                      expected_sha256=model_files.metadata["inference"]["sha256"])
+    handler = batch_pipeline.InferenceArtifactHandler(
+        str(tmp_path / "model"), expected_sha256=model_files.metadata["inference"]["sha256"]
+    )
     with pytest.raises(ModelIntegrityError, match="champion pointer"):
         handler.load_model()
 
@@ -88,28 +108,40 @@ def test_the_handler_refuses_a_model_whose_scores_were_altered_only_where_the_ch
 def test_saikika_batch_command(tmp_path, catalogue_file, model_files):
     artifact.write_dir(tmp_path / "model", model_files)
     saikika = Path(sys.executable).with_name("saikika")
-    result = subprocess.run([str(saikika), "batch", "--input", str(catalogue_file[0]), "--output", str(tmp_path / "out"),
-                             "--model", str(tmp_path / "model"), "--direct_num_workers=1"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            str(saikika),
+            "batch",
+            "--input",
+            str(catalogue_file[0]),
+            "--output",
+            str(tmp_path / "out"),
+            "--model",
+            str(tmp_path / "model"),
+            "--direct_num_workers=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((tmp_path / "out" / "_SUCCESS").read_text())["predicted"] == 300
 
 
 # ---- the function's parts: every line exactly once, in order, with its number ------------------------
-from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
-
-from saikika.cloud import launchers  # noqa: E402
-from saikika.core import objects  # noqa: E402
-from saikika.handlers.batch import parts_of  # noqa: E402
 
 
 @hypothesis_settings(max_examples=300, deadline=None)
-@given(lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60),
-       final_newline=st.booleans(), part_bytes=st.integers(1, 200), chunk=st.integers(1, 64))
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60),
+    final_newline=st.booleans(),
+    part_bytes=st.integers(1, 200),
+    chunk=st.integers(1, 64),
+)
 def test_parts_hold_every_line_once_in_the_part_of_its_first_byte(lines, final_newline, part_bytes, chunk):
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     count = max(1, -(-len(data) // part_bytes))
-    parts = list(parts_of(iter([data[i:i + chunk] for i in range(0, len(data), chunk)]), part_bytes, count))
+    parts = list(parts_of(iter([data[i : i + chunk] for i in range(0, len(data), chunk)]), part_bytes, count))
     assert [p.index for p in parts] == list(range(count))
     got = [line for p in parts for line in p.lines]
     expected = data.split(b"\n")
@@ -125,8 +157,9 @@ def test_parts_hold_every_line_once_in_the_part_of_its_first_byte(lines, final_n
 
 
 def test_run_layout_is_one_folder_per_input_generation():
-    from datetime import datetime, timezone
-    day = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    from datetime import datetime
+
+    day = datetime(2026, 11, 29, tzinfo=UTC)
     run_id = objects.batch_run_id("batch/input/shop a/β.jsonl", 1764400000000001)
     assert run_id == "shop_a__-g1764400000000001"  # made safe for object names and BigQuery's run column
     assert objects.batch_run_folder(day, run_id).startswith("batch/dt=2026-11-29/run=")
@@ -138,8 +171,9 @@ def test_run_layout_is_one_folder_per_input_generation():
 
 def test_the_entry_point_takes_the_launchers_arguments(tmp_path, catalogue_file, model_files):
     artifact.write_dir(tmp_path / "model", model_files)
-    job = launchers.BatchJob("r1", str(catalogue_file[0]), str(tmp_path / "out"), str(tmp_path / "bad"),
-                                  str(tmp_path / "model"))
+    job = launchers.BatchJob(
+        "r1", str(catalogue_file[0]), str(tmp_path / "out"), str(tmp_path / "bad"), str(tmp_path / "model")
+    )
     success = batch_pipeline.main([*job.arguments(), "--runner=DirectRunner"])
     assert (success["run_id"], success["predicted"], success["rejected"]) == ("r1", 300, 3)
     assert len(list((tmp_path / "bad").glob("part-*.jsonl"))) == 1

@@ -14,8 +14,22 @@ from hypothesis import strategies as st
 from saikika.model import featuriser
 from saikika.model.featuriser import CharNgramHasher
 
-EDGE_CASES = ["", " ", "a", "ab", "Hello  World\t\tx", "防水 ワイヤレス スピーカー", "🙂 emoji ✨ 👩‍👩‍👧", "e\u0301 combining",
-              "ＡＢＣ　全角　ｶﾀｶﾅ", "\ud800 lone surrogate \udfff", "\x00 nul", "İstanbul ß ẞ", "x" * 5000, "\n\n\n"]
+EDGE_CASES = [
+    "",
+    " ",
+    "a",
+    "ab",
+    "Hello  World\t\tx",
+    "防水 ワイヤレス スピーカー",
+    "🙂 emoji ✨ 👩‍👩‍👧",
+    "e\u0301 combining",
+    "ＡＢＣ　全角　ｶﾀｶﾅ",
+    "\ud800 lone surrogate \udfff",
+    "\x00 nul",
+    "İstanbul ß ẞ",
+    "x" * 5000,
+    "\n\n\n",
+]
 
 
 def reference(text: str, ngram_range=(1, 3), bits=18, lowercase=True) -> Counter:
@@ -25,15 +39,17 @@ def reference(text: str, ngram_range=(1, 3), bits=18, lowercase=True) -> Counter
     for n in range(ngram_range[0], ngram_range[1] + 1):
         for i in range(len(text) - n + 1):
             h = 0x811C9DC5
-            for ch in text[i:i + n]:
+            for ch in text[i : i + n]:
                 h = ((h * 0x01000193) & 0xFFFFFFFF) ^ ord(ch)
             out[((h * 0x9E3779B1) & 0xFFFFFFFF) >> (32 - bits)] += 1
     return out
 
 
 def rows(counts) -> list[dict[int, int]]:
-    return [dict(zip(counts.indices[a:b].tolist(), counts.counts[a:b].tolist()))
-            for a, b in zip(counts.indptr[:-1], counts.indptr[1:])]
+    return [
+        dict(zip(counts.indices[a:b].tolist(), counts.counts[a:b].tolist()))
+        for a, b in zip(counts.indptr[:-1], counts.indptr[1:])
+    ]
 
 
 @pytest.mark.parametrize("ngram_range, bits", [((1, 3), 18), ((1, 4), 20), ((2, 5), 12), ((1, 1), 10)])
@@ -54,8 +70,10 @@ def test_matches_the_documented_format_on_any_unicode(texts):
     assert rows(CharNgramHasher()(texts)) == [dict(reference(t)) for t in texts]
 
 
-@pytest.mark.parametrize("texts_per_chunk, code_points_per_chunk, code_points_per_block",
-                         [(3, 1 << 16, 1 << 20), (1000, 7, 1 << 20), (2, 1, 1), (1, 1 << 16, 50)])
+@pytest.mark.parametrize(
+    "texts_per_chunk, code_points_per_chunk, code_points_per_block",
+    [(3, 1 << 16, 1 << 20), (1000, 7, 1 << 20), (2, 1, 1), (1, 1 << 16, 50)],
+)
 def test_chunks_do_not_change_the_result(monkeypatch, texts_per_chunk, code_points_per_chunk, code_points_per_block):
     texts = EDGE_CASES * 5
     whole = CharNgramHasher((1, 3), 20)(texts)

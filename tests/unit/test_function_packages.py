@@ -44,11 +44,13 @@ def test_a_source_change_changes_only_that_package(tmp_path):
         (functions / name).mkdir(parents=True)
         for file in ("main.py", "requirements.txt"):
             (functions / name / file).write_bytes((FUNCTIONS / name / file).read_bytes())
-    before = {n: packaging.sha256_file(packaging.build(functions, tmp_path / "x", n))
-              for n in packaging.FUNCTION_DEPENDENCIES}
+    before = {
+        n: packaging.sha256_file(packaging.build(functions, tmp_path / "x", n)) for n in packaging.FUNCTION_DEPENDENCIES
+    }
     (functions / "feedback" / "main.py").write_text((FUNCTIONS / "feedback" / "main.py").read_text() + "\n# changed\n")
-    after = {n: packaging.sha256_file(packaging.build(functions, tmp_path / "y", n))
-             for n in packaging.FUNCTION_DEPENDENCIES}
+    after = {
+        n: packaging.sha256_file(packaging.build(functions, tmp_path / "y", n)) for n in packaging.FUNCTION_DEPENDENCIES
+    }
     assert [n for n in before if before[n] != after[n]] == ["feedback"]
 
 
@@ -63,9 +65,16 @@ def test_committed_locks_match_the_declared_dependencies():
 
 # What a function zip must never carry: developer tooling everywhere; training-side code in the predictors.
 NEVER = ("saikika/tooling/",)
-NOT_IN_PREDICTORS = ("saikika/model/training.py", "saikika/model/report.py", "saikika/model/pipeline_file.py",
-                     "saikika/model/validation.py", "saikika/model/catalogue.py", "saikika/model/thresholds.py",
-                     "saikika/cloud/lease.py", "saikika/cloud/training_store.py")
+NOT_IN_PREDICTORS = (
+    "saikika/model/training.py",
+    "saikika/model/report.py",
+    "saikika/model/pipeline_file.py",
+    "saikika/model/validation.py",
+    "saikika/model/catalogue.py",
+    "saikika/model/thresholds.py",
+    "saikika/cloud/lease.py",
+    "saikika/cloud/training_store.py",
+)
 
 
 @pytest.mark.parametrize("function", sorted(packaging.FUNCTION_DEPENDENCIES))
@@ -95,7 +104,9 @@ def test_module_list_follows_the_imports_not_a_list(tmp_path):
     (folder / "main.py").write_text((FUNCTIONS / "feedback" / "main.py").read_text())
     before = set(packaging.library_modules(folder))
     assert "saikika.model.report" not in before
-    (folder / "main.py").write_text((FUNCTIONS / "feedback" / "main.py").read_text() + "\nfrom saikika.model import report\n")
+    (folder / "main.py").write_text(
+        (FUNCTIONS / "feedback" / "main.py").read_text() + "\nfrom saikika.model import report\n"
+    )
     after = set(packaging.library_modules(folder))
     assert {"saikika.model.report", "saikika.core.metrics"} <= after - before
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
-from hostile import ITEMISH, JSON_VALUES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saikika.core import items
 from saikika.core.items import parse_message
+from tests.hostile import ITEMISH, JSON_VALUES
+
 
 def check(result, labeled: bool) -> None:
     assert result.items or result.problems
@@ -19,7 +20,7 @@ def check(result, labeled: bool) -> None:
         assert 1 <= len(item.id) <= items.ID_MAX_CHARS
         assert len(item.title) <= items.TITLE_MAX_CHARS and len(item.description) <= items.DESCRIPTION_MAX_CHARS
         assert len(item.tags) <= items.TAGS_MAX_COUNT and all(len(t) <= items.TAG_MAX_CHARS for t in item.tags)
-        assert (item.title.strip() or item.description.strip() or any(t.strip() for t in item.tags))
+        assert item.title.strip() or item.description.strip() or any(t.strip() for t in item.tags)
         assert (item.labels is not None) is labeled
 
 
@@ -47,6 +48,9 @@ def test_nesting_and_size_at_their_limits():
     assert "nested too deeply" in problem.error
     [problem] = parse_message(b" " * (items.MESSAGE_MAX_BYTES + 1)).problems
     assert "more than the limit" in problem.error
-    at_limit = {"id": "x" * items.ID_MAX_CHARS, "title": "t" * items.TITLE_MAX_CHARS,
-                "tags": ["g" * items.TAG_MAX_CHARS] * items.TAGS_MAX_COUNT}
+    at_limit = {
+        "id": "x" * items.ID_MAX_CHARS,
+        "title": "t" * items.TITLE_MAX_CHARS,
+        "tags": ["g" * items.TAG_MAX_CHARS] * items.TAGS_MAX_COUNT,
+    }
     assert len(parse_message(json.dumps(at_limit).encode()).items) == 1

@@ -4,13 +4,13 @@ import json
 import numpy as np
 import pytest
 import skops.io as sio
-from tampering import negated_weights
 
 from saikika.core import splits
-from saikika.model import artifact, catalogue, evaluation, pipeline_file, training
 from saikika.core.errors import ModelIntegrityError
 from saikika.core.items import Item
+from saikika.model import artifact, catalogue, evaluation, pipeline_file, training
 from saikika.model.training import TrainingDataError, train
+from tests.tampering import negated_weights
 
 
 def test_trained_model_learns_the_catalogue(trained_small):
@@ -117,8 +117,18 @@ def test_evaluate_reports_unknown_labels(model_files):
 
 
 # Texts the serving scorer must handle as the pipeline does: very short and very long, any Unicode, empty fields.
-EDGE_TEXTS = ["", "   ", "\n\n", "a", "ＡＢＣ　全角\t\tタブ\n\n改行", "🙂 emoji ✨ 👩‍👩‍👧", "e\u0301 combining",
-              "\ud800 lone surrogate", "x" * 5000, "防水" * 10000]
+EDGE_TEXTS = [
+    "",
+    "   ",
+    "\n\n",
+    "a",
+    "ＡＢＣ　全角\t\tタブ\n\n改行",
+    "🙂 emoji ✨ 👩‍👩‍👧",
+    "e\u0301 combining",
+    "\ud800 lone surrogate",
+    "x" * 5000,
+    "防水" * 10000,
+]
 
 
 def test_inference_arrays_score_as_the_pipeline(trained_small, model_files):
@@ -139,17 +149,20 @@ def test_inference_arrays_score_as_the_pipeline(trained_small, model_files):
 
 def test_items_with_empty_fields_and_odd_unicode_are_predicted(model_files):
     served = artifact.load_inference(model_files.inference, model_files.metadata)
-    items = [Item(id="t", title="🙂"), Item(id="d", description="\ud800"), Item(id="g", tags=("ｶﾀｶﾅ",)),
-             Item(id="long", description="防水" * 10_000)]
+    items = [
+        Item(id="t", title="🙂"),
+        Item(id="d", description="\ud800"),
+        Item(id="g", tags=("ｶﾀｶﾅ",)),
+        Item(id="long", description="防水" * 10_000),
+    ]
     for prediction in served.predict(items):
         assert set(prediction.scores) == set(served.labels)
         assert all(0.0 <= score <= 1.0 for score in prediction.scores.values())
 
 
 def test_a_previous_format_artifact_still_loads_and_scores_as_its_pipeline():
-    import legacy_v1
-
     from saikika.model import inference_artifact
+    from tests import legacy_v1
 
     items = list(catalogue.generate(600, seed=8))
     files, pipeline = legacy_v1.build(items, sorted(catalogue.FEATURES))
@@ -165,16 +178,16 @@ def test_a_previous_format_artifact_still_loads_and_scores_as_its_pipeline():
 
 def test_a_v2_artifact_still_loads_and_scores_as_its_pipeline(trained_small):
     """Format v2 (float32 coefficients and IDF apart) is scored by the v3 code with float64 weights."""
-    import legacy_v2
-
     from saikika.model import inference_artifact
+    from tests import legacy_v2
 
     files, pipeline = legacy_v2.build(trained_small.pipeline, trained_small.labels)
     served = artifact.load_inference(files.inference, files.metadata)
     assert files.metadata["inference"]["format"] == inference_artifact.FORMAT_V2
     texts = [item.text() for item in catalogue.generate(100, seed=9)] + EDGE_TEXTS
-    np.testing.assert_allclose(served.scores(texts), pipeline.predict_proba(texts), rtol=0,
-                               atol=inference_artifact.MAX_SCORE_DIFFERENCE)
+    np.testing.assert_allclose(
+        served.scores(texts), pipeline.predict_proba(texts), rtol=0, atol=inference_artifact.MAX_SCORE_DIFFERENCE
+    )
     assert validation_passes(files)
 
 
@@ -212,10 +225,15 @@ def test_serving_modules_do_not_import_scikit_learn():
         "print(heavy)\n"
         "sys.exit(1 if heavy else 0)\n"
     )
-    env = {"GOOGLE_CLOUD_PROJECT": "p", "SAIKIKA_DATA_BUCKET": "d", "SAIKIKA_MODELS_BUCKET": "m",
-           "SAIKIKA_PREDICTIONS_BUCKET": "x", "PATH": "/usr/bin:/bin",
-           # The storage client wants credentials when built; an emulator address needs none and is never called.
-           "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"}
+    env = {
+        "GOOGLE_CLOUD_PROJECT": "p",
+        "SAIKIKA_DATA_BUCKET": "d",
+        "SAIKIKA_MODELS_BUCKET": "m",
+        "SAIKIKA_PREDICTIONS_BUCKET": "x",
+        "PATH": "/usr/bin:/bin",
+        # The storage client wants credentials when built; an emulator address needs none and is never called.
+        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",
+    }
     result = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -244,7 +262,9 @@ from saikika.model.training import LabelPolicy  # noqa: E402
 
 def test_label_policy_keeps_the_best_supported_and_says_why_it_left_the_rest_out():
     counts = Counter({"a": 50, "b": 40, "c": 40, "d": 9, "e": 2, "known-rare": 3})
-    labels, dropped = LabelPolicy(max_labels=2, new_label_min_support=10, known=frozenset({"known-rare"})).choose(counts)
+    labels, dropped = LabelPolicy(max_labels=2, new_label_min_support=10, known=frozenset({"known-rare"})).choose(
+        counts
+    )
     assert labels == ["a", "b"]  # 40 ties: by name
     assert dropped == {
         "c": "support 40 ranks 3: beyond SAIKIKA_MAX_LABELS=2",
@@ -252,7 +272,9 @@ def test_label_policy_keeps_the_best_supported_and_says_why_it_left_the_rest_out
         "e": "new label: 2 example(s), fewer than 10",
         "known-rare": "support 3 ranks 4: beyond SAIKIKA_MAX_LABELS=2",
     }
-    labels, dropped = LabelPolicy(max_labels=256, new_label_min_support=10, known=frozenset({"known-rare"})).choose(counts)
+    labels, dropped = LabelPolicy(max_labels=256, new_label_min_support=10, known=frozenset({"known-rare"})).choose(
+        counts
+    )
     assert labels == ["a", "b", "c", "known-rare"]  # a label the champion knows needs only 3
     many = Counter({f"l{i:04d}": 5 + i for i in range(2000)})
     labels, dropped = LabelPolicy().choose(many)  # never fails on the number of labels

@@ -6,10 +6,9 @@ Deterministic seeds; no timing. Skipped with a reason where ../shared/data is ab
 
 from __future__ import annotations
 
-from livedoor import livedoor_item
-
 from saikika.model import artifact, evaluation, training
 from saikika.model.training import train
+from tests.livedoor import livedoor_item
 
 
 def served_top1(corpus_records, titles_only: bool, config: training.TrainingConfig) -> dict:
@@ -56,11 +55,13 @@ def test_streaming_training_stays_within_half_a_point_of_the_in_memory_fit(corpu
     test_items = [livedoor_item(r, False) for r in corpus_records if r["split_kikuta"] == "test"]
 
     def batches():
-        return (train_items[i:i + 2000] for i in range(0, len(train_items), 2000))
+        return (train_items[i : i + 2000] for i in range(0, len(train_items), 2000))
 
     def accuracy(trained) -> float:
         files = training.serialize(trained)
-        return evaluation.evaluate(artifact.load_inference(files.inference, files.metadata), test_items)["top1_accuracy"]
+        return evaluation.evaluate(artifact.load_inference(files.inference, files.metadata), test_items)[
+            "top1_accuracy"
+        ]
 
     in_memory, streamed = accuracy(train(train_items)), accuracy(training.train_streaming(batches))
     assert abs(in_memory - streamed) <= 0.005, (in_memory, streamed)

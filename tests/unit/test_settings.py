@@ -13,7 +13,12 @@ BASE = {
 
 def test_reads_required_and_defaults():
     settings = Settings.from_env(BASE)
-    assert (settings.project, settings.data_bucket, settings.models_bucket, settings.predictions_bucket) == ("p", "d", "m", "x")
+    assert (settings.project, settings.data_bucket, settings.models_bucket, settings.predictions_bucket) == (
+        "p",
+        "d",
+        "m",
+        "x",
+    )
     assert settings.model_ttl_s == 60.0
     assert not hasattr(settings, "max_event_age_s")  # no age limit: a backlog is handled, not expired
 
@@ -65,8 +70,9 @@ def test_require_holdout_is_a_strict_flag():
 
 def test_word_vectors_name_an_object_under_their_prefix_with_its_checksum():
     digest = "ab" * 32
-    settings = Settings.from_env({**BASE, "SAIKIKA_WORD_VECTORS": "word-vectors/ja.npz",
-                                  "SAIKIKA_WORD_VECTORS_SHA256": digest.upper()})
+    settings = Settings.from_env(
+        {**BASE, "SAIKIKA_WORD_VECTORS": "word-vectors/ja.npz", "SAIKIKA_WORD_VECTORS_SHA256": digest.upper()}
+    )
     assert (settings.word_vectors, settings.word_vectors_sha256) == ("word-vectors/ja.npz", digest)
     assert Settings.from_env(BASE).word_vectors == ""
     with pytest.raises(ConfigError, match="under word-vectors/"):

@@ -7,13 +7,14 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import UTC
 from pathlib import Path
 
 import pytest
-import terraform_hcl
-from terraform_hcl import TERRAFORM, local, resources, unwrap
 
 from saikika.core.settings import OPTIONAL_ENV, REQUIRED_ENV
+from tests import terraform_hcl
+from tests.terraform_hcl import TERRAFORM, local, resources, unwrap
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
@@ -33,15 +34,30 @@ def decorated_functions(main_py: Path) -> list[tuple[str, str]]:
 def test_terraform_fmt():
     terraform = shutil.which("terraform")
     assert terraform, "terraform is not on PATH"
-    result = subprocess.run([terraform, "fmt", "-check", "-recursive", "-diff"], cwd=TERRAFORM, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff"], cwd=TERRAFORM, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout
 
 
 def test_checkov_reports_no_failed_check():
     assert CHECKOV.exists(), f"{CHECKOV} is missing: `make test` installs checkov in its own venv"
-    result = subprocess.run([str(CHECKOV), "-d", str(TERRAFORM), "--framework", "terraform", "--quiet",
-                             "--skip-download", "--output", "json"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            "-d",
+            str(TERRAFORM),
+            "--framework",
+            "terraform",
+            "--quiet",
+            "--skip-download",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     report = json.loads(result.stdout)
     summary = report["summary"]
     failed = [f"{c['check_id']} {c['resource']}" for c in report["results"]["failed_checks"]]
@@ -50,7 +66,9 @@ def test_checkov_reports_no_failed_check():
 
 
 def test_every_checkov_skip_carries_a_reason():
-    skips = [line for path in TERRAFORM.glob("*.tf") for line in path.read_text().splitlines() if "checkov:skip" in line]
+    skips = [
+        line for path in TERRAFORM.glob("*.tf") for line in path.read_text().splitlines() if "checkov:skip" in line
+    ]
     assert skips
     for line in skips:
         assert re.search(r"checkov:skip=CKV2?_\w+:\S.{10,}", line), line
@@ -118,8 +136,10 @@ def test_every_push_subscription_has_a_dead_letter_policy(hcl):
 def test_the_deployed_runtime_is_the_one_the_locks_were_resolved_for(hcl):
     """Locks resolved by one Python and deployed on another install wheels nobody tested (or none at all)."""
     runtime = next(block["python_runtime"] for block in hcl["variable"] if "python_runtime" in block)
-    locked = {re.search(r"^# runtime: (\S+)$", path.read_text(), re.M).group(1)
-              for path in (REPO / "functions").glob("*/requirements.txt")}
+    locked = {
+        re.search(r"^# runtime: (\S+)$", path.read_text(), re.M).group(1)
+        for path in (REPO / "functions").glob("*/requirements.txt")
+    }
     assert locked == {runtime["default"]}
 
 
@@ -148,8 +168,9 @@ def test_only_the_listed_members_may_publish_feedback(hcl):
     assert unwrap(binding["topic"]) == "${google_pubsub_topic.feedback.id}"
     assert unwrap(binding["role"]) == "roles/pubsub.publisher"
     # Nothing grants publishing project-wide (which would reach the feedback topic too).
-    assert all(unwrap(b["role"]) != "roles/pubsub.publisher"
-               for b in resources(hcl, "google_project_iam_member").values())
+    assert all(
+        unwrap(b["role"]) != "roles/pubsub.publisher" for b in resources(hcl, "google_project_iam_member").values()
+    )
 
 
 # ---- BigQuery: the tables read what the code writes -------------------------------------------------
@@ -162,8 +183,11 @@ def _table_layouts(hcl) -> dict[str, dict]:
         config = unwrap(resources(hcl, "google_bigquery_table")["predictions"]["external_data_configuration"])
         uri = unwrap(config["source_uris"]).replace("${each.value.prefix}", table["prefix"])
         hive = unwrap(config["hive_partitioning_options"])
-        prefix = hive["source_uri_prefix"].replace("${each.value.prefix}", table["prefix"]).replace(
-            "${each.value.layout}", table["layout"])
+        prefix = (
+            hive["source_uri_prefix"]
+            .replace("${each.value.prefix}", table["prefix"])
+            .replace("${each.value.layout}", table["layout"])
+        )
         resolved[key] = {"uri": uri, "prefix": prefix, "hive": hive, "config": config, "table": table}
         assert uri.startswith(f"gs://{bucket}/") and prefix.startswith(f"gs://{bucket}/")
     return resolved
@@ -184,11 +208,11 @@ def _layout_regex(prefix_with_layout: str) -> str:
 
 
 def test_bigquery_tables_read_exactly_the_objects_the_code_writes(hcl):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from saikika.core import objects, records
 
-    day = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    day = datetime(2026, 11, 29, tzinfo=UTC)
     layouts = _table_layouts(hcl)
     assert set(layouts) == {"predictions", "batch_predictions"}
     run = objects.batch_run_folder(day, objects.batch_run_id("batch/input/a.jsonl", 17))
@@ -196,8 +220,13 @@ def test_bigquery_tables_read_exactly_the_objects_the_code_writes(hcl):
         "predictions": [objects.predictions(day, "123456")],
         "batch_predictions": [run + objects.batch_part(0, 2), run + objects.batch_part(1, 2)],
     }
-    never = [run + objects.BATCH_SUCCESS_FILE, run + objects.BATCH_RUN_FILE, objects.rejected(day, "1"),
-             objects.batch_errors_folder(day, "r") + objects.batch_part(0, 1), objects.feedback(day, "9")]
+    never = [
+        run + objects.BATCH_SUCCESS_FILE,
+        run + objects.BATCH_RUN_FILE,
+        objects.rejected(day, "1"),
+        objects.batch_errors_folder(day, "r") + objects.batch_part(0, 1),
+        objects.feedback(day, "9"),
+    ]
     for key, layout in layouts.items():
         assert layout["hive"]["require_partition_filter"] is True
         assert layout["hive"]["mode"] == "CUSTOM"

@@ -16,21 +16,48 @@ from saikika.core.items import Item
 from saikika.model import artifact, catalogue, inference_artifact, pipeline_file, training, word_vectors
 from saikika.model.word_vectors import WordVectors
 
-VOCABULARY = ["防水", "防水加工", "加工", "スピーカー", "ワイヤレス", "芸能人", "能", "speaker", "waterproof", "water",
-              "🙂", "e\u0301", "ｶﾀｶﾅ", "x" * 16]
-EDGE_TEXTS = ["", "\n", "\n防水", "防水加工のスピーカー", "waterproofspeaker\nワイヤレス", "🙂🙂 e\u0301", "ｶﾀｶﾅ",
-              "x" * 40, "防水" * 800, "\ud800 lone surrogate 防水", "no words here", "x" * 15]
+VOCABULARY = [
+    "防水",
+    "防水加工",
+    "加工",
+    "スピーカー",
+    "ワイヤレス",
+    "芸能人",
+    "能",
+    "speaker",
+    "waterproof",
+    "water",
+    "🙂",
+    "e\u0301",
+    "ｶﾀｶﾅ",
+    "x" * 16,
+]
+EDGE_TEXTS = [
+    "",
+    "\n",
+    "\n防水",
+    "防水加工のスピーカー",
+    "waterproofspeaker\nワイヤレス",
+    "🙂🙂 e\u0301",
+    "ｶﾀｶﾅ",
+    "x" * 40,
+    "防水" * 800,
+    "\ud800 lone surrogate 防水",
+    "no words here",
+    "x" * 15,
+]
 
 
 def reference_words(vocabulary: list[str], text: str) -> list[str]:
     """The documented matcher in plain Python: greedy longest match over the first line, left to right."""
-    head = text.split("\n", 1)[0][:word_vectors.HEAD_MAX_CODE_POINTS]
+    head = text.split("\n", 1)[0][: word_vectors.HEAD_MAX_CODE_POINTS]
     known = set(vocabulary)
     longest = max(map(len, vocabulary))
     found, at = [], 0
     while at < len(head):
-        match = next((head[at:at + n] for n in range(min(longest, len(head) - at), 0, -1) if head[at:at + n] in known),
-                     None)
+        match = next(
+            (head[at : at + n] for n in range(min(longest, len(head) - at), 0, -1) if head[at : at + n] in known), None
+        )
         found.append(match) if match else None
         at += len(match) if match else 1
     return found
@@ -66,8 +93,15 @@ def test_matches_the_documented_matcher_on_edge_cases():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(list("防水加工スピーカーワイヤレス芸能人 \nwaterspk🙂\u0301ex")) | st.characters(),
-                        max_size=60), max_size=8))
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.sampled_from(list("防水加工スピーカーワイヤレス芸能人 \nwaterspk🙂\u0301ex")) | st.characters(),
+            max_size=60,
+        ),
+        max_size=8,
+    )
+)
 def test_matches_the_documented_matcher_on_any_text(texts):
     vectors = small_vectors()
     assert matched_words(vectors, VOCABULARY, texts) == [reference_words(VOCABULARY, t) for t in texts]
@@ -129,9 +163,16 @@ def inference_artifact_bytes() -> bytes:
 # -- the spaCy importer -----------------------------------------------------------------------------------------------
 
 # spaCy 3.8's `spacy.strings.hash_string` of these strings (MurmurHash64A, seed 1, of the UTF-8).
-SPACY_KEYS = {"": 14313749767032693980, "a": 11901859001352538922, "の": 2917952641780334418,
-              "芸能人": 14382297582569186049, "abcdefgh": 17751780907874141760, "abcdefghi": 13885881106499164936,
-              "相次ぐ芸能人の“すっぴん”披露": 13430010124403656424, "iPhone": 15384251341661064994}
+SPACY_KEYS = {
+    "": 14313749767032693980,
+    "a": 11901859001352538922,
+    "の": 2917952641780334418,
+    "芸能人": 14382297582569186049,
+    "abcdefgh": 17751780907874141760,
+    "abcdefghi": 13885881106499164936,
+    "相次ぐ芸能人の“すっぴん”披露": 13430010124403656424,
+    "iPhone": 15384251341661064994,
+}
 
 
 def test_murmurhash64a_gives_spacys_keys():
@@ -179,6 +220,7 @@ def test_a_spacy_vocabulary_imports_from_a_folder_or_a_wheel(tmp_path, packed):
 
 # -- models trained with title word vectors ------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def catalogue_vectors() -> WordVectors:
     words = sorted({w for item in catalogue.generate(400, seed=2) for w in item.title.split()} | set(VOCABULARY))
@@ -187,24 +229,33 @@ def catalogue_vectors() -> WordVectors:
 
 @pytest.fixture(scope="module")
 def trained_with_vectors(catalogue_vectors) -> training.TrainedModel:
-    return training.train(list(catalogue.generate(1500, seed=11)),
-                          config=training.TrainingConfig.with_word_vectors(catalogue_vectors))
+    return training.train(
+        list(catalogue.generate(1500, seed=11)), config=training.TrainingConfig.with_word_vectors(catalogue_vectors)
+    )
 
 
 def test_a_model_with_word_vectors_is_served_as_trained(trained_with_vectors):
     files = training.serialize(trained_with_vectors)
     assert files.metadata["inference"]["format"] == inference_artifact.FORMAT_WORDS
     assert files.metadata["training_config"]["word_vectors"] == {
-        "words": int(trained_with_vectors.config.word_vectors.hashes.shape[0]), "dimensions": 16, "weight": 1.0}
+        "words": int(trained_with_vectors.config.word_vectors.hashes.shape[0]),
+        "dimensions": 16,
+        "weight": 1.0,
+    }
     assert files.metadata["training_config"]["alpha"] == training.WORD_VECTORS_ALPHA
     served = artifact.load_inference(files.inference, files.metadata)
     texts = [item.text() for item in catalogue.generate(200, seed=5)] + EDGE_TEXTS
-    np.testing.assert_allclose(served.scores(texts), trained_with_vectors.pipeline.predict_proba(texts), rtol=0,
-                               atol=inference_artifact.MAX_SCORE_DIFFERENCE)
+    np.testing.assert_allclose(
+        served.scores(texts),
+        trained_with_vectors.pipeline.predict_proba(texts),
+        rtol=0,
+        atol=inference_artifact.MAX_SCORE_DIFFERENCE,
+    )
     # The saved pipeline (skops, trusted types only) scores the same, and the pair passes validation.
     from_skops = pipeline_file.load(files.model, files.metadata)
-    np.testing.assert_allclose(from_skops.scores(texts), served.scores(texts), rtol=0,
-                               atol=inference_artifact.MAX_SCORE_DIFFERENCE)
+    np.testing.assert_allclose(
+        from_skops.scores(texts), served.scores(texts), rtol=0, atol=inference_artifact.MAX_SCORE_DIFFERENCE
+    )
     from saikika.model import validation
 
     assert validation.validate(files).version == files.metadata["version"]
@@ -225,7 +276,7 @@ def test_the_word_vectors_change_the_scores_of_title_words(trained_with_vectors)
 def test_streamed_training_with_word_vectors_matches_in_memory(catalogue_vectors):
     items = list(catalogue.generate(1500, seed=11))
     config = training.TrainingConfig.with_word_vectors(catalogue_vectors)
-    streamed = training.train_streaming(lambda: (items[i:i + 400] for i in range(0, len(items), 400)), config=config)
+    streamed = training.train_streaming(lambda: (items[i : i + 400] for i in range(0, len(items), 400)), config=config)
     files = training.serialize(streamed)
     assert files.metadata["inference"]["format"] == inference_artifact.FORMAT_WORDS
     served = artifact.load_inference(files.inference, files.metadata)
@@ -233,8 +284,12 @@ def test_streamed_training_with_word_vectors_matches_in_memory(catalogue_vectors
     in_memory = artifact.load_inference(*_inference(items, config))
     from saikika.model import evaluation
 
-    assert abs(evaluation.evaluate(served, test_items)["micro_f1"]
-               - evaluation.evaluate(in_memory, test_items)["micro_f1"]) <= 0.03
+    assert (
+        abs(
+            evaluation.evaluate(served, test_items)["micro_f1"] - evaluation.evaluate(in_memory, test_items)["micro_f1"]
+        )
+        <= 0.03
+    )
 
 
 def _inference(items, config):
@@ -245,7 +300,11 @@ def _inference(items, config):
 def test_an_item_with_only_a_title_or_no_title_is_predicted(trained_with_vectors):
     files = training.serialize(trained_with_vectors)
     served = artifact.load_inference(files.inference, files.metadata)
-    items = [Item(id="t", title="防水スピーカー"), Item(id="d", description="防水"), Item(id="e", title="🙂\ud800"),
-             Item(id="long", title="防水" * 500)]
+    items = [
+        Item(id="t", title="防水スピーカー"),
+        Item(id="d", description="防水"),
+        Item(id="e", title="🙂\ud800"),
+        Item(id="long", title="防水" * 500),
+    ]
     for prediction in served.predict(items):
         assert all(0.0 <= s <= 1.0 for s in prediction.scores.values())

@@ -24,7 +24,7 @@ import math
 import uuid
 import zlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
@@ -67,9 +67,16 @@ class InferenceArtifactHandler(ModelHandler[Item, PredictionResult, LabelModel])
         arrays = _read(f"{self._folder}/{INFERENCE_FILE}")
         return artifact.load_inference(arrays, metadata, expected_sha256=self._expected_sha256)
 
-    def run_inference(self, batch: Sequence[Item], model: LabelModel, inference_args=None) -> Iterable[PredictionResult]:
-        return [PredictionResult(item, prediction, model_id=model.version)
-                for item, prediction in zip(batch, model.predict(list(batch)))]
+    def run_inference(
+        self,
+        batch: Sequence[Item],
+        model: LabelModel,
+        inference_args=None,  # noqa: ARG002  (Beam's signature)
+    ) -> Iterable[PredictionResult]:
+        return [
+            PredictionResult(item, prediction, model_id=model.version)
+            for item, prediction in zip(batch, model.predict(list(batch)))
+        ]
 
     def batch_elements_kwargs(self) -> dict:
         return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
@@ -103,8 +110,12 @@ class _ParseLines(beam.DoFn):
 def _record(keyed: tuple[str, PredictionResult], run_id: str, predicted_at: str) -> str:
     item_id, result = keyed
     Metrics.counter(NAMESPACE, "predicted").inc()
-    return json.dumps(records.prediction(item_id, result.inference.labels, result.inference.scores,
-                                         result.model_id, predicted_at, run_id=run_id), ensure_ascii=False)
+    return json.dumps(
+        records.prediction(
+            item_id, result.inference.labels, result.inference.scores, result.model_id, predicted_at, run_id=run_id
+        ),
+        ensure_ascii=False,
+    )
 
 
 class _WriteShard(beam.DoFn):
@@ -116,8 +127,9 @@ class _WriteShard(beam.DoFn):
 
     def process(self, grouped: tuple[int, Iterable[str | None]]):
         shard, lines = grouped
-        with FileSystems.create(f"{self._folder}/{batch_part(shard, self._shards)}",
-                                mime_type=jsonl.CONTENT_TYPE) as handle:
+        with FileSystems.create(
+            f"{self._folder}/{batch_part(shard, self._shards)}", mime_type=jsonl.CONTENT_TYPE
+        ) as handle:
             for line in lines:
                 if line is not None:
                     handle.write(line.encode("utf-8") + b"\n")
@@ -128,10 +140,12 @@ def _write_shards(lines: beam.PCollection, folder: str, shards: int, label: str)
     # Every shard index is present (None lines), so each part file exists even when its group is empty.
     every_shard = lines.pipeline | f"{label}Shards" >> beam.Create([(shard, None) for shard in range(shards)])
     keyed = lines | f"{label}Key" >> beam.Map(lambda line: (zlib.crc32(line.encode("utf-8")) % shards, line))
-    return ((keyed, every_shard)
-            | f"{label}Flatten" >> beam.Flatten()
-            | f"{label}Group" >> beam.GroupByKey()
-            | f"{label}Write" >> beam.ParDo(_WriteShard(folder, shards)))
+    return (
+        (keyed, every_shard)
+        | f"{label}Flatten" >> beam.Flatten()
+        | f"{label}Group" >> beam.GroupByKey()
+        | f"{label}Write" >> beam.ParDo(_WriteShard(folder, shards))
+    )
 
 
 def shard_count(input_pattern: str) -> int:
@@ -139,34 +153,53 @@ def shard_count(input_pattern: str) -> int:
     return max(1, math.ceil(sum(sizes) / INPUT_BYTES_PER_SHARD))
 
 
-def run(input_pattern: str, output: str, version_folder: str, *, expected_sha256: str | None = None,
-        errors: str | None = None, pipeline_args: Sequence[str] = (), run_id: str | None = None,
-        shards: int | None = None) -> dict[str, Any]:
+def run(
+    input_pattern: str,
+    output: str,
+    version_folder: str,
+    *,
+    expected_sha256: str | None = None,
+    errors: str | None = None,
+    pipeline_args: Sequence[str] = (),
+    run_id: str | None = None,
+    shards: int | None = None,
+) -> dict[str, Any]:
     """Run the pipeline to the end and write `_SUCCESS`; returns what `_SUCCESS` holds."""
     run_id = run_id or uuid.uuid4().hex[:12]
     output = output.rstrip("/")
     errors = (errors or f"{output}/errors").rstrip("/")
     shards = shards or shard_count(input_pattern)
-    predicted_at = datetime.now(timezone.utc).isoformat()
+    predicted_at = datetime.now(UTC).isoformat()
     handler = KeyedModelHandler(InferenceArtifactHandler(version_folder, expected_sha256))
     options = PipelineOptions(list(pipeline_args))
     with beam.Pipeline(options=options) as pipeline:
-        parsed = (pipeline
-                  | "Match" >> fileio.MatchFiles(input_pattern)
-                  | "Read" >> fileio.ReadMatches()
-                  | "Parse" >> beam.ParDo(_ParseLines()).with_outputs(_ParseLines.ERRORS, main="items"))
-        predicted = (parsed.items
-                     | "Predict" >> RunInference(handler)
-                     | "Format" >> beam.Map(_record, run_id, predicted_at))
+        parsed = (
+            pipeline
+            | "Match" >> fileio.MatchFiles(input_pattern)
+            | "Read" >> fileio.ReadMatches()
+            | "Parse" >> beam.ParDo(_ParseLines()).with_outputs(_ParseLines.ERRORS, main="items")
+        )
+        predicted = (
+            parsed.items | "Predict" >> RunInference(handler) | "Format" >> beam.Map(_record, run_id, predicted_at)
+        )
         _write_shards(predicted, output, shards, "Predictions")
         bad = parsed[_ParseLines.ERRORS] | "FormatErrors" >> beam.Map(
-            lambda error: json.dumps({**error, "run_id": run_id}, ensure_ascii=False))
+            lambda error: json.dumps({**error, "run_id": run_id}, ensure_ascii=False)
+        )
         _write_shards(bad, errors, 1, "Errors")
     result = pipeline.result
     counts = {name: _counter(result, name) for name in ("read", "predicted", "rejected")}
     model_version = json.loads(_read(f"{version_folder.rstrip('/')}/{METADATA_FILE}"))["version"]
-    success = {"run_id": run_id, "input": input_pattern, "output": output, "errors": errors,
-               "model_version": model_version, "predicted_at": predicted_at, "shards": shards, **counts}
+    success = {
+        "run_id": run_id,
+        "input": input_pattern,
+        "output": output,
+        "errors": errors,
+        "model_version": model_version,
+        "predicted_at": predicted_at,
+        "shards": shards,
+        **counts,
+    }
     # Written last: its presence says every part above is complete.
     with FileSystems.create(f"{output}/{SUCCESS_FILE}", mime_type="application/json") as handle:
         handle.write((json.dumps(success, indent=2) + "\n").encode())
@@ -189,8 +222,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--run_id")
     parser.add_argument("--shards", type=int)
     known, beam_args = parser.parse_known_args(argv)
-    return run(known.input, known.output, known.model_folder, expected_sha256=known.expected_sha256,
-               errors=known.errors, pipeline_args=beam_args, run_id=known.run_id, shards=known.shards)
+    return run(
+        known.input,
+        known.output,
+        known.model_folder,
+        expected_sha256=known.expected_sha256,
+        errors=known.errors,
+        pipeline_args=beam_args,
+        run_id=known.run_id,
+        shards=known.shards,
+    )
 
 
 if __name__ == "__main__":

@@ -22,15 +22,17 @@ from saikika.model.label_model import LabelModel
 log = logging.getLogger("saikika.serving")
 
 
-def load_champion(bucket: storage.Bucket, champion: registry.Champion,
-                   patience: gcs.Patience = gcs.PATIENT) -> LabelModel:
+def load_champion(
+    bucket: storage.Bucket, champion: registry.Champion, patience: gcs.Patience = gcs.PATIENT
+) -> LabelModel:
     """The champion as predictors serve it: its inference artifact (no scikit-learn import, no skops
     download), checksum-verified against metadata.json and the pointer."""
     metadata = registry.read_metadata(bucket, champion.version, patience)
     if metadata is None:
         raise ModelIntegrityError(f"champion version {champion.version} has no committed metadata.json")
-    arrays = (registry.read_file(bucket, champion.version, INFERENCE_FILE, patience)
-              if metadata.get("inference") else None)
+    arrays = (
+        registry.read_file(bucket, champion.version, INFERENCE_FILE, patience) if metadata.get("inference") else None
+    )
     if arrays is None:
         raise ModelIntegrityError(f"champion version {champion.version} has no {INFERENCE_FILE}")
     return artifact.load_inference(arrays, metadata, expected_sha256=champion.inference_sha256)
@@ -83,8 +85,12 @@ class ChampionCache:
             return
         if generation is None:
             if self._model is not None:
-                logs.event(log, logging.ERROR, "champion pointer is gone; serving the current model",
-                           model_version=self._model.version)
+                logs.event(
+                    log,
+                    logging.ERROR,
+                    "champion pointer is gone; serving the current model",
+                    model_version=self._model.version,
+                )
             self._checked_at = asked_at
             return
         if generation == self._generation:
@@ -103,8 +109,13 @@ class ChampionCache:
             # Remember the bad generation so we do not download it again on every request.
             self._generation = seen_generation
             self._checked_at = asked_at
-            logs.event(log, logging.ERROR, "champion model refused", error=str(exc),
-                       model_version=self._model.version if self._model else None)
+            logs.event(
+                log,
+                logging.ERROR,
+                "champion model refused",
+                error=str(exc),
+                model_version=self._model.version if self._model else None,
+            )
             if self._model is None:
                 raise TransientError(f"the champion model cannot be used: {exc}") from exc
             return
@@ -115,13 +126,24 @@ class ChampionCache:
         self._model = model
         self._generation = champion.generation
         self._checked_at = asked_at
-        logs.event(log, logging.INFO, "champion model loaded", model_version=model.version,
-                   previous_version=previous, load_ms=round((time.perf_counter() - started) * 1000, 1))
+        logs.event(
+            log,
+            logging.INFO,
+            "champion model loaded",
+            model_version=model.version,
+            previous_version=previous,
+            load_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
 
     def _storage_failed(self, what: str, exc: Exception, asked_at: float) -> None:
         # The check counts as done: the next attempt comes one TTL later, not on every request meanwhile.
         self._checked_at = asked_at
         if self._model is None:
             raise TransientError(f"{what}: {type(exc).__name__}: {exc}") from exc
-        logs.event(log, logging.WARNING, f"{what}; serving the current model", model_version=self._model.version,
-                   error=f"{type(exc).__name__}: {exc}")
+        logs.event(
+            log,
+            logging.WARNING,
+            f"{what}; serving the current model",
+            model_version=self._model.version,
+            error=f"{type(exc).__name__}: {exc}",
+        )

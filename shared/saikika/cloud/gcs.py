@@ -34,8 +34,14 @@ def client(project: str) -> storage.Client:
     return storage.Client(project=project)
 
 
-def write_if_generation(bucket: storage.Bucket, name: str, data: bytes | str, content_type: str,
-                        generation: int, metadata: dict[str, str] | None = None) -> int | None:
+def write_if_generation(
+    bucket: storage.Bucket,
+    name: str,
+    data: bytes | str,
+    content_type: str,
+    generation: int,
+    metadata: dict[str, str] | None = None,
+) -> int | None:
     """Write `name` only if its generation is still `generation` (0: only if it does not exist yet).
 
     Returns the new generation, or None if the precondition failed (someone else wrote first). The one
@@ -50,8 +56,9 @@ def write_if_generation(bucket: storage.Bucket, name: str, data: bytes | str, co
     return int(blob.generation)
 
 
-def create_only(bucket: storage.Bucket, name: str, data: bytes | str, content_type: str,
-                metadata: dict[str, str] | None = None) -> bool:
+def create_only(
+    bucket: storage.Bucket, name: str, data: bytes | str, content_type: str, metadata: dict[str, str] | None = None
+) -> bool:
     """Write `name` only if it does not exist yet. False means it already existed (a redelivery)."""
     return write_if_generation(bucket, name, data, content_type, 0, metadata) is not None
 

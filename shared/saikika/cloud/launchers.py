@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from google.cloud import storage
@@ -58,8 +58,13 @@ class BatchJob:
 
     def arguments(self) -> list[str]:
         """The entry point's own arguments (the Flex Template's parameters have the same names)."""
-        args = {"input": self.input, "output": self.output, "errors": self.errors,
-                "model_folder": self.model_folder, "run_id": self.run_id}
+        args = {
+            "input": self.input,
+            "output": self.output,
+            "errors": self.errors,
+            "model_folder": self.model_folder,
+            "run_id": self.run_id,
+        }
         if self.expected_sha256:
             args["expected_sha256"] = self.expected_sha256
         return [f"--{key}={value}" for key, value in args.items()]
@@ -131,17 +136,24 @@ class DataflowFlexTemplate:
         parameters = dict(arg[2:].split("=", 1) for arg in job.arguments())
         if self.image:
             parameters["sdk_container_image"] = self.image
-        return {"launchParameter": {
-            "jobName": self.job_name(job),
-            "containerSpecGcsPath": self.template,
-            "parameters": parameters,
-            "environment": {"serviceAccountEmail": self.service_account, "tempLocation": self.temp_location,
-                            "maxWorkers": self.max_workers, "machineType": self.machine_type},
-        }}
+        return {
+            "launchParameter": {
+                "jobName": self.job_name(job),
+                "containerSpecGcsPath": self.template,
+                "parameters": parameters,
+                "environment": {
+                    "serviceAccountEmail": self.service_account,
+                    "tempLocation": self.temp_location,
+                    "maxWorkers": self.max_workers,
+                    "machineType": self.machine_type,
+                },
+            }
+        }
 
     def url(self) -> str:
-        return (f"https://dataflow.googleapis.com/v1b3/projects/{self.project}/locations/{self.region}"
-                "/flexTemplates:launch")
+        return (
+            f"https://dataflow.googleapis.com/v1b3/projects/{self.project}/locations/{self.region}/flexTemplates:launch"
+        )
 
     def launch(self, job: BatchJob) -> str:
         return str(_post(self.url(), self.request(job))["job"]["id"])
@@ -175,8 +187,9 @@ class LocalProcess:
     name: str = "local"
 
     def launch(self, job: Job) -> str:
-        process = subprocess.Popen([self.python, "-m", job.entry_module, *job.arguments(), *job.local_arguments],
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [self.python, "-m", job.entry_module, *job.arguments(), *job.local_arguments], start_new_session=True
+        )
         # Reap it when it ends, so a long-lived function instance keeps no zombies.
         threading.Thread(target=process.wait, daemon=True).start()
         return f"local-{process.pid}"
@@ -193,16 +206,28 @@ def training_from_settings(settings: Settings) -> Launcher:
 def from_settings(settings: Settings) -> Launcher:
     if settings.batch_launcher == "local":
         return LocalProcess()
-    missing = [key for key, value in (("SAIKIKA_DATAFLOW_REGION", settings.dataflow_region),
-                                       ("SAIKIKA_DATAFLOW_TEMPLATE", settings.dataflow_template),
-                                       ("SAIKIKA_DATAFLOW_SERVICE_ACCOUNT", settings.dataflow_service_account),
-                                       ("SAIKIKA_DATAFLOW_TEMP_LOCATION", settings.dataflow_temp_location))
-               if not value]
+    missing = [
+        key
+        for key, value in (
+            ("SAIKIKA_DATAFLOW_REGION", settings.dataflow_region),
+            ("SAIKIKA_DATAFLOW_TEMPLATE", settings.dataflow_template),
+            ("SAIKIKA_DATAFLOW_SERVICE_ACCOUNT", settings.dataflow_service_account),
+            ("SAIKIKA_DATAFLOW_TEMP_LOCATION", settings.dataflow_temp_location),
+        )
+        if not value
+    ]
     if missing:
         raise ConfigError(f"batch jobs run on Dataflow, but {', '.join(missing)} is not set")
-    return DataflowFlexTemplate(settings.project, settings.dataflow_region, settings.dataflow_template,
-                                settings.dataflow_service_account, settings.dataflow_temp_location,
-                                settings.dataflow_max_workers, settings.dataflow_machine_type, settings.dataflow_image)
+    return DataflowFlexTemplate(
+        settings.project,
+        settings.dataflow_region,
+        settings.dataflow_template,
+        settings.dataflow_service_account,
+        settings.dataflow_temp_location,
+        settings.dataflow_max_workers,
+        settings.dataflow_machine_type,
+        settings.dataflow_image,
+    )
 
 
 @dataclass(frozen=True)
@@ -212,24 +237,45 @@ class Launched:
     record: dict
 
 
-def launch_batch_run(predictions: storage.Bucket, models: storage.Bucket, day: datetime, run_id: str, input: str,
-                     champion_version: str, expected_sha256: str | None, launcher: Launcher) -> Launched:
+def launch_batch_run(
+    predictions: storage.Bucket,
+    models: storage.Bucket,
+    day: datetime,
+    run_id: str,
+    input: str,
+    champion_version: str,
+    expected_sha256: str | None,
+    launcher: Launcher,
+) -> Launched:
     """A batch job over `input` with a model version, into the predictions bucket's run layout
     (`batch/dt=DAY/run=RUN/`, bad lines under `rejected/batch/…`), launched once per run."""
     folder = objects.batch_run_folder(day, run_id)
-    job = BatchJob(run_id=run_id, input=input, output=f"gs://{predictions.name}/{folder}",
-                   errors=f"gs://{predictions.name}/{objects.batch_errors_folder(day, run_id)}",
-                   model_folder=f"gs://{models.name}/{objects.version_prefix(champion_version)}",
-                   expected_sha256=expected_sha256)
+    job = BatchJob(
+        run_id=run_id,
+        input=input,
+        output=f"gs://{predictions.name}/{folder}",
+        errors=f"gs://{predictions.name}/{objects.batch_errors_folder(day, run_id)}",
+        model_folder=f"gs://{models.name}/{objects.version_prefix(champion_version)}",
+        expected_sha256=expected_sha256,
+    )
     return launch_once(predictions, folder + objects.BATCH_RUN_FILE, job, launcher)
 
 
-def launch_once(bucket: storage.Bucket, record_name: str, job: BatchJob, launcher: Launcher,
-                clock=time.time) -> Launched:
+def launch_once(
+    bucket: storage.Bucket, record_name: str, job: BatchJob, launcher: Launcher, clock=time.time
+) -> Launched:
     """Launch `job` unless `record_name` says it was launched already; the record keeps the job id."""
-    record = {"run_id": job.run_id, "mode": "job", "launcher": launcher.name, "input": job.input,
-              "output": job.output, "errors": job.errors, "model_folder": job.model_folder,
-              "state": "launching", "requested_at": clock()}
+    record = {
+        "run_id": job.run_id,
+        "mode": "job",
+        "launcher": launcher.name,
+        "input": job.input,
+        "output": job.output,
+        "errors": job.errors,
+        "model_folder": job.model_folder,
+        "state": "launching",
+        "requested_at": clock(),
+    }
     generation = gcs.write_if_generation(bucket, record_name, gcs.to_json(record), gcs.JSON, 0)
     if generation is None:
         found = gcs.read_json(bucket, record_name)
@@ -245,14 +291,23 @@ def launch_once(bucket: storage.Bucket, record_name: str, job: BatchJob, launche
     try:
         job_id = launcher.launch(job)
     except Exception as exc:
-        gcs.write_if_generation(bucket, record_name, gcs.to_json({**record, "state": "failed", "reason": str(exc)}),
-                                gcs.JSON, generation)
-        logs.event(log, logging.ERROR, "batch job launch failed", run_id=job.run_id, launcher=launcher.name,
-                   error=str(exc))
+        gcs.write_if_generation(
+            bucket, record_name, gcs.to_json({**record, "state": "failed", "reason": str(exc)}), gcs.JSON, generation
+        )
+        logs.event(
+            log, logging.ERROR, "batch job launch failed", run_id=job.run_id, launcher=launcher.name, error=str(exc)
+        )
         raise
-    launched = {**record, "state": "launched", "job_id": job_id,
-                "launched_at": datetime.now(timezone.utc).isoformat()}
+    launched = {**record, "state": "launched", "job_id": job_id, "launched_at": datetime.now(UTC).isoformat()}
     gcs.write_if_generation(bucket, record_name, gcs.to_json(launched), gcs.JSON, generation)
-    logs.event(log, logging.INFO, "batch job launched", run_id=job.run_id, launcher=launcher.name, job_id=job_id,
-               input=job.input, output=job.output)
+    logs.event(
+        log,
+        logging.INFO,
+        "batch job launched",
+        run_id=job.run_id,
+        launcher=launcher.name,
+        job_id=job_id,
+        input=job.input,
+        output=job.output,
+    )
     return Launched(job_id, False, launched)

@@ -54,5 +54,10 @@ def release(bucket: storage.Bucket, lease: Lease) -> None:
     An overwrite rather than a delete: fake-gcs-server ignores preconditions on delete, and the
     same code must be safe locally and in the cloud.
     """
-    gcs.write_if_generation(bucket, lease.name, json.dumps({"holder": None, "released_by": lease.holder, "expires_at": 0}),
-                            gcs.JSON, lease.generation)
+    gcs.write_if_generation(
+        bucket,
+        lease.name,
+        json.dumps({"holder": None, "released_by": lease.holder, "expires_at": 0}),
+        gcs.JSON,
+        lease.generation,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.cloud import storage
 
@@ -44,15 +44,21 @@ class ChampionChanged(Exception):
     """The pointer moved between read and write: re-read and decide again."""
 
 
-def push(bucket: storage.Bucket, data: bytes, metadata: dict, inference: bytes | None = None,
-         extra_files: dict[str, tuple[bytes, str]] | None = None) -> str:
+def push(
+    bucket: storage.Bucket,
+    data: bytes,
+    metadata: dict,
+    inference: bytes | None = None,
+    extra_files: dict[str, tuple[bytes, str]] | None = None,
+) -> str:
     """Upload a version, create-only: the model, the inference arrays, any extra files (name → bytes,
     content type), and metadata.json last, since its appearance is what commits the version."""
     version = metadata["version"]
     gcs.create_only(bucket, objects.version_file(version, objects.MODEL_FILE), data, "application/octet-stream")
     if inference is not None:
-        gcs.create_only(bucket, objects.version_file(version, objects.INFERENCE_FILE), inference,
-                        "application/octet-stream")
+        gcs.create_only(
+            bucket, objects.version_file(version, objects.INFERENCE_FILE), inference, "application/octet-stream"
+        )
     for name, (content, content_type) in (extra_files or {}).items():
         gcs.create_only(bucket, objects.version_file(version, name), content, content_type)
     gcs.create_json(bucket, objects.version_file(version, objects.METADATA_FILE), metadata)
@@ -71,11 +77,20 @@ def set_champion(bucket: storage.Bucket, metadata: dict, expected: Champion | No
     """Compare-and-swap the pointer: succeeds only if it is still `expected` (None: still absent)."""
     previous = expected.previous_champions if expected else []
     if expected:
-        previous.append({k: expected.pointer[k] for k in ("version", "sha256", "inference_sha256", "promoted_at")
-                         if k in expected.pointer})
-    pointer = {"version": metadata["version"], "sha256": metadata["sha256"],
-               "inference_sha256": (metadata.get("inference") or {}).get("sha256"), "reason": reason,
-               "history": previous[-PREVIOUS_CHAMPIONS_KEPT:]}
+        previous.append(
+            {
+                k: expected.pointer[k]
+                for k in ("version", "sha256", "inference_sha256", "promoted_at")
+                if k in expected.pointer
+            }
+        )
+    pointer = {
+        "version": metadata["version"],
+        "sha256": metadata["sha256"],
+        "inference_sha256": (metadata.get("inference") or {}).get("sha256"),
+        "reason": reason,
+        "history": previous[-PREVIOUS_CHAMPIONS_KEPT:],
+    }
     return _swap(bucket, pointer, expected)
 
 
@@ -85,16 +100,21 @@ def rollback(bucket: storage.Bucket, expected: Champion) -> Champion:
     if not previous:
         raise ValueError(f"{expected.version} has no previous champion to roll back to")
     restored = previous.pop()
-    pointer = {"version": restored["version"], "sha256": restored["sha256"],
-               "inference_sha256": restored.get("inference_sha256"),
-               "reason": f"rolled back from {expected.version}", "history": previous}
+    pointer = {
+        "version": restored["version"],
+        "sha256": restored["sha256"],
+        "inference_sha256": restored.get("inference_sha256"),
+        "reason": f"rolled back from {expected.version}",
+        "history": previous,
+    }
     return _swap(bucket, pointer, expected)
 
 
 def _swap(bucket: storage.Bucket, pointer: dict, expected: Champion | None) -> Champion:
-    pointer = {**pointer, "promoted_at": datetime.now(timezone.utc).isoformat()}
-    generation = gcs.write_if_generation(bucket, objects.CHAMPION_OBJECT, gcs.to_json(pointer), gcs.JSON,
-                                         expected.generation if expected else 0)
+    pointer = {**pointer, "promoted_at": datetime.now(UTC).isoformat()}
+    generation = gcs.write_if_generation(
+        bucket, objects.CHAMPION_OBJECT, gcs.to_json(pointer), gcs.JSON, expected.generation if expected else 0
+    )
     if generation is None:
         raise ChampionChanged(f"{objects.CHAMPION_OBJECT} changed since it was read")
     return Champion(version=pointer["version"], sha256=pointer["sha256"], generation=generation, pointer=pointer)
@@ -130,7 +150,7 @@ def read_version(bucket: storage.Bucket, version: str) -> ModelFiles | None:
 
 def record_decision(bucket: storage.Bucket, entry: dict) -> str:
     """Append one decision (judged, promoted by hand, rolled back) to the decision log: one object each."""
-    name = objects.decision_log_entry(datetime.now(timezone.utc), entry.get("version", "unknown"))
+    name = objects.decision_log_entry(datetime.now(UTC), entry.get("version", "unknown"))
     gcs.create_json(bucket, name, entry)
     return name
 

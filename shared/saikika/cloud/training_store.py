@@ -25,7 +25,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from google.api_core import exceptions as gexc
@@ -64,13 +64,20 @@ class TrainingObject:
 
 
 def _object(blob: storage.Blob) -> TrainingObject:
-    return TrainingObject(blob.name, int(blob.generation), blob.updated.timestamp() if blob.updated else 0.0,
-                          int(blob.size or 0), blob.crc32c or blob.md5_hash or f"generation {blob.generation}")
+    return TrainingObject(
+        blob.name,
+        int(blob.generation),
+        blob.updated.timestamp() if blob.updated else 0.0,
+        int(blob.size or 0),
+        blob.crc32c or blob.md5_hash or f"generation {blob.generation}",
+    )
 
 
 def _listed(bucket: storage.Bucket, prefix: str) -> list[TrainingObject]:
-    return sorted((_object(b) for b in bucket.list_blobs(prefix=prefix) if objects.is_training_object(b.name)),
-                  key=lambda o: (o.updated, o.generation, o.name))
+    return sorted(
+        (_object(b) for b in bucket.list_blobs(prefix=prefix) if objects.is_training_object(b.name)),
+        key=lambda o: (o.updated, o.generation, o.name),
+    )
 
 
 def loose_feedback(bucket: storage.Bucket) -> list[TrainingObject]:
@@ -102,8 +109,11 @@ def read_manifest(bucket: storage.Bucket) -> tuple[dict, int]:
 
 
 def _write_manifest(bucket: storage.Bucket, manifest: dict, generation: int) -> int:
-    manifest = {**manifest, "rows": sum(s["rows"] for s in manifest["shards"]),
-                "updated_at": datetime.now(timezone.utc).isoformat()}
+    manifest = {
+        **manifest,
+        "rows": sum(s["rows"] for s in manifest["shards"]),
+        "updated_at": datetime.now(UTC).isoformat(),
+    }
     written = gcs.write_if_generation(bucket, objects.COMPACTION_MANIFEST, gcs.to_json(manifest), gcs.JSON, generation)
     if written is None:
         raise CompactionConflict(f"{objects.COMPACTION_MANIFEST} changed during compaction")
@@ -132,11 +142,13 @@ class CompactionResult:
 Checkpoint = Callable[[str], None]
 
 
-def _no_checkpoint(step: str) -> None:
+def _no_checkpoint(_step: str) -> None:
     return None
 
 
-def compact(bucket: storage.Bucket, now: float | None = None, checkpoint: Checkpoint = _no_checkpoint) -> CompactionResult:
+def compact(
+    bucket: storage.Bucket, now: float | None = None, checkpoint: Checkpoint = _no_checkpoint
+) -> CompactionResult:
     """Fold loose feedback into day shards, then roll closed days up into one shard each. Runs under the
     retrain lease (one compactor at a time); the manifest's generation precondition guards the rest."""
     now = time.time() if now is None else now
@@ -148,8 +160,9 @@ def compact(bucket: storage.Bucket, now: float | None = None, checkpoint: Checkp
     # In batches, each committed on its own: a backlog (after an outage) is folded a batch at a time, and a run
     # that is stopped keeps what its finished batches folded.
     for start in range(0, len(loose), COMPACTION_BATCH):
-        manifest, generation = _fold(bucket, loose[start:start + COMPACTION_BATCH], manifest, generation, now,
-                                     result, checkpoint)
+        manifest, generation = _fold(
+            bucket, loose[start : start + COMPACTION_BATCH], manifest, generation, now, result, checkpoint
+        )
 
     today = _day(now)
     days: dict[str, list[dict]] = {}
@@ -161,28 +174,46 @@ def compact(bucket: storage.Bucket, now: float | None = None, checkpoint: Checkp
         lines = []
         for shard in shards:
             lines += _lines(bucket.blob(shard["name"]).download_as_bytes(if_generation_match=shard["generation"]))
-        rolled = _write_shard(bucket, day, datetime.fromtimestamp(now, timezone.utc), lines)
+        rolled = _write_shard(bucket, day, datetime.fromtimestamp(now, UTC), lines)
         checkpoint("shard written")
         names = {s["name"] for s in shards}
-        manifest = {**manifest, "shards": [s for s in manifest["shards"] if s["name"] not in names] + [rolled],
-                    "retiring": manifest["retiring"] + [{"name": s["name"], "generation": s["generation"]} for s in shards]}
+        manifest = {
+            **manifest,
+            "shards": [s for s in manifest["shards"] if s["name"] not in names] + [rolled],
+            "retiring": manifest["retiring"] + [{"name": s["name"], "generation": s["generation"]} for s in shards],
+        }
         generation = _write_manifest(bucket, manifest, generation)
         checkpoint("manifest committed")
         result.rolled_up_days += 1
         manifest, generation = _retire(bucket, manifest, generation, result, checkpoint)
     if result.folded_objects or result.rolled_up_days:
-        logs.event(log, logging.INFO, "training data compacted", folded_objects=result.folded_objects,
-                   shards_written=result.shards_written, rows=result.rows, rolled_up_days=result.rolled_up_days,
-                   retired=result.retired, shards=len(manifest["shards"]))
+        logs.event(
+            log,
+            logging.INFO,
+            "training data compacted",
+            folded_objects=result.folded_objects,
+            shards_written=result.shards_written,
+            rows=result.rows,
+            rolled_up_days=result.rolled_up_days,
+            retired=result.retired,
+            shards=len(manifest["shards"]),
+        )
     return result
 
 
-def _fold(bucket: storage.Bucket, loose: list[TrainingObject], manifest: dict, generation: int, now: float,
-          result: CompactionResult, checkpoint: Checkpoint) -> tuple[dict, int]:
+def _fold(
+    bucket: storage.Bucket,
+    loose: list[TrainingObject],
+    manifest: dict,
+    generation: int,
+    now: float,
+    result: CompactionResult,
+    checkpoint: Checkpoint,
+) -> tuple[dict, int]:
     by_day: dict[str, list[TrainingObject]] = {}
     for obj in loose:
         by_day.setdefault(objects.day_of(obj.name) or _day(obj.updated), []).append(obj)
-    written = datetime.fromtimestamp(now, timezone.utc)
+    written = datetime.fromtimestamp(now, UTC)
 
     def read(obj: TrainingObject) -> bytes:
         try:
@@ -207,7 +238,7 @@ def _fold(bucket: storage.Bucket, loose: list[TrainingObject], manifest: dict, g
 
 
 def _day(epoch: float) -> str:
-    return f"{datetime.fromtimestamp(epoch, timezone.utc):%Y-%m-%d}"
+    return f"{datetime.fromtimestamp(epoch, UTC):%Y-%m-%d}"
 
 
 def _write_shard(bucket: storage.Bucket, day: str, written: datetime, lines: list[bytes]) -> dict:
@@ -219,12 +250,19 @@ def _write_shard(bucket: storage.Bucket, day: str, written: datetime, lines: lis
         generation = int(blob.generation)
     except gexc.PreconditionFailed:  # the same content written by an attempt that died before its manifest
         generation = int(bucket.get_blob(name).generation)
-    return {"name": name, "generation": generation, "day": day, "rows": len(lines),
-            "rows_digest": f"{_line_digest(lines):064x}", "bytes": len(data)}
+    return {
+        "name": name,
+        "generation": generation,
+        "day": day,
+        "rows": len(lines),
+        "rows_digest": f"{_line_digest(lines):064x}",
+        "bytes": len(data),
+    }
 
 
-def _retire(bucket: storage.Bucket, manifest: dict, generation: int, result: CompactionResult,
-            checkpoint: Checkpoint) -> tuple[dict, int]:
+def _retire(
+    bucket: storage.Bucket, manifest: dict, generation: int, result: CompactionResult, checkpoint: Checkpoint
+) -> tuple[dict, int]:
     """Delete what the manifest says was folded already (only that generation), then clear the list."""
     if not manifest.get("retiring"):
         return manifest, generation
@@ -265,9 +303,14 @@ class Snapshot:
 
     def summary(self, bucket_name: str) -> dict:
         """What runs, state and metadata.json keep: counts, the digest, a reference to the manifest."""
-        return {"digest": self.digest, "manifest": f"gs://{bucket_name}/{objects.COMPACTION_MANIFEST}#{self.manifest_generation}",
-                "shards": len(self.shards), "shard_rows": sum(s["rows"] for s in self.shards),
-                "loose_objects": len(self.loose), "bytes": self.bytes}
+        return {
+            "digest": self.digest,
+            "manifest": f"gs://{bucket_name}/{objects.COMPACTION_MANIFEST}#{self.manifest_generation}",
+            "shards": len(self.shards),
+            "shard_rows": sum(s["rows"] for s in self.shards),
+            "loose_objects": len(self.loose),
+            "bytes": self.bytes,
+        }
 
 
 def snapshot(bucket: storage.Bucket) -> Snapshot:
@@ -289,8 +332,9 @@ def iter_rows(bucket: storage.Bucket, snap: Snapshot, invalid: list[dict] | None
     invalid = [] if invalid is None else invalid
     for shard in snap.shards:
         source = f"gs://{bucket.name}/{shard['name']}#{shard['generation']}"
-        yield from training_rows(source, _stream_lines(bucket, shard["name"], shard["generation"]), 0.0,
-                                 FEEDBACK_RANK, invalid)
+        yield from training_rows(
+            source, _stream_lines(bucket, shard["name"], shard["generation"]), 0.0, FEEDBACK_RANK, invalid
+        )
     for obj in snap.loose:
         rank = FEEDBACK_RANK if obj.name.startswith(objects.FEEDBACK_PREFIX + "/") else BASE_RANK
         source = f"gs://{bucket.name}/{obj.name}#{obj.generation}"
@@ -298,8 +342,9 @@ def iter_rows(bucket: storage.Bucket, snap: Snapshot, invalid: list[dict] | None
 
 
 def _id_hash(item_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(item_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                          "little", signed=True)
+    return int.from_bytes(
+        hashlib.blake2b(item_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little", signed=True
+    )
 
 
 @dataclass
@@ -336,8 +381,9 @@ def newest_per_item(bucket: storage.Bucket, snap: Snapshot) -> Winners:
     last[:-1] = sorted_hashes[1:] != sorted_hashes[:-1]
     keep = np.zeros(len(h), bool)
     keep[sorted_rows[last]] = True
-    return Winners(keep, len(h), len(invalid), invalid[:INVALID_EXAMPLES_KEPT],
-                   float(t[keep].max()) if keep.any() else None)
+    return Winners(
+        keep, len(h), len(invalid), invalid[:INVALID_EXAMPLES_KEPT], float(t[keep].max()) if keep.any() else None
+    )
 
 
 def iter_winning_items(bucket: storage.Bucket, snap: Snapshot, winners: Winners) -> Iterator[Item]:
@@ -372,5 +418,7 @@ def evaluation_rows(bucket: storage.Bucket, require_holdout: bool = False) -> tu
         return None
     snap = snapshot(bucket)
     winners = newest_per_item(bucket, snap)
-    return ([item for item in iter_winning_items(bucket, snap, winners) if splits.in_evaluation_slice(item.id)],
-            f"evaluation slice of training data ({splits.EVALUATION_SLICE_RULE})")
+    return (
+        [item for item in iter_winning_items(bucket, snap, winners) if splits.in_evaluation_slice(item.id)],
+        f"evaluation slice of training data ({splits.EVALUATION_SLICE_RULE})",
+    )

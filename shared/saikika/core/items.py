@@ -38,7 +38,12 @@ class Item:
         return "\n".join((self.title, self.description, " ".join(self.tags)))
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "title": self.title, "description": self.description, "tags": list(self.tags)}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "tags": list(self.tags),
+        }
         if self.labels is not None:
             out["labels"] = list(self.labels)
         return out
@@ -170,7 +175,7 @@ def parse_batch(body: Any, result: ParsedMessage, *, labeled: bool = False, key:
     elif isinstance(body, dict):
         entries = [body]
     else:
-        result.problems.append(Problem(f"expected an item object or {{\"{key}\": [...]}}, got {_json_type(body)}"))
+        result.problems.append(Problem(f'expected an item object or {{"{key}": [...]}}, got {_json_type(body)}'))
         return
     parse_entries(entries, result, labeled=labeled)
 

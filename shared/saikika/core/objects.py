@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # ---- data bucket ----------------------------------------------------------------------------------
 TRAINING_PREFIX = "training/"
@@ -101,7 +101,9 @@ _PENDING = re.compile(r"^retrain/pending/(\d{8}T\d{6}\.\d{6}Z)-(request-)?")
 
 def retrain_pending(name: str, generation: int, updated: datetime) -> str:
     """The pending-work marker of one training object generation (redelivered events find the same one)."""
-    return f"{RETRAIN_PENDING_PREFIX}{_stamp(updated)}-{hashlib.sha256(name.encode()).hexdigest()[:24]}-{generation}.json"
+    return (
+        f"{RETRAIN_PENDING_PREFIX}{_stamp(updated)}-{hashlib.sha256(name.encode()).hexdigest()[:24]}-{generation}.json"
+    )
 
 
 def retrain_request(message_id: str, received: datetime) -> str:
@@ -114,7 +116,7 @@ def pending_work(marker: str) -> tuple[float, bool] | None:
     match = _PENDING.match(marker)
     if not match:
         return None
-    when = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
+    when = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
     return when.timestamp(), match.group(2) is not None
 
 
@@ -172,8 +174,8 @@ BATCH_RUN_FILE = "_RUN.json"
 
 def batch_run_id(input_name: str, generation: int) -> str:
     """One run per input object generation: a redelivered event finds the same run."""
-    stem = input_name[len(BATCH_INPUT_PREFIX):] if input_name.startswith(BATCH_INPUT_PREFIX) else input_name
-    stem = stem[:-len(".jsonl")] if stem.endswith(".jsonl") else stem
+    stem = input_name[len(BATCH_INPUT_PREFIX) :] if input_name.startswith(BATCH_INPUT_PREFIX) else input_name
+    stem = stem[: -len(".jsonl")] if stem.endswith(".jsonl") else stem
     return f"{_UNSAFE.sub('_', stem)[:120]}-g{generation}"
 
 

@@ -11,7 +11,14 @@ from typing import Any
 FIELDS = ("id", "labels", "scores", "model_version", "predicted_at")
 
 
-def prediction(item_id: str, labels: list[str], scores: dict[str, float], model_version: str, predicted_at: str,
-               **trace: str) -> dict[str, Any]:
-    return {"id": item_id, "labels": labels, "scores": scores, "model_version": model_version,
-            "predicted_at": predicted_at, **trace}
+def prediction(
+    item_id: str, labels: list[str], scores: dict[str, float], model_version: str, predicted_at: str, **trace: str
+) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "labels": labels,
+        "scores": scores,
+        "model_version": model_version,
+        "predicted_at": predicted_at,
+        **trace,
+    }

@@ -7,7 +7,7 @@ failing is left to its subscription's dead-letter policy (kept in the `*-dead-le
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from saikika.core.events import PubSubMessage
@@ -23,7 +23,7 @@ def rejected_record(message: PubSubMessage, problems: list[Problem], source: str
         "message_id": message.id,
         "source": source,
         "publish_time": message.publish_time.isoformat(),
-        "rejected_at": datetime.now(timezone.utc).isoformat(),
+        "rejected_at": datetime.now(UTC).isoformat(),
         "attributes": message.attributes,
         "data_encoding": encoding,
         "data": data,

@@ -58,8 +58,9 @@ def parse_training_line(line: str, default_time: float, rank: int) -> TrainingRo
     return TrainingRow(item, event_time_of(obj, default_time), rank)
 
 
-def training_rows(source: str, lines: Iterable[str], default_time: float, rank: int,
-                  invalid: list[dict]) -> Iterator[TrainingRow]:
+def training_rows(
+    source: str, lines: Iterable[str], default_time: float, rank: int, invalid: list[dict]
+) -> Iterator[TrainingRow]:
     """Parse a stream of lines; bad ones are appended to `invalid` with where and why."""
     for number, line in enumerate(lines, start=1):
         try:

@@ -157,10 +157,14 @@ class Settings:
             word_vectors_sha256=_text(env, "SAIKIKA_WORD_VECTORS_SHA256").lower(),
         )
         if settings.word_vectors and not objects.is_word_vectors(settings.word_vectors):
-            raise ConfigError(f"SAIKIKA_WORD_VECTORS must name an object under {objects.WORD_VECTORS_PREFIX} in the "
-                              f"models bucket, got {settings.word_vectors!r}")
+            raise ConfigError(
+                f"SAIKIKA_WORD_VECTORS must name an object under {objects.WORD_VECTORS_PREFIX} in the "
+                f"models bucket, got {settings.word_vectors!r}"
+            )
         if settings.word_vectors and not re.fullmatch(r"[0-9a-f]{64}", settings.word_vectors_sha256):
-            raise ConfigError("SAIKIKA_WORD_VECTORS needs SAIKIKA_WORD_VECTORS_SHA256, the file's sha256 (64 hex digits)")
+            raise ConfigError(
+                "SAIKIKA_WORD_VECTORS needs SAIKIKA_WORD_VECTORS_SHA256, the file's sha256 (64 hex digits)"
+            )
         buckets = [settings.data_bucket, settings.models_bucket, settings.predictions_bucket]
         if len(set(buckets)) != 3:
             # One shared bucket would let a function's own writes trigger the loop again.

@@ -14,13 +14,14 @@ import hashlib
 TUNING_FRACTION = 0.15
 EVALUATION_SLICE_FRACTION = 0.10
 EVALUATION_SLICE_SALT = "eval:"
-EVALUATION_SLICE_RULE = (f"sha256('{EVALUATION_SLICE_SALT}' + item id) < {EVALUATION_SLICE_FRACTION} "
-                         "of the hash space; never trained on")
+EVALUATION_SLICE_RULE = (
+    f"sha256('{EVALUATION_SLICE_SALT}' + item id) < {EVALUATION_SLICE_FRACTION} of the hash space; never trained on"
+)
 
 
 def in_stable_fraction(item_id: str, fraction: float, salt: str = "") -> bool:
     """Whether sha256(salt + id), read as a number in [0, 1), falls below `fraction`."""
-    digest = hashlib.sha256(f"{salt}{item_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{salt}{item_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 

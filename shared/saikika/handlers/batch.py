@@ -19,11 +19,11 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.cloud import storage
 
-from saikika.cloud import launchers, gcs, registry
+from saikika.cloud import gcs, launchers, registry
 from saikika.cloud.champion_cache import ChampionCache, load_champion
 from saikika.core import jsonl, logs, objects, records
 from saikika.core.errors import ConfigError, NoChampionError
@@ -88,8 +88,9 @@ def parts_of(chunks: Iterator[bytes], part_bytes: int, count: int) -> Iterator[_
 class BatchScorer:
     """One per function instance: the storage client, the champion cache and the launcher."""
 
-    def __init__(self, settings: Settings, client: storage.Client | None = None,
-                 launcher: launchers.Launcher | None = None):
+    def __init__(
+        self, settings: Settings, client: storage.Client | None = None, launcher: launchers.Launcher | None = None
+    ):
         self.settings = settings
         self._client = client or gcs.client(settings.project)
         self.data_bucket = self._client.bucket(settings.data_bucket)
@@ -99,14 +100,22 @@ class BatchScorer:
         self._launcher = launcher
 
     def on_object(self, event: ObjectEvent) -> BatchOutcome:
-        if (event.bucket != self.settings.data_bucket or not objects.is_batch_input(event.name)
-                or event.event_type != "OBJECT_FINALIZE"):
+        if (
+            event.bucket != self.settings.data_bucket
+            or not objects.is_batch_input(event.name)
+            or event.event_type != "OBJECT_FINALIZE"
+        ):
             logs.event(log, logging.DEBUG, "event ignored: not a batch input", bucket=event.bucket, object=event.name)
             return BatchOutcome("ignored")
         blob = self.data_bucket.get_blob(event.name, generation=event.generation)
         if blob is None:
-            logs.event(log, logging.WARNING, "batch input is gone; nothing to predict", object=event.name,
-                       generation=event.generation)
+            logs.event(
+                log,
+                logging.WARNING,
+                "batch input is gone; nothing to predict",
+                object=event.name,
+                generation=event.generation,
+            )
             return BatchOutcome("ignored")
         run_id = objects.batch_run_id(event.name, int(blob.generation))
         folder = objects.batch_run_folder(blob.time_created, run_id)
@@ -123,8 +132,10 @@ class BatchScorer:
         started = time.perf_counter()
         model = self._pinned_model(blob, run_id, folder)
         count = max(1, math.ceil(blob.size / self.settings.batch_part_bytes))
-        done = {b.name: dict(b.metadata or {})
-                for b in self._client.list_blobs(self.predictions_bucket, prefix=folder + "part-")}
+        done = {
+            b.name: dict(b.metadata or {})
+            for b in self._client.list_blobs(self.predictions_bucket, prefix=folder + "part-")
+        }
         totals = {"read": 0, "predicted": 0, "rejected": 0}
         written = 0
         with blob.open("rb", chunk_size=READ_CHUNK_BYTES) as reader:
@@ -134,21 +145,43 @@ class BatchScorer:
                 if name in done:
                     counts = {key: int(done[name].get(key, 0)) for key in totals}
                 else:
-                    counts = self._write_part(part, name, errors + objects.batch_part(part.index, count),
-                                              model, run_id, f"gs://{blob.bucket.name}/{blob.name}")
+                    counts = self._write_part(
+                        part,
+                        name,
+                        errors + objects.batch_part(part.index, count),
+                        model,
+                        run_id,
+                        f"gs://{blob.bucket.name}/{blob.name}",
+                    )
                     written += 1
                 for key in totals:
                     totals[key] += counts[key]
-        success = {"run_id": run_id, "input": f"gs://{blob.bucket.name}/{blob.name}#{blob.generation}",
-                   "output": f"gs://{self.predictions_bucket.name}/{folder}",
-                   "errors": f"gs://{self.predictions_bucket.name}/{errors}", "model_version": model.version,
-                   "mode": "function", "shards": count, **totals,
-                   "completed_at": datetime.now(timezone.utc).isoformat()}
+        success = {
+            "run_id": run_id,
+            "input": f"gs://{blob.bucket.name}/{blob.name}#{blob.generation}",
+            "output": f"gs://{self.predictions_bucket.name}/{folder}",
+            "errors": f"gs://{self.predictions_bucket.name}/{errors}",
+            "model_version": model.version,
+            "mode": "function",
+            "shards": count,
+            **totals,
+            "completed_at": datetime.now(UTC).isoformat(),
+        }
         gcs.create_json(self.predictions_bucket, folder + objects.BATCH_SUCCESS_FILE, success)
-        logs.event(log, logging.WARNING if totals["rejected"] else logging.INFO, "batch file predicted",
-                   run_id=run_id, object=blob.name, generation=blob.generation, model_version=model.version,
-                   parts=count, parts_written=written, parts_skipped=count - written, **totals,
-                   latency_ms=round((time.perf_counter() - started) * 1000, 1))
+        logs.event(
+            log,
+            logging.WARNING if totals["rejected"] else logging.INFO,
+            "batch file predicted",
+            run_id=run_id,
+            object=blob.name,
+            generation=blob.generation,
+            model_version=model.version,
+            parts=count,
+            parts_written=written,
+            parts_skipped=count - written,
+            **totals,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return BatchOutcome("predicted", run_id, folder, totals)
 
     def _pinned_model(self, blob: storage.Blob, run_id: str, folder: str) -> LabelModel:
@@ -157,21 +190,29 @@ class BatchScorer:
         champion = registry.read_champion(self.models_bucket)
         if champion is None:
             raise NoChampionError("no champion model has been promoted yet")  # transient: redelivered
-        record = {"run_id": run_id, "mode": "function", "input": f"gs://{blob.bucket.name}/{blob.name}",
-                  "generation": int(blob.generation), "model_version": champion.version,
-                  "inference_sha256": champion.inference_sha256,
-                  "started_at": datetime.now(timezone.utc).isoformat()}
+        record = {
+            "run_id": run_id,
+            "mode": "function",
+            "input": f"gs://{blob.bucket.name}/{blob.name}",
+            "generation": int(blob.generation),
+            "model_version": champion.version,
+            "inference_sha256": champion.inference_sha256,
+            "started_at": datetime.now(UTC).isoformat(),
+        }
         if not gcs.create_json(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, record):
             found = gcs.read_json(self.predictions_bucket, folder + objects.BATCH_RUN_FILE)
             record = found[0] if found else record
         model = self.models.get()
         if model.version == record["model_version"]:
             return model
-        return load_champion(self.models_bucket, registry.Champion(
-            record["model_version"], "", 0, {"inference_sha256": record.get("inference_sha256")}))
+        return load_champion(
+            self.models_bucket,
+            registry.Champion(record["model_version"], "", 0, {"inference_sha256": record.get("inference_sha256")}),
+        )
 
-    def _write_part(self, part: _Part, name: str, errors_name: str, model: LabelModel, run_id: str,
-                    source: str) -> dict:
+    def _write_part(
+        self, part: _Part, name: str, errors_name: str, model: LabelModel, run_id: str, source: str
+    ) -> dict:
         items, bad = [], []
         for number, raw in enumerate(part.lines, start=part.first_line):
             try:
@@ -181,20 +222,27 @@ class BatchScorer:
                 continue
             if item is not None:
                 items.append(item)
-        predicted_at = datetime.now(timezone.utc).isoformat()
+        predicted_at = datetime.now(UTC).isoformat()
         lines = []
         for start in range(0, len(items), PREDICT_BATCH):
-            batch = items[start:start + PREDICT_BATCH]
-            lines += [records.prediction(item.id, p.labels, p.scores, model.version, predicted_at, run_id=run_id)
-                      for item, p in zip(batch, model.predict(batch))]
+            batch = items[start : start + PREDICT_BATCH]
+            lines += [
+                records.prediction(item.id, p.labels, p.scores, model.version, predicted_at, run_id=run_id)
+                for item, p in zip(batch, model.predict(batch))
+            ]
         counts = {"read": len(items) + len(bad), "predicted": len(lines), "rejected": len(bad)}
         if bad:
             gcs.create_only(self.predictions_bucket, errors_name, jsonl.dumps(bad), jsonl.CONTENT_TYPE)
         # Last: its existence marks the part done (errors included). Its metadata keeps the counts, so a later
         # delivery sums finished parts from one listing of this run's folder. If another delivery finished the
         # part first, the create-only write keeps its lines: the same lines.
-        gcs.create_only(self.predictions_bucket, name, jsonl.dumps(lines), jsonl.CONTENT_TYPE,
-                        metadata={key: str(value) for key, value in counts.items()})
+        gcs.create_only(
+            self.predictions_bucket,
+            name,
+            jsonl.dumps(lines),
+            jsonl.CONTENT_TYPE,
+            metadata={key: str(value) for key, value in counts.items()},
+        )
         return counts
 
     # ---- handed to a batch job --------------------------------------------------------------------
@@ -204,15 +252,36 @@ class BatchScorer:
             raise NoChampionError("no champion model has been promoted yet")
         try:
             launched = launchers.launch_batch_run(
-                self.predictions_bucket, self.models_bucket, blob.time_created, run_id,
-                f"gs://{blob.bucket.name}/{blob.name}", champion.version, champion.inference_sha256,
-                self._launcher or launchers.from_settings(self.settings))
+                self.predictions_bucket,
+                self.models_bucket,
+                blob.time_created,
+                run_id,
+                f"gs://{blob.bucket.name}/{blob.name}",
+                champion.version,
+                champion.inference_sha256,
+                self._launcher or launchers.from_settings(self.settings),
+            )
         except ConfigError as exc:
             # Not transient: retrying cannot fix a missing setting. Recorded in _RUN.json and logged; the
             # file is predicted once the setting is fixed and the file uploaded again.
-            logs.event(log, logging.ERROR, "batch file too large for the function and no job engine configured",
-                       run_id=run_id, object=blob.name, size=blob.size, error=str(exc))
+            logs.event(
+                log,
+                logging.ERROR,
+                "batch file too large for the function and no job engine configured",
+                run_id=run_id,
+                object=blob.name,
+                size=blob.size,
+                error=str(exc),
+            )
             return BatchOutcome("refused", run_id, folder)
-        logs.event(log, logging.INFO, "batch file handed to a batch job", run_id=run_id, object=blob.name,
-                   size=blob.size, job_id=launched.job_id, duplicate=launched.duplicate)
+        logs.event(
+            log,
+            logging.INFO,
+            "batch file handed to a batch job",
+            run_id=run_id,
+            object=blob.name,
+            size=blob.size,
+            job_id=launched.job_id,
+            duplicate=launched.duplicate,
+        )
         return BatchOutcome("handed-off", run_id, folder, job_id=launched.job_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.cloud import storage
 
@@ -29,11 +29,13 @@ class FeedbackRecorder:
 
     def handle(self, message: PubSubMessage, now: datetime | None = None) -> str | None:
         started = time.perf_counter()
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         parsed = parse_message(message.data, labeled=True)
         rejected_name, duplicate = None, False
         if parsed.problems:
-            rejected_name, duplicate = rejected_store.store(self.rejected_bucket, message, parsed.problems, source="feedback")
+            rejected_name, duplicate = rejected_store.store(
+                self.rejected_bucket, message, parsed.problems, source="feedback"
+            )
         data_name = None
         if parsed.items:
             data_name = objects.feedback(message.publish_time, message.id)
@@ -41,15 +43,28 @@ class FeedbackRecorder:
             source = {"source": message.attributes["source"]} if "source" in message.attributes else {}
             # The row's event time is the message's publish time: a late or redelivered old correction never
             # overrides a newer one (saikika.core.rows.precedence).
-            records = [{**item.to_json(), rows.EVENT_TIME_FIELD: message.publish_time.isoformat(),
-                        "message_id": message.id, "received_at": now.isoformat(), **source}
-                       for item in parsed.items]
+            records = [
+                {
+                    **item.to_json(),
+                    rows.EVENT_TIME_FIELD: message.publish_time.isoformat(),
+                    "message_id": message.id,
+                    "received_at": now.isoformat(),
+                    **source,
+                }
+                for item in parsed.items
+            ]
             duplicate |= not gcs.create_only(self.data_bucket, data_name, jsonl.dumps(records), jsonl.CONTENT_TYPE)
         logs.event(
-            log, logging.WARNING if parsed.problems else logging.INFO,
+            log,
+            logging.WARNING if parsed.problems else logging.INFO,
             "feedback message already handled" if duplicate else "feedback message handled",
-            message_id=message.id, items=len(parsed.items), problems=len(parsed.problems),
-            training_object=data_name, rejected_object=rejected_name, duplicate=duplicate,
-            errors=[p.error for p in parsed.problems[:5]], latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            message_id=message.id,
+            items=len(parsed.items),
+            problems=len(parsed.problems),
+            training_object=data_name,
+            rejected_object=rejected_name,
+            duplicate=duplicate,
+            errors=[p.error for p in parsed.problems[:5]],
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return data_name

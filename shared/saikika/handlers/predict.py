@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.cloud import storage
 
@@ -40,7 +40,7 @@ class Predictor:
 
     def handle(self, message: PubSubMessage, now: datetime | None = None) -> Outcome:
         started = time.perf_counter()
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         parsed = parse_message(message.data, labeled=False)
         parsed_items, problems = parsed.items, parsed.problems
 
@@ -55,18 +55,28 @@ class Predictor:
             model = self.models.get()  # NoChampionError is transient: the message is redelivered
             version = model.version
             predicted_at = now.isoformat()
-            lines = [records.prediction(item.id, p.labels, p.scores, version, predicted_at, message_id=message.id)
-                     for item, p in zip(parsed_items, model.predict(parsed_items))]
+            lines = [
+                records.prediction(item.id, p.labels, p.scores, version, predicted_at, message_id=message.id)
+                for item, p in zip(parsed_items, model.predict(parsed_items))
+            ]
             predictions_name = objects.predictions(message.publish_time, message.id)
-            duplicate |= not gcs.create_only(self.predictions_bucket, predictions_name, jsonl.dumps(lines),
-                                             jsonl.CONTENT_TYPE)
+            duplicate |= not gcs.create_only(
+                self.predictions_bucket, predictions_name, jsonl.dumps(lines), jsonl.CONTENT_TYPE
+            )
 
         outcome = Outcome(predictions_name, rejected_name, len(parsed_items), len(problems), duplicate, version)
         logs.event(
-            log, logging.WARNING if problems else logging.INFO,
+            log,
+            logging.WARNING if problems else logging.INFO,
             "items message already handled" if duplicate else "items message handled",
-            message_id=message.id, items=len(parsed_items), problems=len(problems), model_version=version,
-            predictions_object=predictions_name, rejected_object=rejected_name, duplicate=duplicate,
-            errors=[p.error for p in problems[:5]], latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            message_id=message.id,
+            items=len(parsed_items),
+            problems=len(problems),
+            model_version=version,
+            predictions_object=predictions_name,
+            rejected_object=rejected_name,
+            duplicate=duplicate,
+            errors=[p.error for p in problems[:5]],
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return outcome

@@ -55,8 +55,7 @@ class OnlinePredictor:
                 return too_large()
             return predict(self.models, read_body(HTTP_MAX_BYTES + 1))
         except Exception as exc:  # noqa: BLE001  whatever failed, the caller gets JSON, not an HTML page
-            logs.event(log, logging.ERROR, "http request failed", error=f"{type(exc).__name__}: {exc}",
-                       exc_info=True)
+            logs.event(log, logging.ERROR, "http request failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
             return _error(500, "internal", "the request could not be answered; it is safe to retry")
 
 
@@ -83,16 +82,26 @@ def predict(models: ChampionCache, body: bytes) -> Response:
         return _error(400, "invalid_json", f"request body is not UTF-8 JSON: {exc}")
     instances = request.get("instances") if isinstance(request, dict) else None
     if not isinstance(instances, list) or not 1 <= len(instances) <= BATCH_MAX_ITEMS:
-        return _error(400, "invalid_request", f'expected {{"instances": [item, ...]}} with 1 to {BATCH_MAX_ITEMS} items')
+        return _error(
+            400, "invalid_request", f'expected {{"instances": [item, ...]}} with 1 to {BATCH_MAX_ITEMS} items'
+        )
     parsed = ParsedMessage()
     parse_entries(instances, parsed)
     if parsed.problems:
-        return _error(400, "invalid_items", f"{len(parsed.problems)} of {len(instances)} instances are invalid",
-                      [problem.to_json() for problem in parsed.problems])
+        return _error(
+            400,
+            "invalid_items",
+            f"{len(parsed.problems)} of {len(instances)} instances are invalid",
+            [problem.to_json() for problem in parsed.problems],
+        )
     characters = sum(len(item.title) + len(item.description) + sum(map(len, item.tags)) for item in parsed.items)
     if characters > HTTP_MAX_TEXT_CHARS:
-        return _error(413, "too_much_text", f"the instances hold {characters} characters of text, more than "
-                      f"{HTTP_MAX_TEXT_CHARS} per request; split the request, or use Pub/Sub or batch prediction")
+        return _error(
+            413,
+            "too_much_text",
+            f"the instances hold {characters} characters of text, more than "
+            f"{HTTP_MAX_TEXT_CHARS} per request; split the request, or use Pub/Sub or batch prediction",
+        )
     try:
         model = models.get()
     except TransientError as exc:
@@ -101,6 +110,12 @@ def predict(models: ChampionCache, body: bytes) -> Response:
         {"id": item.id, "labels": p.labels, "scores": p.scores}
         for item, p in zip(parsed.items, model.predict(parsed.items))
     ]
-    logs.event(log, logging.INFO, "http prediction", items=len(predictions), model_version=model.version,
-               latency_ms=round((time.perf_counter() - started) * 1000, 1))
+    logs.event(
+        log,
+        logging.INFO,
+        "http prediction",
+        items=len(predictions),
+        model_version=model.version,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
     return 200, {"predictions": predictions, "model_version": model.version}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.cloud import storage
 
-from saikika.cloud import launchers, gcs, registry, training_store
+from saikika.cloud import gcs, launchers, registry, training_store
 from saikika.cloud.champion_cache import load_champion
 from saikika.core import logs, objects, promotion
 from saikika.core.errors import ConfigError, ModelIntegrityError
@@ -22,8 +22,9 @@ MAX_CAS_ATTEMPTS = 5
 
 
 class Promoter:
-    def __init__(self, settings: Settings, client: storage.Client | None = None,
-                 launcher: launchers.Launcher | None = None):
+    def __init__(
+        self, settings: Settings, client: storage.Client | None = None, launcher: launchers.Launcher | None = None
+    ):
         self.settings = settings
         client = client or gcs.client(settings.project)
         self.data_bucket = client.bucket(settings.data_bucket)
@@ -48,13 +49,18 @@ class Promoter:
             return existing
 
         decision = self._decide(version)
-        decision["decided_at"] = datetime.now(timezone.utc).isoformat()
+        decision["decided_at"] = datetime.now(UTC).isoformat()
         if gcs.create_json(self.models_bucket, decision_name, decision):
             registry.record_decision(self.models_bucket, decision)
-        logs.event(log, logging.INFO if decision["outcome"] != "rejected" else logging.WARNING,
-                   f"model {decision['outcome']}", model_version=version, reason=decision["reason"],
-                   champion_version=decision.get("champion_version"),
-                   latency_ms=round((time.perf_counter() - started) * 1000, 1))
+        logs.event(
+            log,
+            logging.INFO if decision["outcome"] != "rejected" else logging.WARNING,
+            f"model {decision['outcome']}",
+            model_version=version,
+            reason=decision["reason"],
+            champion_version=decision.get("champion_version"),
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         self._rescore(decision)
         return decision
 
@@ -72,14 +78,28 @@ class Promoter:
         run_id = f"rescore-{version}"
         try:
             launched = launchers.launch_batch_run(
-                self.predictions_bucket, self.models_bucket, datetime.fromisoformat(decision["decided_at"]), run_id,
-                self.settings.rescore_input, version, champion.inference_sha256,
-                self._launcher or launchers.from_settings(self.settings))
+                self.predictions_bucket,
+                self.models_bucket,
+                datetime.fromisoformat(decision["decided_at"]),
+                run_id,
+                self.settings.rescore_input,
+                version,
+                champion.inference_sha256,
+                self._launcher or launchers.from_settings(self.settings),
+            )
         except ConfigError as exc:  # retrying cannot fix a setting; the promotion stands
             logs.event(log, logging.ERROR, "re-score on promotion not launched", model_version=version, error=str(exc))
             return
-        logs.event(log, logging.INFO, "re-score on promotion launched", model_version=version, run_id=run_id,
-                   job_id=launched.job_id, duplicate=launched.duplicate, input=self.settings.rescore_input)
+        logs.event(
+            log,
+            logging.INFO,
+            "re-score on promotion launched",
+            model_version=version,
+            run_id=run_id,
+            job_id=launched.job_id,
+            duplicate=launched.duplicate,
+            input=self.settings.rescore_input,
+        )
 
     def _decide(self, version: str) -> dict:
         base = {"version": version, "action": "judge"}
@@ -94,16 +114,25 @@ class Promoter:
 
         found_rows = training_store.evaluation_rows(self.data_bucket, self.settings.promotion_require_holdout)
         if found_rows is None:
-            return {**base, "outcome": "rejected", "reason": (
-                f"SAIKIKA_PROMOTION_REQUIRE_HOLDOUT is set and {training_store.holdout_uri(self.data_bucket)} does "
-                "not exist: nothing trusted to judge on")}
+            return {
+                **base,
+                "outcome": "rejected",
+                "reason": (
+                    f"SAIKIKA_PROMOTION_REQUIRE_HOLDOUT is set and {training_store.holdout_uri(self.data_bucket)} does "
+                    "not exist: nothing trusted to judge on"
+                ),
+            }
         rows, source = found_rows
         base.update(evaluated_on=source, evaluation_rows=len(rows))
         for _ in range(MAX_CAS_ATTEMPTS):
             champion = registry.read_champion(self.models_bucket)
             if champion is not None and champion.version == version:
-                return {**base, "outcome": "already-champion", "reason": "this version is the champion already",
-                        "champion_version": version}
+                return {
+                    **base,
+                    "outcome": "already-champion",
+                    "reason": "this version is the champion already",
+                    "champion_version": version,
+                }
             older = self._older_data(metadata, champion)
             if older:
                 return {**base, "outcome": "rejected", "reason": older, "champion_version": champion.version}
@@ -111,16 +140,24 @@ class Promoter:
             # Both on the same rows and the same labels (the union of both label sets).
             labels = sorted(set(candidate.labels) | set(champion_model.labels if champion_model else ()))
             candidate_metrics = _summary(evaluation.evaluate(candidate, rows, labels)) if rows else None
-            champion_metrics = (_summary(evaluation.evaluate(champion_model, rows, labels))
-                                if rows and champion_model else None)
+            champion_metrics = (
+                _summary(evaluation.evaluate(champion_model, rows, labels)) if rows and champion_model else None
+            )
             promote, reason = promotion.decide(
-                candidate_metrics, champion_metrics, self.settings.promotion_tolerance,
-                self.settings.promotion_label_margin, has_champion=champion_model is not None,
+                candidate_metrics,
+                champion_metrics,
+                self.settings.promotion_tolerance,
+                self.settings.promotion_label_margin,
+                has_champion=champion_model is not None,
                 shared_labels=set(candidate.labels) & set(champion_model.labels) if champion_model else set(),
             )
-            outcome = {**base, "champion_version": champion.version if champion else None,
-                       "candidate_metrics": candidate_metrics, "champion_metrics": champion_metrics,
-                       "reason": reason}
+            outcome = {
+                **base,
+                "champion_version": champion.version if champion else None,
+                "candidate_metrics": candidate_metrics,
+                "champion_metrics": champion_metrics,
+                "reason": reason,
+            }
             if not promote:
                 return {**outcome, "outcome": "rejected"}
             try:
@@ -139,8 +176,10 @@ class Promoter:
         ours = (metadata.get("training_data") or {}).get("newest_event_time")
         theirs = (champion_metadata.get("training_data") or {}).get("newest_event_time")
         if ours and theirs and parse_rfc3339(ours) < parse_rfc3339(theirs):
-            return (f"trained on older data than the champion: its newest row is from {ours}, the champion's "
-                    f"({champion.version}) from {theirs}")
+            return (
+                f"trained on older data than the champion: its newest row is from {ours}, the champion's "
+                f"({champion.version}) from {theirs}"
+            )
         return None
 
     def _load_champion(self, champion: registry.Champion):
@@ -149,8 +188,13 @@ class Promoter:
         try:
             model = load_champion(self.models_bucket, champion)
         except (ModelIntegrityError, KeyError, ValueError, TypeError) as exc:  # a broken or malformed version
-            logs.event(log, logging.ERROR, "champion cannot be loaded for comparison", model_version=champion.version,
-                       error=str(exc))
+            logs.event(
+                log,
+                logging.ERROR,
+                "champion cannot be loaded for comparison",
+                model_version=champion.version,
+                error=str(exc),
+            )
             return None
         return model
 

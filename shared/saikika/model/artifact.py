@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,7 +36,7 @@ def sha256_hex(data: bytes) -> str:
 
 def new_version_id(sha256: str, now: datetime | None = None) -> str:
     """Sortable by time, unique by content: `20261129T031500Z-1a2b3c4d`."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{sha256[:8]}"
 
 

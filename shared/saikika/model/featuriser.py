@@ -114,8 +114,11 @@ class CharNgramHasher:
                 codes, lengths = self._code_points(texts[block_start:block_stop])
                 offsets = np.concatenate(([0], np.cumsum(lengths)))
                 for start, stop in runs(lengths.tolist(), _CHUNK_CODE_POINTS, self._texts_per_chunk):
-                    yield (block_start + start, block_start + stop,
-                           self._chunk(codes[offsets[start]:offsets[stop]], lengths[start:stop], table))
+                    yield (
+                        block_start + start,
+                        block_start + stop,
+                        self._chunk(codes[offsets[start] : offsets[stop]], lengths[start:stop], table),
+                    )
         finally:
             if len(self._free_tables) < _TABLES_KEPT:
                 self._free_tables.append(table)
@@ -136,7 +139,8 @@ class CharNgramHasher:
             bmp = np.minimum(codes, 0x10000)
             astral = bmp.max() == 0x10000
             if _NEEDS_STR_LOWER[bmp].any() or (
-                    astral and ((codes >= _ASTRAL_CASED[0]) & (codes < _ASTRAL_CASED[1])).any()):
+                astral and ((codes >= _ASTRAL_CASED[0]) & (codes < _ASTRAL_CASED[1])).any()
+            ):
                 lowered = [text.lower() for text in texts]
                 codes = np.frombuffer("".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
                 lengths = np.fromiter(map(len, lowered), dtype=np.int64, count=len(texts))
@@ -159,7 +163,7 @@ class CharNgramHasher:
         hashes = np.full(total, _FNV_OFFSET, dtype=np.uint32)
         for n in range(1, max_n + 1):
             # hashes[i] now covers codes[i : i + n] (numpy's uint32 arithmetic wraps modulo 2^32).
-            hashes = (hashes[: total - n + 1] * _FNV_PRIME) ^ codes[n - 1:]
+            hashes = (hashes[: total - n + 1] * _FNV_PRIME) ^ codes[n - 1 :]
             if n < min_n:
                 continue
             column = keys[:, n - min_n]

@@ -50,8 +50,9 @@ class FnvHashScorer:
     """Formats v4, v3 and v2: featuriser counts → sublinear TF-IDF (l2) → one-vs-rest logistic, chunk by chunk;
     in v4 plus the title word vectors' columns."""
 
-    def __init__(self, hasher: CharNgramHasher, feature_rows: np.ndarray, intercept: np.ndarray,
-                 words: WordVectors | None = None):
+    def __init__(
+        self, hasher: CharNgramHasher, feature_rows: np.ndarray, intercept: np.ndarray, words: WordVectors | None = None
+    ):
         """`feature_rows`: (features, labels + 1), coefficient × IDF for each label then the IDF; float32 (v3) or
         float64 (v2's exact products). `words` (v4): the title words over a table of per-label decision terms."""
         if feature_rows.ndim != 2 or feature_rows.shape[0] != hasher.n_features or feature_rows.shape[1] < 2:
@@ -83,7 +84,7 @@ class FnvHashScorer:
         indptr = counts.indptr
         # Whole rows up to the block size (at least one row, however long).
         for first, last in runs(np.diff(indptr).tolist(), _SCORE_BLOCK // (self.n_labels + 1), indptr.shape[0]):
-            self._add_rows(decision[first:last], counts, indptr[first:last + 1])
+            self._add_rows(decision[first:last], counts, indptr[first : last + 1])
 
     def _add_rows(self, decision: np.ndarray, counts: HashedCounts, indptr: np.ndarray) -> None:
         begin, end = int(indptr[0]), int(indptr[-1])
@@ -107,8 +108,9 @@ class MurmurHashScorer:
     """Format v1 (models trained before the vectorised featuriser): scikit-learn's HashingVectorizer(char,
     MurmurHash3) → TfidfTransformer(sublinear, l2) → one-vs-rest logistic, re-implemented one text at a time."""
 
-    def __init__(self, idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray, ngram_range: tuple[int, int],
-                 lowercase: bool):
+    def __init__(
+        self, idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray, ngram_range: tuple[int, int], lowercase: bool
+    ):
         self.idf = idf
         self.coef_t = np.ascontiguousarray(coef.T)  # (n_features, n_labels): one row gather per feature
         self.intercept = intercept
@@ -123,14 +125,15 @@ class MurmurHashScorer:
         length = len(text)
         grams = list(text) if self.min_n == 1 else []
         for n in range(max(self.min_n, 2), min(self.max_n, length) + 1):
-            grams.extend(text[i:i + n] for i in range(length - n + 1))
+            grams.extend(text[i : i + n] for i in range(length - n + 1))
         return grams
 
     def _features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         # mmh3 hashes a str as its UTF-8 bytes but crashes the process on a lone surrogate: encode here, with
         # surrogatepass (the same bytes for every other string, so the same hashes as scikit-learn's).
-        hashes = np.fromiter((mmh3.hash(gram.encode("utf-8", "surrogatepass"), 0, True)
-                              for gram in self._ngrams(text)), dtype=np.int64)
+        hashes = np.fromiter(
+            (mmh3.hash(gram.encode("utf-8", "surrogatepass"), 0, True) for gram in self._ngrams(text)), dtype=np.int64
+        )
         # abs() on int64 is safe for -2**31, where scikit-learn special-cases int32 to the same result.
         indices, counts = np.unique(np.abs(hashes) % self.n_features, return_counts=True)
         values = (np.log(counts) + 1.0) * self.idf[indices]
@@ -149,11 +152,13 @@ def load(data: bytes, format: str = FORMAT) -> FnvHashScorer | MurmurHashScorer:
     """The scorer of an npz artifact of `format`; ValueError or KeyError if the arrays do not fit it."""
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
         if format in (FORMAT_WORDS, FORMAT, FORMAT_V2):
-            hasher = CharNgramHasher(tuple(int(n) for n in arrays["ngram_range"]), int(arrays["bits"]),
-                                     bool(arrays["lowercase"]))
+            hasher = CharNgramHasher(
+                tuple(int(n) for n in arrays["ngram_range"]), int(arrays["bits"]), bool(arrays["lowercase"])
+            )
             if format == FORMAT_WORDS:
-                return FnvHashScorer(hasher, arrays["feature_rows"], arrays["intercept"],
-                                     WordVectors.from_arrays(arrays, WORDS_PREFIX))
+                return FnvHashScorer(
+                    hasher, arrays["feature_rows"], arrays["intercept"], WordVectors.from_arrays(arrays, WORDS_PREFIX)
+                )
             if format == FORMAT:
                 return FnvHashScorer(hasher, arrays["feature_rows"], arrays["intercept"])
             # v2: float32 × float32 is exact in float64, the v2 pipeline's own products.
@@ -161,7 +166,10 @@ def load(data: bytes, format: str = FORMAT) -> FnvHashScorer | MurmurHashScorer:
             return FnvHashScorer(hasher, np.column_stack([arrays["coef"].T * idf[:, None], idf]), arrays["intercept"])
         if format == FORMAT_V1:
             return MurmurHashScorer(
-                idf=arrays["idf"], coef=arrays["coef"], intercept=arrays["intercept"],
-                ngram_range=tuple(int(n) for n in arrays["ngram_range"]), lowercase=bool(arrays["lowercase"]),
+                idf=arrays["idf"],
+                coef=arrays["coef"],
+                intercept=arrays["intercept"],
+                ngram_range=tuple(int(n) for n in arrays["ngram_range"]),
+                lowercase=bool(arrays["lowercase"]),
             )
     raise ValueError(f"unknown inference format {format!r}")

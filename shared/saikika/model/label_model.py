@@ -42,7 +42,9 @@ class LabelModel:
         carried = above_thresholds(scores, self.thresholds).tolist()
         ranked = np.argsort(-scores, axis=1, kind="stable").tolist()
         return [
-            Prediction(labels=[self.labels[j] for j in order if passing[j]],
-                       scores={label: round(score, 6) for label, score in zip(self.labels, row)})
+            Prediction(
+                labels=[self.labels[j] for j in order if passing[j]],
+                scores={label: round(score, 6) for label, score in zip(self.labels, row)},
+            )
             for order, passing, row in zip(ranked, carried, scores.tolist())
         ]

@@ -44,8 +44,10 @@ class HashedCharNgrams(_StatelessTextTransformer):
 
     def transform(self, texts) -> sp.csr_matrix:
         counts = self.hasher()(list(texts))
-        return sp.csr_matrix((counts.counts.astype(np.float64), counts.indices, counts.indptr),
-                             shape=(len(counts.indptr) - 1, 1 << self.bits))
+        return sp.csr_matrix(
+            (counts.counts.astype(np.float64), counts.indices, counts.indptr),
+            shape=(len(counts.indptr) - 1, 1 << self.bits),
+        )
 
 
 # Each transformer's WordVectors (its lookup filter is built once), kept beside it rather than in its attributes,

@@ -47,7 +47,9 @@ def plotted(truth: np.ndarray, labels: list[str], limit: int) -> list[int]:
     return sorted(ranked)
 
 
-def build(version: str, scores: np.ndarray, truth: np.ndarray, thresholds: np.ndarray, labels: list[str]) -> dict[str, bytes]:
+def build(
+    version: str, scores: np.ndarray, truth: np.ndarray, thresholds: np.ndarray, labels: list[str]
+) -> dict[str, bytes]:
     """File name → bytes, for `models/<version>/report/`."""
     table = per_label_table(scores, truth, thresholds, labels)
 
@@ -66,8 +68,9 @@ def build(version: str, scores: np.ndarray, truth: np.ndarray, thresholds: np.nd
     shown = plotted(truth, labels, PLOTTED_LABELS)
     columns = 3
     rows = max(1, -(-len(shown) // columns))
-    hist_figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False,
-                                      constrained_layout=True)
+    hist_figure, axes = plt.subplots(
+        rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False, constrained_layout=True
+    )
     bins = np.linspace(0, 1, 21)
     for slot, axis in enumerate(axes.flat):
         if slot >= len(shown):

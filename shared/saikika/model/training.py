@@ -14,7 +14,7 @@ import platform
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 
 import numpy as np
@@ -33,10 +33,10 @@ from saikika.core.items import Item
 from saikika.core.metrics import binarize, evaluate_scores
 from saikika.core.objects import INFERENCE_FILE, MODEL_FILE
 from saikika.model import inference_artifact, pipeline_file
-from saikika.model.ngram_transformer import HashedCharNgrams, TitleWordVectors
-from saikika.model.word_vectors import WordVectors
 from saikika.model.artifact import ModelFiles, new_version_id, sha256_hex
+from saikika.model.ngram_transformer import HashedCharNgrams, TitleWordVectors
 from saikika.model.thresholds import tune_thresholds
+from saikika.model.word_vectors import WordVectors
 
 MIN_LABEL_EXAMPLES = 3
 SEED = 0
@@ -74,8 +74,11 @@ class TrainingConfig:
     def to_json(self) -> dict:
         out = {"ngram_range": list(self.ngram_range), "bits": self.bits, "alpha": self.alpha}
         if self.word_vectors is not None:
-            out["word_vectors"] = {"words": int(self.word_vectors.hashes.shape[0]),
-                                   "dimensions": self.word_vectors.dimensions, "weight": self.word_vectors.weight}
+            out["word_vectors"] = {
+                "words": int(self.word_vectors.hashes.shape[0]),
+                "dimensions": self.word_vectors.dimensions,
+                "weight": self.word_vectors.weight,
+            }
         return out
 
     def featuriser(self) -> HashedCharNgrams:
@@ -115,9 +118,9 @@ class LabelPolicy:
                 new = "" if label in self.known else "new label: "
                 dropped[label] = f"{new}{n} example(s), fewer than {needed}"
         ranked = sorted(eligible, key=lambda label: (-counts[label], label))
-        for rank, label in enumerate(ranked[self.max_labels:], start=self.max_labels + 1):
-            dropped[label] = (f"support {counts[label]} ranks {rank}: beyond SAIKIKA_MAX_LABELS={self.max_labels}")
-        return sorted(ranked[:self.max_labels]), dict(sorted(dropped.items()))
+        for rank, label in enumerate(ranked[self.max_labels :], start=self.max_labels + 1):
+            dropped[label] = f"support {counts[label]} ranks {rank}: beyond SAIKIKA_MAX_LABELS={self.max_labels}"
+        return sorted(ranked[: self.max_labels]), dict(sorted(dropped.items()))
 
 
 DEFAULT_POLICY = LabelPolicy()
@@ -157,14 +160,15 @@ class TrainedModel:
     config: TrainingConfig = DEFAULT_CONFIG
 
 
-def _featurise(featuriser: HashedCharNgrams, words: TitleWordVectors | None, texts: list[str],
-               progress: Progress | None) -> tuple[sp.csr_matrix, np.ndarray | None]:
+def _featurise(
+    featuriser: HashedCharNgrams, words: TitleWordVectors | None, texts: list[str], progress: Progress | None
+) -> tuple[sp.csr_matrix, np.ndarray | None]:
     """(n-gram counts, title word vectors or None) of `texts`."""
     starts = range(0, len(texts), _FEATURISE_CHUNK)
     counts, dense = [], []
 
     def chunk(start: int) -> tuple[sp.csr_matrix, np.ndarray | None]:
-        part = texts[start:start + _FEATURISE_CHUNK]
+        part = texts[start : start + _FEATURISE_CHUNK]
         return featuriser.transform(part), None if words is None else words.transform(part)
 
     # The featurisers' array operations release the GIL: chunks counted on threads use every core.
@@ -174,8 +178,10 @@ def _featurise(featuriser: HashedCharNgrams, words: TitleWordVectors | None, tex
             dense.append(vectors)
             if progress:
                 progress("featurise", min(start + _FEATURISE_CHUNK, len(texts)), len(texts))
-    return (sp.vstack(counts, format="csr") if len(counts) > 1 else counts[0],
-            None if words is None else np.vstack(dense))
+    return (
+        sp.vstack(counts, format="csr") if len(counts) > 1 else counts[0],
+        None if words is None else np.vstack(dense),
+    )
 
 
 def _model_rows(counts: sp.csr_matrix, tfidf: TfidfTransformer, dense: np.ndarray | None) -> sp.csr_matrix:
@@ -184,8 +190,12 @@ def _model_rows(counts: sp.csr_matrix, tfidf: TfidfTransformer, dense: np.ndarra
     return rows if dense is None else sp.hstack([rows, sp.csr_matrix(dense)], format="csr")
 
 
-def _pipeline(featuriser: HashedCharNgrams, tfidf: TfidfTransformer, words: TitleWordVectors | None,
-              classifier: OneVsRestClassifier) -> Pipeline:
+def _pipeline(
+    featuriser: HashedCharNgrams,
+    tfidf: TfidfTransformer,
+    words: TitleWordVectors | None,
+    classifier: OneVsRestClassifier,
+) -> Pipeline:
     if words is None:
         return Pipeline([("hash", featuriser), ("tfidf", tfidf), ("classify", classifier)])
     ngrams = Pipeline([("hash", featuriser), ("tfidf", tfidf)])
@@ -236,7 +246,7 @@ def _tfidf(counts: sp.csr_matrix, tfidf: TfidfTransformer) -> sp.csr_matrix:
         np.log(counts.data[begin:end], out=part)
         part += 1.0
         part *= idf[counts.indices[begin:end]]
-        lengths = np.diff(indptr[first:last + 1])
+        lengths = np.diff(indptr[first : last + 1])
         filled = lengths > 0
         norms = np.ones(last - first)
         if filled.any():
@@ -251,8 +261,9 @@ def _tfidf(counts: sp.csr_matrix, tfidf: TfidfTransformer) -> sp.csr_matrix:
     return sp.csr_matrix((values, counts.indices, indptr), shape=counts.shape)
 
 
-def _fit(counts: sp.csr_matrix, dense: np.ndarray | None, y: np.ndarray,
-         alpha: float) -> tuple[TfidfTransformer, OneVsRestClassifier]:
+def _fit(
+    counts: sp.csr_matrix, dense: np.ndarray | None, y: np.ndarray, alpha: float
+) -> tuple[TfidfTransformer, OneVsRestClassifier]:
     tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
     features = _model_rows(counts, tfidf, dense)
     epochs = stream_epochs(counts.shape[0])
@@ -277,8 +288,12 @@ def _labels(counts: Counter, policy: LabelPolicy, rows: int) -> tuple[list[str],
     return labels, dropped
 
 
-def train(items: Sequence[Item], progress: Progress | None = None, config: TrainingConfig = DEFAULT_CONFIG,
-          policy: LabelPolicy = DEFAULT_POLICY) -> TrainedModel:
+def train(
+    items: Sequence[Item],
+    progress: Progress | None = None,
+    config: TrainingConfig = DEFAULT_CONFIG,
+    policy: LabelPolicy = DEFAULT_POLICY,
+) -> TrainedModel:
     """In memory: fit on all but the tuning split, tune thresholds and measure on it, then refit on all rows."""
     counts = Counter(label for item in items for label in (item.labels or ()))
     labels, dropped = _labels(counts, policy, len(items))
@@ -331,8 +346,12 @@ def stream_epochs(fit_rows: int) -> int:
     return int(min(STREAM_MAX_EPOCHS, max(STREAM_MIN_EPOCHS, -(-STREAM_UPDATES // max(1, fit_rows)))))
 
 
-def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: Progress | None = None,
-                    config: TrainingConfig = DEFAULT_CONFIG, policy: LabelPolicy = DEFAULT_POLICY) -> TrainedModel:
+def train_streaming(
+    batches: Callable[[], Iterable[Sequence[Item]]],
+    progress: Progress | None = None,
+    config: TrainingConfig = DEFAULT_CONFIG,
+    policy: LabelPolicy = DEFAULT_POLICY,
+) -> TrainedModel:
     """Out of core: `batches()` streams the rows again for every pass, in the same order. Memory holds one batch's
     features and the per-label weights, never the data. One counting pass (labels, document frequencies), then
     averaged SGD (`partial_fit`) for a few epochs on all but the tuning split, then the same on all rows; the first
@@ -345,7 +364,9 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     rows = tuning_rows = 0
     for batch in batches():
         counts.update(label for item in batch for label in (item.labels or ()))
-        document_frequency += np.bincount(featuriser.transform([item.text() for item in batch]).indices, minlength=width)
+        document_frequency += np.bincount(
+            featuriser.transform([item.text() for item in batch]).indices, minlength=width
+        )
         rows += len(batch)
         tuning_rows += sum(splits.in_tuning_split(item.id) for item in batch)
         if progress:
@@ -360,15 +381,21 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     def new_models() -> list[SGDClassifier]:
         return [_binary_model(config.alpha, 1) for _ in labels]
 
-    def passes(models: list[SGDClassifier], fit_on: Callable[[np.ndarray], np.ndarray], epochs: int, stage: str,
-               on_first_pass: Callable[[sp.csr_matrix, np.ndarray, np.ndarray, list[Item]], None] | None = None) -> None:
+    def passes(
+        models: list[SGDClassifier],
+        fit_on: Callable[[np.ndarray], np.ndarray],
+        epochs: int,
+        stage: str,
+        on_first_pass: Callable[[sp.csr_matrix, np.ndarray, np.ndarray, list[Item]], None] | None = None,
+    ) -> None:
         for epoch in range(epochs):
             seen = 0
             rng = np.random.default_rng(SEED + epoch)
             for batch in batches():
                 texts = [item.text() for item in batch]
-                features = _model_rows(featuriser.transform(texts), tfidf,
-                                       None if words is None else words.transform(texts))
+                features = _model_rows(
+                    featuriser.transform(texts), tfidf, None if words is None else words.transform(texts)
+                )
                 truth = binarize(batch, labels)
                 held = np.array([splits.in_tuning_split(item.id) for item in batch])
                 if epoch == 0 and on_first_pass:
@@ -400,9 +427,16 @@ def train_streaming(batches: Callable[[], Iterable[Sequence[Item]]], progress: P
     _round_to_float32(tfidf, classifier)
     return TrainedModel(
         pipeline=_pipeline(featuriser, tfidf, words, classifier),
-        labels=labels, thresholds=thresholds, metrics=evaluate_scores(scores, truth, thresholds, labels),
-        rows_used=rows, tuning_rows=tuning_rows, labels_dropped=dropped, tuning_scores=scores, tuning_truth=truth,
-        check_texts=check_texts, config=config,
+        labels=labels,
+        thresholds=thresholds,
+        metrics=evaluate_scores(scores, truth, thresholds, labels),
+        rows_used=rows,
+        tuning_rows=tuning_rows,
+        labels_dropped=dropped,
+        tuning_scores=scores,
+        tuning_truth=truth,
+        check_texts=check_texts,
+        config=config,
     )
 
 
@@ -435,7 +469,7 @@ def serialize(trained: TrainedModel, extra: dict | None = None) -> ModelFiles:
     and the metadata naming the sha256 of both."""
     data = pipeline_file.dump(trained.pipeline)
     digest = sha256_hex(data)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     arrays, inference_meta = _checked_inference(trained)
     metadata = {
         "version": new_version_id(digest, now),
@@ -464,8 +498,13 @@ def _checked_inference(trained: TrainedModel) -> tuple[bytes, dict]:
     difference = max_difference(trained.pipeline, inference_artifact.load(arrays, format), trained.check_texts)
     if difference > inference_artifact.MAX_SCORE_DIFFERENCE:
         raise ModelIntegrityError(f"the inference artifact's scores differ from the pipeline's by {difference:.3g}")
-    return arrays, {"file": INFERENCE_FILE, "format": format, "sha256": sha256_hex(arrays),
-                    "max_score_difference": difference, "checked_on_texts": len(trained.check_texts)}
+    return arrays, {
+        "file": INFERENCE_FILE,
+        "format": format,
+        "sha256": sha256_hex(arrays),
+        "max_score_difference": difference,
+        "checked_on_texts": len(trained.check_texts),
+    }
 
 
 def max_difference(pipeline: Pipeline, scorer, texts: list[str]) -> float:
@@ -479,7 +518,10 @@ def export_inference(pipeline: Pipeline) -> bytes:
     `FORMAT_WORDS` (with title word vectors)."""
     featuriser, tfidf, words, classifier = pipeline_parts(pipeline)
     exportable = (
-        isinstance(featuriser, HashedCharNgrams) and tfidf.sublinear_tf and tfidf.norm == "l2" and tfidf.use_idf
+        isinstance(featuriser, HashedCharNgrams)
+        and tfidf.sublinear_tf
+        and tfidf.norm == "l2"
+        and tfidf.use_idf
         and all(isinstance(e, SGDClassifier) and e.loss == "log_loss" for e in classifier.estimators_)
     )
     if not exportable:

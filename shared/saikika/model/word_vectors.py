@@ -70,13 +70,16 @@ class WordVectors:
         if hashes.size and not (np.diff(hashes) > 0).all():
             raise ValueError("word vectors: `hashes` must be sorted and unique")
         if vectors.ndim != 2 or vectors.dtype not in (np.float16, np.float32, np.float64) or vectors.shape[0] == 0:
-            raise ValueError(f"word vectors: `vectors` must be a non-empty float16, float32 or float64 matrix, not "
-                             f"{vectors.dtype} {vectors.shape}")
+            raise ValueError(
+                f"word vectors: `vectors` must be a non-empty float16, float32 or float64 matrix, not "
+                f"{vectors.dtype} {vectors.shape}"
+            )
         if rows.size and (rows.min() < 0 or rows.max() >= vectors.shape[0]):
             raise ValueError("word vectors: a row index falls outside `vectors`")
         if not 1 <= max_length <= MAX_WORD_LENGTH or not weight > 0:
-            raise ValueError(f"word vectors: max_length {max_length} outside 1..{MAX_WORD_LENGTH} or weight {weight} "
-                             "not positive")
+            raise ValueError(
+                f"word vectors: max_length {max_length} outside 1..{MAX_WORD_LENGTH} or weight {weight} not positive"
+            )
         self.hashes, self.rows, self.vectors = hashes, rows.astype(np.int32, copy=False), vectors
         self.max_length, self.weight = int(max_length), float(weight)
         bits = np.zeros(1 << _FILTER_BITS, dtype=bool)
@@ -92,8 +95,14 @@ class WordVectors:
         return WordVectors(self.hashes, self.rows, table, self.max_length, self.weight)
 
     @classmethod
-    def from_words(cls, words: Sequence[str], rows: np.ndarray, vectors: np.ndarray, weight: float = 1.0,
-                   max_length: int = MAX_WORD_LENGTH) -> WordVectors:
+    def from_words(
+        cls,
+        words: Sequence[str],
+        rows: np.ndarray,
+        vectors: np.ndarray,
+        weight: float = 1.0,
+        max_length: int = MAX_WORD_LENGTH,
+    ) -> WordVectors:
         """From a vocabulary: `rows[i]` is the row of `vectors` of `words[i]`. Words longer than `max_length`
         (rare compounds, URLs) and empty or multi-line words are left out; two words of one key are refused."""
         kept = [i for i, word in enumerate(words) if 0 < len(word) <= max_length and "\n" not in word]
@@ -110,14 +119,23 @@ class WordVectors:
     # -- storage: plain arrays, loaded with allow_pickle=False -----------------------------------------------------
 
     def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        return {f"{prefix}hashes": self.hashes, f"{prefix}rows": self.rows, f"{prefix}vectors": self.vectors,
-                f"{prefix}max_length": np.asarray(self.max_length, dtype=np.int64),
-                f"{prefix}weight": np.asarray(self.weight, dtype=np.float64)}
+        return {
+            f"{prefix}hashes": self.hashes,
+            f"{prefix}rows": self.rows,
+            f"{prefix}vectors": self.vectors,
+            f"{prefix}max_length": np.asarray(self.max_length, dtype=np.int64),
+            f"{prefix}weight": np.asarray(self.weight, dtype=np.float64),
+        }
 
     @classmethod
     def from_arrays(cls, arrays, prefix: str = "") -> WordVectors:
-        return cls(arrays[f"{prefix}hashes"], arrays[f"{prefix}rows"], arrays[f"{prefix}vectors"],
-                   int(arrays[f"{prefix}max_length"]), float(arrays[f"{prefix}weight"]))
+        return cls(
+            arrays[f"{prefix}hashes"],
+            arrays[f"{prefix}rows"],
+            arrays[f"{prefix}vectors"],
+            int(arrays[f"{prefix}max_length"]),
+            float(arrays[f"{prefix}weight"]),
+        )
 
     def to_bytes(self) -> bytes:
         """A vectors file (npz), as `saikika word-vectors` writes and `SAIKIKA_WORD_VECTORS` names."""
@@ -153,7 +171,7 @@ class WordVectors:
             keys = np.empty((total, width), dtype=np.uint64)
             running = np.full(total, _FNV64_OFFSET, dtype=np.uint64)
             for column in range(width):
-                running = (running ^ padded[column:column + total]) * _FNV64_PRIME
+                running = (running ^ padded[column : column + total]) * _FNV64_PRIME
                 keys[:, column] = running
             room = np.repeat(offsets[1:], np.diff(offsets)) - np.arange(total)  # code points left in the text
             inside = np.arange(1, width + 1) <= room[:, None]  # pairs that stay within their own text

@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -23,11 +24,21 @@ def main() -> None:
 # ---- training ------------------------------------------------------------------------------
 @main.command()
 @click.option("--data", "data", multiple=True, required=True, help="JSONL file or gs:// URI (repeatable).")
-@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder for model.skops and metadata.json.")
-@click.option("--in-memory-rows", default=50_000, show_default=True,
-              help="Up to this many rows train in memory; more stream from the files in bounded memory.")
-@click.option("--word-vectors", "word_vectors", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Add the title's pretrained word vectors (a file from `saikika word-vectors import`).")
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), required=True, help="Folder for model.skops and metadata.json."
+)
+@click.option(
+    "--in-memory-rows",
+    default=50_000,
+    show_default=True,
+    help="Up to this many rows train in memory; more stream from the files in bounded memory.",
+)
+@click.option(
+    "--word-vectors",
+    "word_vectors",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Add the title's pretrained word vectors (a file from `saikika word-vectors import`).",
+)
 def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: Path | None) -> None:
     """Train a multi-label text model from labeled JSONL rows (streamed, in bounded memory, above
     --in-memory-rows)."""
@@ -61,8 +72,9 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
         while batch := list(islice(items, 5_000)):
             yield batch
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
         tasks: dict[str, int] = {}
 
         def report(stage: str, done: int, total: int) -> None:
@@ -71,8 +83,11 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
             progress.update(tasks[stage], completed=done)
 
         try:
-            trained = (training.train_streaming(batches, progress=report, config=config) if streamed
-                       else training.train(head, progress=report, config=config))
+            trained = (
+                training.train_streaming(batches, progress=report, config=config)
+                if streamed
+                else training.train(head, progress=report, config=config)
+            )
         except training.TrainingDataError as exc:
             raise click.ClickException(str(exc)) from exc
     if streamed:
@@ -80,9 +95,13 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
     if invalid:
         console.print(f"[yellow]{len(invalid)} invalid row(s) skipped[/]; first: {invalid[0]}")
     files = training.serialize(
-        trained, extra={"data_sources": list(data), "invalid_rows": len(invalid),
-                        "training_mode": "streamed" if streamed else "in memory",
-                        "training_seconds": round(time.perf_counter() - started, 2)}
+        trained,
+        extra={
+            "data_sources": list(data),
+            "invalid_rows": len(invalid),
+            "training_mode": "streamed" if streamed else "in memory",
+            "training_seconds": round(time.perf_counter() - started, 2),
+        },
     )
     artifact.write_dir(out, files)
     data_bytes, metadata = files.model, files.metadata
@@ -113,11 +132,18 @@ def evaluate(model_dir: Path, data: tuple[str, ...], out: Path | None) -> None:
     for column in ("label", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "label" else "right")
     for label, figures in result["per_label"].items():
-        table.add_row(label, f"{figures['precision']:.3f}", f"{figures['recall']:.3f}", f"{figures['f1']:.3f}",
-                      str(figures["support"]))
+        table.add_row(
+            label,
+            f"{figures['precision']:.3f}",
+            f"{figures['recall']:.3f}",
+            f"{figures['f1']:.3f}",
+            str(figures["support"]),
+        )
     Console().print(table)
-    Console().print(f"top-1 accuracy {result['top1_accuracy']:.4f}   micro F1 {result['micro_f1']:.4f}   "
-                    f"macro F1 {result['macro_f1']:.4f}")
+    Console().print(
+        f"top-1 accuracy {result['top1_accuracy']:.4f}   micro F1 {result['micro_f1']:.4f}   "
+        f"macro F1 {result['macro_f1']:.4f}"
+    )
     if out:
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
@@ -137,17 +163,24 @@ def catalogue_command(rows: int, seed: int, out: Path) -> None:
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--input", "input_pattern", required=True, help="Items JSONL: a file, a glob, local or gs://.")
-@click.option("--output", help="Folder for part-SSSSS-of-NNNNN.jsonl, errors/ and _SUCCESS. Default: the predictions "
-              "bucket's batch/dt=DAY/run=RUN/ (what the BigQuery table reads), bad lines under rejected/batch/.")
-@click.option("--model", default="champion", show_default=True,
-              help="champion, a VERSION in the models bucket, or a local model folder.")
+@click.option(
+    "--output",
+    help="Folder for part-SSSSS-of-NNNNN.jsonl, errors/ and _SUCCESS. Default: the predictions "
+    "bucket's batch/dt=DAY/run=RUN/ (what the BigQuery table reads), bad lines under rejected/batch/.",
+)
+@click.option(
+    "--model",
+    default="champion",
+    show_default=True,
+    help="champion, a VERSION in the models bucket, or a local model folder.",
+)
 @click.option("--runner", default="DirectRunner", show_default=True, help="DirectRunner or DataflowRunner.")
 @click.pass_context
 def batch(ctx: click.Context, input_pattern: str, output: str | None, model: str, runner: str) -> None:
     """Predict a whole catalogue with Apache Beam. Further arguments are Beam pipeline options
     (--project, --region, --temp_location, --max_num_workers, --machine_type, --direct_num_workers, ...)."""
     import uuid
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from saikika.cloud import batch_pipeline
     from saikika.core import objects
@@ -157,13 +190,22 @@ def batch(ctx: click.Context, input_pattern: str, output: str | None, model: str
     errors = None
     if output is None:
         predictions = _settings().predictions_bucket
-        day = datetime.now(timezone.utc)
+        day = datetime.now(UTC)
         output = f"gs://{predictions}/{objects.batch_run_folder(day, run_id)}"
         errors = f"gs://{predictions}/{objects.batch_errors_folder(day, run_id)}"
-    success = batch_pipeline.run(input_pattern, output, folder, expected_sha256=expected, errors=errors,
-                                 pipeline_args=[f"--runner={runner}", *ctx.args], run_id=run_id)
-    console.print(f"batch {success['run_id']}: {success['read']} lines read, {success['predicted']} predicted, "
-                  f"{success['rejected']} rejected, model {success['model_version']} → {output}")
+    success = batch_pipeline.run(
+        input_pattern,
+        output,
+        folder,
+        expected_sha256=expected,
+        errors=errors,
+        pipeline_args=[f"--runner={runner}", *ctx.args],
+        run_id=run_id,
+    )
+    console.print(
+        f"batch {success['run_id']}: {success['read']} lines read, {success['predicted']} predicted, "
+        f"{success['rejected']} rejected, model {success['model_version']} → {output}"
+    )
 
 
 def _model_folder(model: str) -> tuple[str, str | None]:
@@ -191,8 +233,12 @@ def word_vectors_group() -> None:
 @word_vectors_group.command("import")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--weight", default=1.0, show_default=True,
-              help="The feature's scale beside the TF-IDF row (length 1): a typical word vector has length 1.")
+@click.option(
+    "--weight",
+    default=1.0,
+    show_default=True,
+    help="The feature's scale beside the TF-IDF row (length 1): a typical word vector has length 1.",
+)
 def word_vectors_import(source: Path, out: Path, weight: float) -> None:
     """Build a word-vectors file from a spaCy vocabulary: a model package's folder or its wheel (e.g. ja-ginza's,
     chiVe vectors; `make word-vectors`)."""
@@ -206,8 +252,10 @@ def word_vectors_import(source: Path, out: Path, weight: float) -> None:
     data = vectors.to_bytes()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    console.print(f"{vectors.hashes.shape[0]} words, {vectors.vectors.shape[0]} vectors of {vectors.dimensions}, "
-                  f"{len(data) / 1e6:.1f} MB, sha256 {sha256_hex(data)} → {out}")
+    console.print(
+        f"{vectors.hashes.shape[0]} words, {vectors.vectors.shape[0]} vectors of {vectors.dimensions}, "
+        f"{len(data) / 1e6:.1f} MB, sha256 {sha256_hex(data)} → {out}"
+    )
 
 
 @word_vectors_group.command("push")
@@ -297,8 +345,16 @@ def _promote_by_hand(bucket, metadata: dict, reason: str) -> None:
         registry.set_champion(bucket, metadata, current, reason=reason)
     except registry.ChampionChanged as exc:
         raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
-    registry.record_decision(bucket, {"version": version, "action": "promote-by-hand", "outcome": "promoted",
-                                      "reason": reason, "previous_champion": current.version if current else None})
+    registry.record_decision(
+        bucket,
+        {
+            "version": version,
+            "action": "promote-by-hand",
+            "outcome": "promoted",
+            "reason": reason,
+            "previous_champion": current.version if current else None,
+        },
+    )
     console.print(f"champion is now {version}" + (f" (was {current.version})" if current else ""))
 
 
@@ -317,9 +373,14 @@ def models_list() -> None:
         decision = registry.read_decision(bucket, version)
         metrics = metadata.get("metrics", {})
         table.add_row(
-            "★" if champion and champion.version == version else "", version, str(metadata.get("rows_used", "")),
-            _fmt(metrics.get("micro_f1")), _fmt(metrics.get("macro_f1")), _fmt(metrics.get("top1_accuracy")),
-            decision["outcome"] if decision else "—", (decision.get("reason", "") if decision else "")[:60],
+            "★" if champion and champion.version == version else "",
+            version,
+            str(metadata.get("rows_used", "")),
+            _fmt(metrics.get("micro_f1")),
+            _fmt(metrics.get("macro_f1")),
+            _fmt(metrics.get("top1_accuracy")),
+            decision["outcome"] if decision else "—",
+            (decision.get("reason", "") if decision else "")[:60],
         )
     Console(width=max(Console().width, 160)).print(table)
     if champion is None:
@@ -359,8 +420,15 @@ def models_rollback() -> None:
         raise click.ClickException(str(exc)) from exc
     except registry.ChampionChanged as exc:
         raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
-    registry.record_decision(bucket, {"version": restored.version, "action": "rollback", "outcome": "promoted",
-                                     "previous_champion": current.version})
+    registry.record_decision(
+        bucket,
+        {
+            "version": restored.version,
+            "action": "rollback",
+            "outcome": "promoted",
+            "previous_champion": current.version,
+        },
+    )
     console.print(f"champion rolled back to {restored.version} (was {current.version})")
 
 

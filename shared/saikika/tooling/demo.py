@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -63,9 +63,10 @@ def predict_and_show(stack, publisher, predictions_bucket, items, title: str) ->
     payloads = [json.dumps(p, ensure_ascii=False).encode() for p in public[:-4]]
     payloads.append(json.dumps({"items": public[-4:]}, ensure_ascii=False).encode())
     message_ids = publish(publisher, stack.project, ITEMS_TOPIC, payloads)
-    console.print(f"  {len(payloads)} messages published to '{ITEMS_TOPIC}' "
-                  f"({len(payloads) - 1} single items and one batch of 4)")
-    today = datetime.now(timezone.utc)
+    console.print(
+        f"  {len(payloads)} messages published to '{ITEMS_TOPIC}' ({len(payloads) - 1} single items and one batch of 4)"
+    )
+    today = datetime.now(UTC)
     names = [objects.predictions(today, message_id) for message_id in message_ids]
     found = wait_for_objects(predictions_bucket, names)
     records = [json.loads(line) for name in names for line in found[name].splitlines()]
@@ -76,9 +77,14 @@ def predict_and_show(stack, publisher, predictions_bucket, items, title: str) ->
         table.add_column(column, overflow="fold")
     for record in records:
         top = sorted(record["scores"].items(), key=lambda kv: -kv[1])[:2]
-        table.add_row(record["id"], titles[record["id"]][:32], ", ".join(record["labels"]) or "—",
-                      " ".join(f"{k}:{v:.2f}" for k, v in top), ", ".join(truth[record["id"]]) or "—",
-                      record["model_version"][-8:])
+        table.add_row(
+            record["id"],
+            titles[record["id"]][:32],
+            ", ".join(record["labels"]) or "—",
+            " ".join(f"{k}:{v:.2f}" for k, v in top),
+            ", ".join(truth[record["id"]]) or "—",
+            record["model_version"][-8:],
+        )
     console.print(table)
     return records
 
@@ -106,18 +112,22 @@ def run(state_dir: Path) -> None:
         holdout = list(catalogue.generate(600, seed=99, features=ALL_FEATURES, id_prefix="holdout", noise=0.0))
         data_files.write_jsonl(work / "catalogue.jsonl", base)
         trained = training.train(base)
-        v1_trained_at = datetime.now(timezone.utc).isoformat()
+        v1_trained_at = datetime.now(UTC).isoformat()
         files = training.serialize(trained, extra={"data_sources": [str(work / "catalogue.jsonl")]})
         artifact.write_dir(work / "model-v1", files)
         metadata = files.metadata
         v1 = metadata["version"]
         m = trained.metrics
         console.print(f"  v1 = {v1}: {trained.rows_used} rows, labels: {', '.join(trained.labels)}")
-        console.print(f"  tuning split: top-1 {m['top1_accuracy']:.3f}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f}")
+        console.print(
+            f"  tuning split: top-1 {m['top1_accuracy']:.3f}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f}"
+        )
 
         _step("Pushing v1 to the models bucket and promoting it (saikika models push --promote)")
         registry.push(models_bucket, *files)
-        registry.set_champion(models_bucket, metadata, registry.read_champion(models_bucket), reason="demo: first model")
+        registry.set_champion(
+            models_bucket, metadata, registry.read_champion(models_bucket), reason="demo: first model"
+        )
         # The rows promotions are judged on; training never reads eval/.
         gcs.create_only(data_bucket, objects.HOLDOUT_OBJECT, rows.dumps(holdout), jsonl.CONTENT_TYPE)
 
@@ -125,31 +135,43 @@ def run(state_dir: Path) -> None:
         fresh = list(catalogue.generate(10, seed=2026, features=ALL_FEATURES, id_prefix="new", noise=0.0))
         predict_and_show(stack, publisher, predictions_bucket, fresh, "Predictions by v1 (read back from the bucket)")
         [bad_id] = publish(publisher, stack.project, ITEMS_TOPIC, [b'{"items": [{"title": "an item without an id"}]}'])
-        rejected_name = objects.rejected(datetime.now(timezone.utc), bad_id)
+        rejected_name = objects.rejected(datetime.now(UTC), bad_id)
         rejected = json.loads(wait_for_objects(predictions_bucket, [rejected_name])[rejected_name])
-        console.print(f"  a malformed message → gs://{predictions_bucket.name}/{rejected_name}: {rejected['errors'][0]['error']}")
+        console.print(
+            f"  a malformed message → gs://{predictions_bucket.name}/{rejected_name}: {rejected['errors'][0]['error']}"
+        )
 
         _step("Calling the HTTP endpoint (predict_http) once")
         body = json.dumps({"instances": [{"id": "http-1", "title": "防水 Bluetooth スピーカー 持ち運び便利"}]}).encode()
-        request = urllib.request.Request(stack.env["SAIKIKA_PREDICT_URL"], data=body, headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            stack.env["SAIKIKA_PREDICT_URL"], data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
-        console.print(f"  POST {stack.env['SAIKIKA_PREDICT_URL']} → {response.status}: "
-                      f"{answer['predictions'][0]['labels']} (model {answer['model_version']})")
+        console.print(
+            f"  POST {stack.env['SAIKIKA_PREDICT_URL']} → {response.status}: "
+            f"{answer['predictions'][0]['labels']} (model {answer['model_version']})"
+        )
 
         _step("Batch: a catalogue file dropped under batch/input/ is predicted by the batch function")
         shop = list(catalogue.generate(2000, seed=31, id_prefix="shop"))
         name = f"{objects.BATCH_INPUT_PREFIX}shop-catalogue.jsonl"
         data_bucket.blob(name).upload_from_string(
             jsonl.dumps({k: v for k, v in item.to_json().items() if k != "labels"} for item in shop) + "not json\n",
-            content_type=jsonl.CONTENT_TYPE)
+            content_type=jsonl.CONTENT_TYPE,
+        )
         dropped = data_bucket.get_blob(name)
         run_folder = objects.batch_run_folder(dropped.time_created, objects.batch_run_id(name, dropped.generation))
-        success = json.loads(wait_for_objects(predictions_bucket, [run_folder + objects.BATCH_SUCCESS_FILE])
-                             [run_folder + objects.BATCH_SUCCESS_FILE])
-        console.print(f"  gs://{data_bucket.name}/{name} → gs://{predictions_bucket.name}/{run_folder}: "
-                      f"{success['predicted']} predicted, {success['rejected']} rejected (kept with its line number), "
-                      f"model {success['model_version']}")
+        success = json.loads(
+            wait_for_objects(predictions_bucket, [run_folder + objects.BATCH_SUCCESS_FILE])[
+                run_folder + objects.BATCH_SUCCESS_FILE
+            ]
+        )
+        console.print(
+            f"  gs://{data_bucket.name}/{name} → gs://{predictions_bucket.name}/{run_folder}: "
+            f"{success['predicted']} predicted, {success['rejected']} rejected (kept with its line number), "
+            f"model {success['model_version']}"
+        )
         console.print("  (a whole catalogue on Beam: saikika batch --input 'gs://…/*.jsonl'; README, Batch prediction)")
 
         _step("Feedback: corrected labels, and a label v1 has never seen ('limited-edition')")
@@ -157,38 +179,53 @@ def run(state_dir: Path) -> None:
         corrections = [fixed for noisy, fixed in zip(base, clean) if noisy.labels != fixed.labels]
         novel = list(catalogue.generate(400, seed=4242, features=ALL_FEATURES, id_prefix="fb", noise=0.0))
         feedback = corrections + novel
-        batches = [feedback[i:i + 100] for i in range(0, len(feedback), 100)]
-        feedback_ids = publish(publisher, stack.project, FEEDBACK_TOPIC,
-                               [json.dumps({"items": [i.to_json() for i in batch]}, ensure_ascii=False).encode() for batch in batches])
-        today = datetime.now(timezone.utc)
+        batches = [feedback[i : i + 100] for i in range(0, len(feedback), 100)]
+        feedback_ids = publish(
+            publisher,
+            stack.project,
+            FEEDBACK_TOPIC,
+            [json.dumps({"items": [i.to_json() for i in batch]}, ensure_ascii=False).encode() for batch in batches],
+        )
+        today = datetime.now(UTC)
         wait_for_objects(data_bucket, [objects.feedback(today, message_id) for message_id in feedback_ids])
         new_label = sum("limited-edition" in (item.labels or ()) for item in feedback)
-        console.print(f"  {len(corrections)} corrections and {len(novel)} new labeled items ({new_label} with "
-                      f"'limited-edition') → gs://{data_bucket.name}/training/feedback/")
+        console.print(
+            f"  {len(corrections)} corrections and {len(novel)} new labeled items ({new_label} with "
+            f"'limited-edition') → gs://{data_bucket.name}/training/feedback/"
+        )
         # The catalogue as it was when v1 was trained: its rows carry that time, so the corrections published since
         # are newer and win (newest event per item; the object itself is written after them).
         exported = jsonl.dumps({**item.to_json(), rows.EVENT_TIME_FIELD: v1_trained_at} for item in base)
         gcs.create_only(data_bucket, "training/base/catalogue.jsonl", exported, jsonl.CONTENT_TYPE)
-        console.print(f"  the catalogue exported to gs://{data_bucket.name}/training/base/catalogue.jsonl "
-                      f"(event_time {v1_trained_at}: the corrections are newer)")
+        console.print(
+            f"  the catalogue exported to gs://{data_bucket.name}/training/base/catalogue.jsonl "
+            f"(event_time {v1_trained_at}: the corrections are newer)"
+        )
 
         _step("The retrain function trains v2 by itself; the promote function judges it")
-        decision = wait_until("a judged version trained on all the data written",
-                              lambda: _decision_when_settled(models_bucket), timeout_s=240)
+        decision = wait_until(
+            "a judged version trained on all the data written",
+            lambda: _decision_when_settled(models_bucket),
+            timeout_s=240,
+        )
         v2 = decision["version"]
         for run_blob in models_bucket.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX):
             run = json.loads(run_blob.download_as_bytes())
             data = run.get("training_data") or {}
-            console.print(f"  retrain run: {run['status']} on {data.get('rows_newest_per_item', '?')} rows "
-                          f"({data.get('shards', 0)} compacted shards, {data.get('loose_objects', 0)} other objects) "
-                          f"in {run['seconds']} s → {run['version'] or run['reason']}")
+            console.print(
+                f"  retrain run: {run['status']} on {data.get('rows_newest_per_item', '?')} rows "
+                f"({data.get('shards', 0)} compacted shards, {data.get('loose_objects', 0)} other objects) "
+                f"in {run['seconds']} s → {run['version'] or run['reason']}"
+            )
         v2_meta = registry.read_metadata(models_bucket, v2)
         report_dir = work / "v2-report"
         report_dir.mkdir(exist_ok=True)
         for blob in models_bucket.list_blobs(prefix=objects.version_file(v2, objects.REPORT_FOLDER)):
             blob.download_to_filename(report_dir / blob.name.rsplit("/", 1)[1])
-        console.print(f"  v2 = {v2}: trained on {v2_meta['rows_used']} rows (data digest "
-                      f"{v2_meta['training_data']['digest'][:12]}), labels: {', '.join(v2_meta['labels'])}")
+        console.print(
+            f"  v2 = {v2}: trained on {v2_meta['rows_used']} rows (data digest "
+            f"{v2_meta['training_data']['digest'][:12]}), labels: {', '.join(v2_meta['labels'])}"
+        )
         cand, champ = decision.get("candidate_metrics") or {}, decision.get("champion_metrics") or {}
         console.print(f"  judged on {decision.get('evaluation_rows')} rows ({decision.get('evaluated_on')}):")
         for key in ("micro_f1", "macro_f1", "top1_accuracy"):
@@ -196,8 +233,10 @@ def run(state_dir: Path) -> None:
                 console.print(f"    {key:14} v1 {champ[key]:.3f} → v2 {cand[key]:.3f}  ({cand[key] - champ[key]:+.3f})")
         colour = "green" if decision["outcome"] == "promoted" else "red"
         console.print(f"  decision: [{colour}]{decision['outcome']}[/] — {decision['reason']}")
-        console.print(f"  v2 report: gs://{models_bucket.name}/{objects.version_file(v2, objects.REPORT_FOLDER)}index.html "
-                      f"(copied to {report_dir / 'index.html'})")
+        console.print(
+            f"  v2 report: gs://{models_bucket.name}/{objects.version_file(v2, objects.REPORT_FOLDER)}index.html "
+            f"(copied to {report_dir / 'index.html'})"
+        )
 
         if decision["outcome"] == "promoted":
             _step("New items, predicted by v2 after the predictors' hot swap (no restart)")

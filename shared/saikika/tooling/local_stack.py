@@ -194,7 +194,9 @@ class LocalStack:
         self._create_push_subscriptions()
         self._start_tick()
         self._write_env_file()
-        logs.event(log, logging.INFO, "local stack ready", **{k: v for k, v in self.env.items() if "URL" in k or "HOST" in k})
+        logs.event(
+            log, logging.INFO, "local stack ready", **{k: v for k, v in self.env.items() if "URL" in k or "HOST" in k}
+        )
 
     def _start_tick(self) -> None:
         """Publish the retrain tick every `retrain_tick_s`, as terraform's Cloud Scheduler job does."""
@@ -293,8 +295,13 @@ class LocalStack:
         log_file = self._log_path(name).open("ab" if restarted else "wb")
         self._started.add(name)
         process = subprocess.Popen(
-            args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True,  # its own process group, stopped as one
+            args,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,  # its own process group, stopped as one
         )
         log_file.close()
         self._processes.append((name, process))
@@ -328,10 +335,29 @@ class LocalStack:
         port = url.rsplit(":", 1)[1]
         process = self._spawn(
             "fake-gcs-server",
-            [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", port, "-backend", "memory",
-             "-public-host", f"127.0.0.1:{port}", "-external-url", url,
-             "-event.pubsub-project-id", self.project, "-event.pubsub-topic", BUCKET_EVENTS_TOPIC,
-             "-event.list", "finalize", "-log-level", "warn"],
+            [
+                str(fake_gcs_binary()),
+                "-scheme",
+                "http",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                port,
+                "-backend",
+                "memory",
+                "-public-host",
+                f"127.0.0.1:{port}",
+                "-external-url",
+                url,
+                "-event.pubsub-project-id",
+                self.project,
+                "-event.pubsub-topic",
+                BUCKET_EVENTS_TOPIC,
+                "-event.list",
+                "finalize",
+                "-log-level",
+                "warn",
+            ],
             {**os.environ, "PUBSUB_EMULATOR_HOST": self.env["PUBSUB_EMULATOR_HOST"]},
         )
         _wait_http(f"{url}/storage/v1/b", 30, process, "fake-gcs-server", self._log_path("fake-gcs-server"))
@@ -372,28 +398,49 @@ class LocalStack:
 
     def _start_function(self, spec: FunctionSpec, port: int) -> None:
         folder = self.functions_dir / spec.name
-        command = self.function_command(spec) if self.function_command else [sys.executable, "-m", "functions_framework"]
+        command = (
+            self.function_command(spec) if self.function_command else [sys.executable, "-m", "functions_framework"]
+        )
         self._spawn(
             f"function-{spec.name}",
-            [*command, "--target", spec.name, "--source", str(folder / "main.py"),
-             "--signature-type", spec.signature, "--host", "127.0.0.1", "--port", str(port)],
-            self._function_env(), cwd=folder,
+            [
+                *command,
+                "--target",
+                spec.name,
+                "--source",
+                str(folder / "main.py"),
+                "--signature-type",
+                spec.signature,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            self._function_env(),
+            cwd=folder,
         )
 
     def _wait_function(self, spec: FunctionSpec) -> None:
         process = dict(self._processes)[f"function-{spec.name}"]
         # Any HTTP answer means the framework is serving (a GET on a CloudEvent function is a 4xx).
-        _wait_http(self.env[spec.env_key] + "/", 60, process, f"function {spec.name}", self._log_path(f"function-{spec.name}"))
+        _wait_http(
+            self.env[spec.env_key] + "/", 60, process, f"function {spec.name}", self._log_path(f"function-{spec.name}")
+        )
 
     def _create_push_subscriptions(self) -> None:
         subscriber = self.subscriber()
         for spec in self.functions:
             for topic in spec.topics:
                 create_push_subscription(
-                    subscriber, self.project, topic, spec.name,
+                    subscriber,
+                    self.project,
+                    topic,
+                    spec.name,
                     endpoint=f"{self.env[spec.env_key]}/projects/{self.project}/topics/{topic}",
-                    min_backoff_s=self.min_backoff_s, max_backoff_s=self.max_backoff_s,
-                    max_delivery_attempts=spec.max_delivery_attempts, ack_deadline_s=self.ack_deadline_s,
+                    min_backoff_s=self.min_backoff_s,
+                    max_backoff_s=self.max_backoff_s,
+                    max_delivery_attempts=spec.max_delivery_attempts,
+                    ack_deadline_s=self.ack_deadline_s,
                 )
 
     def _write_env_file(self) -> None:
@@ -410,9 +457,18 @@ def subscription_name(topic: str, function: str) -> str:
     return f"{topic}-to-{function.replace('_', '-')}"
 
 
-def create_push_subscription(subscriber, project: str, topic: str, function: str, *, endpoint: str,
-                             min_backoff_s: int, max_backoff_s: int,
-                             max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS, ack_deadline_s: int = 60) -> str:
+def create_push_subscription(
+    subscriber,
+    project: str,
+    topic: str,
+    function: str,
+    *,
+    endpoint: str,
+    min_backoff_s: int,
+    max_backoff_s: int,
+    max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS,
+    ack_deadline_s: int = 60,
+) -> str:
     """A push subscription as production has it: dead letters after MAX_DELIVERY_ATTEMPTS, with backoff.
 
     The dead-letter topic gets a pull subscription of its own, so dead letters are kept for inspection.
@@ -423,15 +479,17 @@ def create_push_subscription(subscriber, project: str, topic: str, function: str
     dead_letter_sub = subscriber.subscription_path(project, dead_letter_topic(topic, function) + "-keep")
     subscriber.create_subscription(request={"name": dead_letter_sub, "topic": dead_letter})
     name = subscriber.subscription_path(project, subscription_name(topic, function))
-    subscriber.create_subscription(request={
-        "name": name,
-        "topic": subscriber.topic_path(project, topic),
-        "push_config": {"push_endpoint": endpoint},
-        "ack_deadline_seconds": ack_deadline_s,
-        "dead_letter_policy": {"dead_letter_topic": dead_letter, "max_delivery_attempts": max_delivery_attempts},
-        "retry_policy": {
-            "minimum_backoff": duration_pb2.Duration(seconds=min_backoff_s),
-            "maximum_backoff": duration_pb2.Duration(seconds=max_backoff_s),
-        },
-    })
+    subscriber.create_subscription(
+        request={
+            "name": name,
+            "topic": subscriber.topic_path(project, topic),
+            "push_config": {"push_endpoint": endpoint},
+            "ack_deadline_seconds": ack_deadline_s,
+            "dead_letter_policy": {"dead_letter_topic": dead_letter, "max_delivery_attempts": max_delivery_attempts},
+            "retry_policy": {
+                "minimum_backoff": duration_pb2.Duration(seconds=min_backoff_s),
+                "maximum_backoff": duration_pb2.Duration(seconds=max_backoff_s),
+            },
+        }
+    )
     return name

@@ -73,9 +73,13 @@ def runtime() -> str:
 
 
 def lock_text(function: str) -> str:
-    header = (f"# {function}: pinned by `saikika package --lock`; the transitive closure of "
-              f"{', '.join(FUNCTION_DEPENDENCIES[function])}\n# runtime: {runtime()}\n")
-    return header + "".join(f"{name}=={version}\n" for name, version in closure(FUNCTION_DEPENDENCIES[function]).items())
+    header = (
+        f"# {function}: pinned by `saikika package --lock`; the transitive closure of "
+        f"{', '.join(FUNCTION_DEPENDENCIES[function])}\n# runtime: {runtime()}\n"
+    )
+    return header + "".join(
+        f"{name}=={version}\n" for name, version in closure(FUNCTION_DEPENDENCIES[function]).items()
+    )
 
 
 def write_locks(functions_dir: Path) -> list[Path]:
@@ -98,7 +102,9 @@ def library_modules(function_folder: Path, library_root: Path = LIBRARY_ROOT) ->
 
 def _package_files(functions_dir: Path, library_root: Path, function: str) -> list[tuple[str, Path]]:
     folder = functions_dir / function
-    files = [(p.relative_to(folder).as_posix(), p) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    files = [
+        (p.relative_to(folder).as_posix(), p) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    ]
     for module in library_modules(folder, library_root):
         path = library_root.joinpath(*module.split("."))
         path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")

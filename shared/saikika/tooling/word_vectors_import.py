@@ -30,12 +30,12 @@ def murmurhash64a(data: bytes, seed: int = 1) -> int:
     h = (seed ^ (len(data) * _M)) & _MASK
     blocks = len(data) // 8
     for block in range(blocks):
-        k = int.from_bytes(data[8 * block:8 * block + 8], "little")
+        k = int.from_bytes(data[8 * block : 8 * block + 8], "little")
         k = (k * _M) & _MASK
         k ^= k >> 47
         k = (k * _M) & _MASK
         h = ((h ^ k) * _M) & _MASK
-    tail = data[8 * blocks:]
+    tail = data[8 * blocks :]
     if tail:
         h = ((h ^ int.from_bytes(tail, "little")) * _M) & _MASK
     h ^= h >> 47
@@ -71,8 +71,10 @@ def from_spacy_vocab(source: Path, weight: float = 1.0) -> WordVectors:
             words.append(string)
             rows.append(row)
     if len(words) < len(key2row) * 0.99:
-        raise ValueError(f"{source}: only {len(words)} of {len(key2row)} vector keys matched a string (not spaCy's "
-                         "MurmurHash64A keys?)")
+        raise ValueError(
+            f"{source}: only {len(words)} of {len(key2row)} vector keys matched a string (not spaCy's "
+            "MurmurHash64A keys?)"
+        )
     # Scaled so that a typical word vector (the median row) has length 1: `weight` then means the same whatever the
     # vectors' own scale (chiVe's median row is 3.77 long; a livedoor title's mean vector then about 0.42). float16
     # halves the file (a component keeps three significant digits; livedoor titles scored the same).
