@@ -60,6 +60,7 @@ def verdicts(output: str) -> dict[str, str]:
         ("handlers/retrain.py", "from saikika.tooling import local_stack", "layers"),
         ("model/evaluation.py", "from saikika.cloud import gcs", "layers"),
         ("handlers/predict_http.py", "from saikika.handlers import predict", "independent-handlers"),
+        ("handlers/feedback.py", "from google.api_core import exceptions", "handlers-through-cloud"),
     ],
 )
 def test_a_broken_contract_fails(tmp_path, module, line, contract):

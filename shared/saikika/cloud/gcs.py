@@ -16,6 +16,22 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 JSON = "application/json"
 
+# The storage client's types under saikika's own names: handlers type their parameters with these and never
+# import google.* themselves (an import-linter contract keeps it so).
+Client = storage.Client
+Bucket = storage.Bucket
+Blob = storage.Blob
+
+# Storage failures another attempt later may get past (the service's 429 and 5xx); anything else is a bug or a
+# refusal, and retrying it would only repeat it.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    gexc.TooManyRequests,
+    gexc.InternalServerError,
+    gexc.BadGateway,
+    gexc.ServiceUnavailable,
+    gexc.GatewayTimeout,
+)
+
 
 @dataclass(frozen=True)
 class Patience:
@@ -99,3 +115,13 @@ def generation(bucket: storage.Bucket, name: str, patience: Patience = PATIENT) 
     """A metadata read: cheaper than a download, enough to tell whether an object changed."""
     blob = bucket.get_blob(name, timeout=patience.timeout, retry=patience.retry)
     return None if blob is None else int(blob.generation)
+
+
+def delete_if_generation(bucket: storage.Bucket, name: str, generation: int) -> bool:
+    """Delete `name` only at `generation`. False if it is gone already or was rewritten since (a new generation is
+    new work, left alone)."""
+    try:
+        bucket.blob(name).delete(if_generation_match=generation)
+    except (gexc.NotFound, gexc.PreconditionFailed):
+        return False
+    return True
