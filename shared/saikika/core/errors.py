@@ -19,3 +19,7 @@ class NoChampionError(TransientError):
 
 class ModelIntegrityError(SaikikaError):
     """A model file does not match its checksum or holds untrusted types."""
+
+
+class TrainingDataError(SaikikaError, ValueError):
+    """The rows cannot train a model (too few rows or labels); the message says why."""

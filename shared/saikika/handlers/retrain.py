@@ -3,19 +3,17 @@
 - A data event (an object under training/) is acknowledged once a small marker for it is written under
   `retrain/pending/` (create-only: a redelivery writes nothing new). Nothing waits on Pub/Sub redelivery.
 - A tick (Cloud Scheduler publishing to retrain-requests every minute; the local stack runs the same tick), a
-  data event, or a request decides from the pending markers alone (a listing that grows with new work, not with
-  history) whether a run is due: nothing pending (and no forced request) → up to date; the newest pending object
-  younger than SAIKIKA_RETRAIN_SETTLE_S while the oldest is younger than SAIKIKA_RETRAIN_MIN_INTERVAL_S → wait
-  (so a burst becomes one run and a steady trickle cannot starve training); a run started less than
-  SAIKIKA_RETRAIN_MIN_INTERVAL_S ago, a training job in flight, or the lease held → wait. Waiting is an answer:
-  the event is acknowledged and the next tick looks again.
-- A run (under the lease): compact the feedback into day shards, take a snapshot (counts and a digest), and
-  either push nothing (the same data as a version already trained), hand the run to a training job (more than
-  SAIKIKA_TRAIN_JOB_BYTES of data), or train: newest row per item id, in memory up to SAIKIKA_TRAIN_IN_MEMORY_ROWS
-  rows, else streamed. The candidate's metadata.json (written last, the commit marker promote reacts to) carries
-  the data's digest and newest event time. Every run, trained or not, is recorded with its reason; its pending
-  markers are then consumed, so a run that failed is not retried on the same data until new data or a forced
-  request arrives, and a run that crashed is given up after MAX_ATTEMPTS.
+  data event, or a request asks `saikika.core.retraining.due` whether a run is due, from the pending markers and
+  the state alone (a listing that grows with new work, not with history). Waiting is an answer: the event is
+  acknowledged and the next tick looks again. A run that is due takes the lease, or waits if another holds it.
+- A run is a short sequence of steps (`Retrainer.run`): compact the feedback into day shards and take a snapshot
+  (counts and a digest); then either push nothing (the same data as a version already trained), hand the run to a
+  training job (more than SAIKIKA_TRAIN_JOB_BYTES of data, unless it is the job), or train the newest row per
+  item id (`saikika.model.training.train_from`: in memory or streamed). The candidate's metadata.json (written
+  last, the commit marker promote reacts to) carries the data's digest and newest event time. Every run, trained
+  or not, is recorded with its reason; its pending markers are then consumed, so a run that failed is not retried
+  on the same data until new data or a forced request arrives, and a run that crashed is given up after
+  MAX_ATTEMPTS.
 """
 
 from __future__ import annotations
@@ -24,29 +22,38 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from itertools import islice
-
-from google.api_core import exceptions as gexc
-from google.cloud import storage
+from typing import Any
 
 from saikika.cloud import gcs, launchers, lease, registry, training_store
+from saikika.cloud.retrain_state import RetrainStore
 from saikika.core import jsonl, logs, objects, splits
-from saikika.core.errors import ConfigError, TransientError
+from saikika.core.errors import ConfigError, TrainingDataError, TransientError
 from saikika.core.events import ObjectEvent, PubSubMessage
+from saikika.core.items import Item
+from saikika.core.retraining import (
+    Action,
+    Attempt,
+    Decision,
+    JobInFlight,
+    Pending,
+    Reason,
+    RetrainState,
+    RetryLater,
+    RunRecord,
+    RunResult,
+    RunStatus,
+    TrainedMarker,
+    due,
+    iso,
+)
 from saikika.core.settings import Settings
 from saikika.model import report
-from saikika.model.training import (
-    DEFAULT_CONFIG,
-    LabelPolicy,
-    TrainingConfig,
-    TrainingDataError,
-    serialize,
-    train,
-    train_streaming,
-)
+from saikika.model.training import DEFAULT_CONFIG, LabelPolicy, TrainedModel, TrainingConfig, serialize, train_from
+
+__all__ = ["Retrainer", "RetryLater", "RunResult", "RunStatus", "Pending", "Run"]
 
 log = logging.getLogger("saikika.retrain")
 
@@ -55,43 +62,75 @@ JOB_LEASE_WAIT_S = 120.0
 # A run that started on a set of pending work and never finished (a crash, an instance killed for memory) is
 # retried this many times, then recorded as failed and its work consumed.
 MAX_ATTEMPTS = 3
-STREAM_BATCH_ROWS = 5_000
-
-
-class RetryLater(TransientError):
-    """The state changed under the lease: this attempt is abandoned and the work stays pending."""
 
 
 @dataclass(frozen=True)
-class RunResult:
-    status: str  # "trained", "skipped", "failed", "up-to-date", "deferred", "handed-off", "ignored"
-    reason: str
-    version: str | None = None
+class Run:
+    """One run under the lease: what it was given, and the state it wrote when it began."""
+
+    trigger: str
+    pending: list[Pending]
+    started: float
+    state: RetrainState  # as this run wrote it when it began
+    generation: int  # of retrain/state.json as this run last wrote it
+    attempt: int
+    hand_off_above: int | None  # bytes of training data above which a training job takes the run; None: never
+    job_run_id: str | None = None  # the training job's run id, when a job runs it
+
+    @property
+    def forced(self) -> bool:
+        return any(p.force for p in self.pending)
 
 
 @dataclass(frozen=True)
-class Pending:
-    name: str  # the marker
-    generation: int
-    updated: float  # when its work arrived: the training object's write time, or the request's publish time
-    force: bool
+class Outcome:
+    """How a run ended: its answer, what it knew of the data, and the run as it stands (its state generation)."""
+
+    run: Run
+    result: RunResult
+    training_data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """The rows a run trains on: the newest row per item id, less the rows evaluation keeps out."""
+
+    winners: training_store.Winners
+    items: Callable[[], Iterator[Item]]  # reads them again for every pass
+    evaluation_source: str
+
+    def summary(self) -> dict:
+        w = self.winners
+        return {
+            "rows_valid": w.rows_valid,
+            "rows_invalid": w.rows_invalid,
+            "rows_newest_per_item": w.rows,
+            "invalid_examples": w.invalid_examples,
+            "newest_event_time": iso(w.newest_event_time),
+        }
+
+
+class _GaveUp(Exception):
+    pass
 
 
 class Retrainer:
+    """The triggers (a data event, a request, the tick), the rule and the lease; the run itself is `RunSteps`."""
+
     def __init__(
         self,
         settings: Settings,
-        client: storage.Client | None = None,
-        clock=time.time,
+        client: gcs.Client | None = None,
+        clock: Callable[[], float] = time.time,
         launcher: launchers.Launcher | None = None,
     ):
         self.settings = settings
         client = client or gcs.client(settings.project)
         self.data_bucket = client.bucket(settings.data_bucket)
         self.models_bucket = client.bucket(settings.models_bucket)
-        self._client = client
+        self.store = RetrainStore(self.models_bucket)
+        self.steps = RunSteps(settings, self.data_bucket, self.store, clock, launcher)
         self._clock = clock
-        self._launcher = launcher
 
     # ---- triggers ---------------------------------------------------------------------------
     def on_object(self, event: ObjectEvent) -> RunResult:
@@ -101,205 +140,280 @@ class Retrainer:
             or event.event_type != "OBJECT_FINALIZE"
         ):
             logs.event(log, logging.DEBUG, "event ignored: not training data", bucket=event.bucket, object=event.name)
-            return RunResult("ignored", f"gs://{event.bucket}/{event.name} is not training data")
+            return RunResult(RunStatus.IGNORED, f"gs://{event.bucket}/{event.name} is not training data")
         blob = self.data_bucket.get_blob(event.name, generation=event.generation)
         if blob is None:
-            return RunResult("ignored", f"gs://{event.bucket}/{event.name}#{event.generation} is gone")
+            return RunResult(RunStatus.IGNORED, f"gs://{event.bucket}/{event.name}#{event.generation} is gone")
+        generation = int(blob.generation)
         updated = blob.updated or datetime.fromtimestamp(self._clock(), UTC)
-        created = gcs.create_json(
-            self.models_bucket,
-            objects.retrain_pending(event.name, int(blob.generation), updated),
-            {"object": event.name, "generation": int(blob.generation), "recorded_at": _iso(self._clock())},
-        )
-        logs.event(
-            log,
-            logging.INFO,
-            "training data pending" if created else "training data already pending",
-            object=event.name,
-            generation=int(blob.generation),
-        )
-        return self.tick(trigger=f"gs://{event.bucket}/{event.name}#{blob.generation}")
+        created = self.store.add_object(event.name, generation, updated, iso(self._clock()))
+        message = "training data pending" if created else "training data already pending"
+        logs.event(log, logging.INFO, message, object=event.name, generation=generation)
+        return self.tick(trigger=f"gs://{event.bucket}/{event.name}#{generation}")
 
     def on_request(self, message: PubSubMessage) -> RunResult:
-        try:
-            body = jsonl.loads(message.data or b"{}")
-        except (jsonl.NotJson, UnicodeDecodeError):
-            body = {"reason": message.data.decode("utf-8", "replace")}
-        body = body if isinstance(body, dict) else {"reason": str(body)}
-        reason = str(body.get("reason") or "retrain request")
-        force = body.get("force", False)
-        if not isinstance(force, bool):
-            # Only JSON true forces a run: the string "false" is not a request to retrain regardless.
-            logs.event(
-                log,
-                logging.WARNING,
-                "retrain request: 'force' is not true or false; not forcing",
-                message_id=message.id,
-                force=repr(force),
-            )
-            force = False
-        trigger = f"retrain-requests message {message.id}: {reason}"
+        reason, force = _request(message)
         if force:
-            # Kept as pending work, so a forced request waiting on the lease or the interval is not lost.
-            gcs.create_json(
-                self.models_bucket,
-                objects.retrain_request(message.id, message.publish_time),
-                {"request": message.id, "force": True, "reason": reason, "recorded_at": _iso(self._clock())},
-            )
-        return self.tick(trigger=trigger)
+            self.store.add_request(message.id, message.publish_time, reason, iso(self._clock()))
+        return self.tick(trigger=f"retrain-requests message {message.id}: {reason}")
 
     # ---- is a run due? ------------------------------------------------------------------------
     def pending(self) -> list[Pending]:
-        """One listing: each marker's name says when its work arrived and whether it is a forced request."""
-        found = []
-        for blob in self._client.list_blobs(self.models_bucket, prefix=objects.RETRAIN_PENDING_PREFIX):
-            work = objects.pending_work(blob.name)
-            if work is not None:
-                found.append(Pending(blob.name, int(blob.generation), work[0], work[1]))
-        return found
+        return self.store.pending()
+
+    def decide(self, pending: list[Pending], state: RetrainState) -> Decision:
+        s = self.settings
+        return due(pending, state, self._clock(), s.retrain_settle_s, s.retrain_min_interval_s)
 
     def tick(self, trigger: str) -> RunResult:
-        pending = self.pending()
-        state = self._state()[0]
-        now = self._clock()
-        job = state.get("job")
-        if job and now < float(job.get("deadline", 0)):
-            return self._deferred(trigger, "a training job is running", pending, job_id=job.get("job_id"))
-        if not pending:
-            logs.event(log, logging.INFO, "retrain not needed: nothing pending", trigger=trigger)
-            return RunResult("up-to-date", "no training data or request is pending")
-        forced = any(p.force for p in pending)
-        newest_age = now - max(p.updated for p in pending)
-        oldest_age = now - min(p.updated for p in pending)
-        if (
-            not forced
-            and newest_age < self.settings.retrain_settle_s
-            and oldest_age < self.settings.retrain_min_interval_s
-        ):
-            return self._deferred(trigger, f"new data still arriving (newest {newest_age:.1f} s old)", pending)
-        since_last = now - float(state.get("last_started_at", 0))
-        if since_last < self.settings.retrain_min_interval_s:
-            return self._deferred(trigger, f"the last run started {since_last:.1f} s ago", pending)
+        """The function's run: the rule, then the lease, then (the rule asked again under it) the steps."""
+        pending, state = self.pending(), self.store.state()[0]
+        decision = self.decide(pending, state)
+        if decision.action is not Action.RUN:
+            return _not_now(trigger, decision, pending, job_id=state.job.job_id if state.job else None)
         taken = lease.acquire(
             self.models_bucket, objects.RETRAIN_LEASE_OBJECT, self.settings.retrain_lease_s, self._clock
         )
         if isinstance(taken, lease.Busy):
-            return self._deferred(trigger, "a run holds the lease", pending)
+            return _deferred(trigger, "a run holds the lease", pending)
         try:
-            return self._run_under_lease(trigger, pending, in_job=False)
+            state, generation = self.store.state()
+            decision = self.decide(pending, state)  # another run may have started between the look and the lease
+            if decision.action is not Action.RUN:
+                return _deferred(trigger, f"another run started meanwhile: {decision.detail}", pending)
+            run = self.steps.begin(trigger, pending, state, generation, self.settings.train_job_bytes, None)
+            return self.steps.run(run)
         finally:
             lease.release(self.models_bucket, taken)
 
-    def _deferred(self, trigger: str, why: str, pending: list[Pending], **fields) -> RunResult:
-        logs.event(log, logging.INFO, f"retrain deferred: {why}", trigger=trigger, pending=len(pending), **fields)
-        return RunResult("deferred", why)
-
-    # ---- the run ----------------------------------------------------------------------------
-    def _run_under_lease(
-        self, trigger: str, pending: list[Pending], in_job: bool, run_id: str | None = None
-    ) -> RunResult:
-        started = self._clock()
-        state, state_generation = self._state()
-        if not in_job and started - float(state.get("last_started_at", 0)) < self.settings.retrain_min_interval_s:
-            return self._deferred(trigger, "another run started meanwhile", pending)
-        work = _work_digest(pending)
-        attempt = state["attempt"]["number"] + 1 if (state.get("attempt") or {}).get("work") == work else 1
-        state = {
-            **state,
-            "last_started_at": started,
-            "last_trigger": trigger,
-            "attempt": {"work": work, "number": attempt, "started_at": started},
-        }
-        state_generation = self._write_state(state, state_generation)
-        forced = any(p.force for p in pending)
-        summary: dict = {}
+    # ---- the training job --------------------------------------------------------------------
+    def run_job(self, run_id: str, trigger: str, force: bool) -> RunResult:  # noqa: ARG002  (the markers say)
+        """The training job's entry point: the same steps, in a process with the time and memory it needs, on the
+        work the function handed it, never handed off again. The lease lasts as long as a job may."""
+        job = self.store.state()[0].job
+        if job is None or job.run_id != run_id:
+            in_flight = job.run_id if job else None
+            message = "training job is not the one in flight; nothing to do"
+            logs.event(log, logging.WARNING, message, run_id=run_id, in_flight=in_flight)
+            return RunResult(RunStatus.IGNORED, f"run {run_id} is not the job in flight")
+        pending = [p for p in self.pending() if p.name in set(job.pending)]
+        taken = self._wait_for_lease(run_id)
         try:
-            if attempt > MAX_ATTEMPTS:
-                raise _GaveUp(f"{MAX_ATTEMPTS} earlier attempts on this work never finished")
-            training_store.compact(self.data_bucket, now=started)
-            snap = training_store.snapshot(self.data_bucket)
-            summary = snap.summary(self.data_bucket.name)
-            trained_on, trained_generation = gcs.read_json(
-                self.models_bucket, objects.retrain_trained(snap.digest)
-            ) or ({}, 0)
-            earlier = trained_on.get("version")
-            if not forced and earlier:
-                result = RunResult(
-                    "up-to-date",
-                    f"the training data (digest {snap.digest[:12]}) is what version "
-                    f"{earlier} was trained on: nothing pushed",
-                    earlier,
-                )
-            elif not in_job and snap.bytes > self.settings.train_job_bytes:
-                return self._hand_off(trigger, pending, snap, state, state_generation, forced)
-            else:
-                result = self._train(snap, trigger, started, summary)
-                # Recorded right after the push: a crash before the run is recorded retrains nothing twice.
-                gcs.write_if_generation(
-                    self.models_bucket,
-                    objects.retrain_trained(snap.digest),
-                    gcs.to_json({"digest": snap.digest, "version": result.version, "trained_at": _iso(self._clock())}),
-                    gcs.JSON,
-                    trained_generation,
-                )
-        except _GaveUp as exc:
-            result = RunResult("failed", str(exc))
-        except TrainingDataError as exc:
-            result = RunResult("skipped", str(exc))
-        except (TransientError, gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.InternalServerError):
-            raise  # the work stays pending; the next tick tries again (counted as an attempt)
-        except Exception as exc:  # noqa: BLE001  (recorded with its reason; never retried on the same data)
-            logs.event(log, logging.ERROR, "retrain failed", trigger=trigger, error=repr(exc), exc_info=exc)
-            result = RunResult("failed", f"{type(exc).__name__}: {exc}")
-        self._finish(result, trigger, started, pending, summary, state, state_generation, run_id)
-        return result
+            state, generation = self.store.state()
+            run = self.steps.begin(f"{trigger} (training job {run_id})", pending, state, generation, None, run_id)
+            return self.steps.run(run)
+        except BaseException:
+            self.store.replace_job(run_id, None)  # the work stays pending; the next tick runs it (attempts count)
+            raise
+        finally:
+            lease.release(self.models_bucket, taken)
 
-    def _train(self, snap: training_store.Snapshot, trigger: str, started: float, summary: dict) -> RunResult:
-        winners = training_store.newest_per_item(self.data_bucket, snap)
-        summary.update(
-            rows_valid=winners.rows_valid,
-            rows_invalid=winners.rows_invalid,
-            rows_newest_per_item=winners.rows,
-            invalid_examples=winners.invalid_examples,
-            newest_event_time=_iso(winners.newest_event_time),
+    def _wait_for_lease(self, run_id: str) -> lease.Lease:
+        """The function that launched this job may still be releasing the lease: wait for it a while."""
+        deadline = time.monotonic() + JOB_LEASE_WAIT_S
+        duration = self.settings.training_job_timeout_s
+        while isinstance(
+            taken := lease.acquire(self.models_bucket, objects.RETRAIN_LEASE_OBJECT, duration, self._clock), lease.Busy
+        ):
+            if time.monotonic() > deadline:
+                self.store.replace_job(run_id, None)
+                raise RetryLater(f"the lease stayed held for {JOB_LEASE_WAIT_S:.0f} s")
+            time.sleep(2)  # a lease in another process: nothing to await but its release
+        return taken
+
+
+class RunSteps:
+    """A run's steps, in order: `begin` (the start and its attempt counted), then `run`: `_snapshot` (compaction,
+    the data's digest), `_unchanged` (trained on already?), `_hand_off` (too big for a function),
+    `CandidateTrainer.train`, `_finish` (the run recorded, its work consumed)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        data_bucket: gcs.Bucket,
+        store: RetrainStore,
+        clock: Callable[[], float],
+        launcher: launchers.Launcher | None,
+    ):
+        self.settings = settings
+        self.data_bucket = data_bucket
+        self.store = store
+        self._clock = clock
+        self._launcher = launcher
+        self._trainer = CandidateTrainer(settings, data_bucket, store.bucket, clock)
+
+    def begin(
+        self,
+        trigger: str,
+        pending: list[Pending],
+        state: RetrainState,
+        generation: int,
+        hand_off_above: int | None,
+        job_run_id: str | None,
+    ) -> Run:
+        """Record the run's start and its attempt on this work (a crash leaves it counted)."""
+        started, work = self._clock(), _work_digest(pending)
+        earlier = state.attempt
+        number = earlier.number + 1 if earlier is not None and earlier.work == work else 1
+        begun = replace(state, last_started_at=started, last_trigger=trigger, attempt=Attempt(work, number, started))
+        generation = self.store.write_state(begun, generation)
+        return Run(trigger, pending, started, begun, generation, number, hand_off_above, job_run_id)
+
+    def run(self, run: Run) -> RunResult:
+        """The steps; each failure is an answer recorded with its reason, except a transient one (raised: the work
+        stays pending and the next tick tries again, counted as an attempt)."""
+        try:
+            outcome = self._steps(run)
+        except _GaveUp as exc:
+            outcome = Outcome(run, RunResult(RunStatus.FAILED, str(exc)))
+        except (TransientError, *gcs.TRANSIENT_ERRORS):
+            raise
+        except Exception as exc:  # noqa: BLE001  (recorded with its reason; never retried on the same data)
+            logs.event(log, logging.ERROR, "retrain failed", trigger=run.trigger, error=repr(exc), exc_info=exc)
+            outcome = Outcome(run, RunResult(RunStatus.FAILED, f"{type(exc).__name__}: {exc}"))
+        if outcome.result.status is not RunStatus.HANDED_OFF:  # a handed-off run is finished by its job
+            self._finish(outcome)
+        return outcome.result
+
+    def _steps(self, run: Run) -> Outcome:
+        if run.attempt > MAX_ATTEMPTS:
+            raise _GaveUp(f"{MAX_ATTEMPTS} earlier attempts on this work never finished")
+        snap = self._snapshot(run)
+        trained_on, trained_generation = self.store.trained(snap.digest)
+        if not run.forced and trained_on is not None and trained_on.version:
+            return self._unchanged(run, snap, trained_on.version)
+        if run.hand_off_above is not None and snap.bytes > run.hand_off_above:
+            return self._hand_off(run, snap)
+        outcome = self._trainer.train(run, snap, self._summary(snap))
+        if outcome.result.status is RunStatus.TRAINED:
+            # Recorded right after the push: a crash before the run is recorded retrains nothing twice.
+            marker = TrainedMarker(snap.digest, outcome.result.version, iso(self._clock()))
+            self.store.set_trained(marker, trained_generation)
+        return outcome
+
+    def _snapshot(self, run: Run) -> training_store.Snapshot:
+        training_store.compact(self.data_bucket, now=run.started)
+        return training_store.snapshot(self.data_bucket)
+
+    def _unchanged(self, run: Run, snap: training_store.Snapshot, version: str) -> Outcome:
+        why = f"the training data (digest {snap.digest[:12]}) is what version {version} was trained on: nothing pushed"
+        return Outcome(run, RunResult(RunStatus.UP_TO_DATE, why, version), self._summary(snap))
+
+    def _summary(self, snap: training_store.Snapshot) -> dict:
+        return snap.summary(self.data_bucket.name)
+
+    def _hand_off(self, run: Run, snap: training_store.Snapshot) -> Outcome:
+        """Give the run to a training job: in flight in the state before the launch (however fast the job starts,
+        it finds itself there), its job id added after (unless it has finished already)."""
+        run_id, now = uuid.uuid4().hex[:12], self._clock()
+        in_flight = JobInFlight(
+            run_id, None, now, now + self.settings.training_job_timeout_s, tuple(p.name for p in run.pending)
         )
+        generation = self.store.write_state(replace(run.state, job=in_flight), run.generation)
+        try:
+            launcher = self._launcher or launchers.training_from_settings(self.settings)
+            job_id = launcher.launch(launchers.TrainingJob(run_id, run.trigger, run.forced))
+        except ConfigError as exc:
+            why = f"{snap.bytes} bytes of training data need a training job: {exc}"
+            return Outcome(replace(run, generation=generation), RunResult(RunStatus.FAILED, why), self._summary(snap))
+        except Exception:
+            self.store.write_state(run.state, generation)  # not launched: the work stays pending for the next tick
+            raise
+        self.store.replace_job(run_id, replace(in_flight, job_id=job_id))
+        logs.event(
+            log,
+            logging.INFO,
+            "retrain handed to a training job",
+            trigger=run.trigger,
+            run_id=run_id,
+            job_id=job_id,
+            bytes=snap.bytes,
+            pending=len(run.pending),
+        )
+        why = f"{snap.bytes} bytes of training data: training job {job_id}"
+        return Outcome(run, RunResult(RunStatus.HANDED_OFF, why), self._summary(snap))
+
+    def _finish(self, outcome: Outcome) -> None:
+        """Record the run, keep it as the state's last run (the attempt and any job cleared), consume its work."""
+        run, result = outcome.run, outcome.result
+        record = RunRecord(
+            result.status,
+            result.reason,
+            result.version,
+            run.trigger,
+            iso(run.started),
+            round(self._clock() - run.started, 2),
+            len(run.pending),
+            outcome.training_data,
+            run.job_run_id,
+        )
+        self.store.add_run(record, run.started)
+        self.store.write_state(replace(run.state, last_run=record, attempt=None, job=None), run.generation)
+        self.store.consume(run.pending)
+        data = outcome.training_data
+        logs.event(
+            log,
+            logging.INFO if result.status in (RunStatus.TRAINED, RunStatus.UP_TO_DATE) else logging.WARNING,
+            f"retrain {result.status}",
+            trigger=run.trigger,
+            reason=result.reason,
+            model_version=result.version,
+            pending=len(run.pending),
+            rows=data.get("rows_newest_per_item"),
+            digest=data.get("digest"),
+            seconds=record.seconds,
+        )
+
+
+class CandidateTrainer:
+    """The training step: the rows a run trains on, the label policy and configuration, the fit and the push."""
+
+    def __init__(
+        self, settings: Settings, data_bucket: gcs.Bucket, models_bucket: gcs.Bucket, clock: Callable[[], float]
+    ):
+        self.settings = settings
+        self.data_bucket = data_bucket
+        self.models_bucket = models_bucket
+        self._clock = clock
+
+    def train(self, run: Run, snap: training_store.Snapshot, summary: Mapping[str, Any]) -> Outcome:
+        rows = self._training_rows(snap)
+        summary = {**summary, **rows.summary()}
+        s = self.settings
+        policy = LabelPolicy(s.max_labels, s.new_label_min_support, self._champion_labels())
+        try:
+            result = train_from(
+                rows.items,
+                s.train_in_memory_rows,
+                rows=rows.winners.rows,
+                min_rows=s.retrain_min_rows,
+                config=self._training_config(),
+                policy=policy,
+            )
+        except TrainingDataError as exc:  # the rows cannot train a model: recorded, with what the rows were
+            return Outcome(run, RunResult(RunStatus.SKIPPED, str(exc)), summary)
+        summary["training_mode"] = str(result.mode)
+        version = self._push(result.model, summary, rows.evaluation_source, run)
+        why = f"trained on {result.model.rows_used} rows ({result.mode})"
+        return Outcome(run, RunResult(RunStatus.TRAINED, why, version), summary)
+
+    def _training_rows(self, snap: training_store.Snapshot) -> TrainingRows:
+        """The newest row per item id, less the trusted holdout's items (or, without one, the evaluation slice)."""
+        winners = training_store.newest_per_item(self.data_bucket, snap)
         holdout = training_store.read_holdout(self.data_bucket)
         if holdout is None:
-
-            def trains_on(item) -> bool:
-                return not splits.in_evaluation_slice(item.id)
-
-            evaluation_source = f"evaluation slice kept out of training ({splits.EVALUATION_SLICE_RULE})"
+            held_out = splits.in_evaluation_slice
+            source = f"evaluation slice kept out of training ({splits.EVALUATION_SLICE_RULE})"
         else:
-            holdout_ids = {item.id for item in holdout.items}
+            holdout_ids = frozenset(item.id for item in holdout.items)
+            held_out = holdout_ids.__contains__
+            source = training_store.holdout_uri(self.data_bucket)
 
-            def trains_on(item) -> bool:
-                return item.id not in holdout_ids
+        def items() -> Iterator[Item]:
+            winning = training_store.iter_winning_items(self.data_bucket, snap, winners)
+            return (item for item in winning if not held_out(item.id))
 
-            evaluation_source = training_store.holdout_uri(self.data_bucket)
-
-        def items() -> Iterator:
-            return (
-                item for item in training_store.iter_winning_items(self.data_bucket, snap, winners) if trains_on(item)
-            )
-
-        policy = LabelPolicy(self.settings.max_labels, self.settings.new_label_min_support, self._champion_labels())
-        config = self._training_config()
-        if winners.rows <= self.settings.train_in_memory_rows:
-            rows = list(items())
-            if len(rows) < self.settings.retrain_min_rows:
-                raise TrainingDataError(
-                    f"{len(rows)} valid rows, fewer than SAIKIKA_RETRAIN_MIN_ROWS={self.settings.retrain_min_rows}"
-                )
-            trained, mode = train(rows, config=config, policy=policy), "in memory"
-        else:
-            trained, mode = (
-                train_streaming(lambda: _batches(items(), STREAM_BATCH_ROWS), config=config, policy=policy),
-                "streamed",
-            )
-        summary["training_mode"] = mode
-        version = self._write_candidate(trained, summary, evaluation_source, trigger, started)
-        return RunResult("trained", f"trained on {trained.rows_used} rows ({mode})", version)
+        return TrainingRows(winners, items, source)
 
     def _training_config(self) -> TrainingConfig:
         """With title word vectors if SAIKIKA_WORD_VECTORS names them (checksum-verified), else the default."""
@@ -316,161 +430,15 @@ class Retrainer:
         metadata = registry.read_metadata(self.models_bucket, champion.version) if champion else None
         return frozenset((metadata or {}).get("labels", ()))
 
-    def _hand_off(
-        self, trigger: str, pending: list[Pending], snap, state: dict, state_generation: int, forced: bool
-    ) -> RunResult:
-        run_id = uuid.uuid4().hex[:12]
-        job = launchers.TrainingJob(run_id, trigger, forced)
-        # In flight before the launch: the job, however fast it starts, finds itself in the state.
-        in_flight = {
-            "run_id": run_id,
-            "job_id": None,
-            "launched_at": self._clock(),
-            "deadline": self._clock() + self.settings.training_job_timeout_s,
-            "pending": [p.name for p in pending],
-        }
-        state_generation = self._write_state({**state, "job": in_flight}, state_generation)
-        try:
-            job_id = (self._launcher or launchers.training_from_settings(self.settings)).launch(job)
-        except ConfigError as exc:
-            result = RunResult("failed", f"{snap.bytes} bytes of training data need a training job: {exc}")
-            self._finish(
-                result,
-                trigger,
-                self._clock(),
-                pending,
-                snap.summary(self.data_bucket.name),
-                state,
-                state_generation,
-                None,
-            )
-            return result
-        except Exception:
-            self._write_state(state, state_generation)  # not launched: the work stays pending for the next tick
-            raise
-        self._replace_job(run_id, {**in_flight, "job_id": job_id})  # unless the job has finished already
-        logs.event(
-            log,
-            logging.INFO,
-            "retrain handed to a training job",
-            trigger=trigger,
-            run_id=run_id,
-            job_id=job_id,
-            bytes=snap.bytes,
-            pending=len(pending),
-        )
-        return RunResult("handed-off", f"{snap.bytes} bytes of training data: training job {job_id}")
-
-    def run_job(self, run_id: str, trigger: str, force: bool) -> RunResult:  # noqa: ARG002
-        """The training job's entry point: the same run, in a process with the time and memory it needs. The
-        lease lasts as long as a job may."""
-        state = self._state()[0]
-        job = state.get("job") or {}
-        if job.get("run_id") != run_id:
-            logs.event(
-                log,
-                logging.WARNING,
-                "training job is not the one in flight; nothing to do",
-                run_id=run_id,
-                in_flight=job.get("run_id"),
-            )
-            return RunResult("ignored", f"run {run_id} is not the job in flight")
-        pending = [p for p in self.pending() if p.name in set(job.get("pending", []))]
-        # The function that launched this job may still be releasing the lease: wait for it a while.
-        deadline = time.monotonic() + JOB_LEASE_WAIT_S
-        while isinstance(
-            taken := lease.acquire(
-                self.models_bucket, objects.RETRAIN_LEASE_OBJECT, self.settings.training_job_timeout_s, self._clock
-            ),
-            lease.Busy,
-        ):
-            if time.monotonic() > deadline:
-                self._replace_job(run_id, None)
-                raise RetryLater(f"the lease stayed held for {JOB_LEASE_WAIT_S:.0f} s")
-            time.sleep(2)
-        try:
-            return self._run_under_lease(f"{trigger} (training job {run_id})", pending, in_job=True, run_id=run_id)
-        except BaseException:
-            self._replace_job(
-                run_id, None
-            )  # the work stays pending; the next tick runs it again (attempts are counted)
-            raise
-        finally:
-            lease.release(self.models_bucket, taken)
-
-    def _replace_job(self, run_id: str, job: dict | None) -> None:
-        """Set (or, with None, clear) the job in flight, if it is still run `run_id`; a lost race changes nothing."""
-        state, generation = self._state()
-        if (state.get("job") or {}).get("run_id") == run_id:
-            state = {key: value for key, value in state.items() if key != "job"} | ({"job": job} if job else {})
-            gcs.write_if_generation(
-                self.models_bucket, objects.RETRAIN_STATE_OBJECT, gcs.to_json(state), gcs.JSON, generation
-            )
-
-    def _finish(
-        self,
-        result: RunResult,
-        trigger: str,
-        started: float,
-        pending: list[Pending],
-        summary: dict,
-        state: dict,
-        state_generation: int,
-        run_id: str | None,
-    ) -> None:
-        run_record = {
-            "status": result.status,
-            "reason": result.reason,
-            "version": result.version,
-            "trigger": trigger,
-            "started_at": _iso(started),
-            "seconds": round(self._clock() - started, 2),
-            "pending": len(pending),
-            "training_data": summary,
-            **({"job_run_id": run_id} if run_id else {}),
-        }
-        gcs.create_json(self.models_bucket, objects.retrain_run(datetime.fromtimestamp(started, UTC)), run_record)
-        new_state = {key: value for key, value in state.items() if key not in ("attempt", "job")}
-        self._write_state({**new_state, "last_run": run_record}, state_generation)
-        for marker in pending:  # consumed: the work is done, or recorded as failed with its reason
-            try:
-                self.models_bucket.blob(marker.name).delete(if_generation_match=marker.generation)
-            except (gexc.NotFound, gexc.PreconditionFailed):
-                pass
-        logs.event(
-            log,
-            logging.INFO if result.status in ("trained", "up-to-date") else logging.WARNING,
-            f"retrain {result.status}",
-            trigger=trigger,
-            reason=result.reason,
-            model_version=result.version,
-            pending=len(pending),
-            rows=summary.get("rows_newest_per_item"),
-            digest=summary.get("digest"),
-            seconds=run_record["seconds"],
-        )
-
-    def _state(self) -> tuple[dict, int]:
-        found = gcs.read_json(self.models_bucket, objects.RETRAIN_STATE_OBJECT)
-        return found if found else ({}, 0)
-
-    def _write_state(self, state: dict, generation: int) -> int:
-        written = gcs.write_if_generation(
-            self.models_bucket, objects.RETRAIN_STATE_OBJECT, gcs.to_json(state), gcs.JSON, generation
-        )
-        if written is None:
-            # Only the lease holder writes the state: a changed generation means the lease was lost.
-            raise RetryLater(f"{objects.RETRAIN_STATE_OBJECT} changed under the lease; the run is abandoned")
-        return written
-
-    def _write_candidate(self, trained, summary: dict, evaluation_source: str, trigger: str, started: float) -> str:
+    def _push(self, trained: TrainedModel, summary: Mapping[str, Any], evaluation_source: str, run: Run) -> str:
+        """The candidate's files and its report pages; metadata.json last (the commit marker promote reacts to)."""
         files = serialize(
             trained,
             extra={
-                "training_data": summary,
+                "training_data": dict(summary),
                 "evaluation_source": evaluation_source,
-                "trigger": trigger,
-                "training_seconds": round(self._clock() - started, 2),
+                "trigger": run.trigger,
+                "training_seconds": round(self._clock() - run.started, 2),
                 "report": f"{objects.REPORT_FOLDER}index.html",
             },
         )
@@ -485,18 +453,39 @@ class Retrainer:
         return registry.push(self.models_bucket, *files, extra_files=extra)
 
 
-class _GaveUp(Exception):
-    pass
+def _request(message: PubSubMessage) -> tuple[str, bool]:
+    """(reason, force) of a retrain request: any body is a request; only JSON true forces a run (the string
+    "false" is not a request to retrain regardless)."""
+    try:
+        body = jsonl.loads(message.data or b"{}")
+    except (jsonl.NotJson, UnicodeDecodeError):
+        body = {"reason": message.data.decode("utf-8", "replace")}
+    body = body if isinstance(body, dict) else {"reason": str(body)}
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        logs.event(
+            log,
+            logging.WARNING,
+            "retrain request: 'force' is not true or false; not forcing",
+            message_id=message.id,
+            force=repr(force),
+        )
+        force = False
+    return str(body.get("reason") or "retrain request"), force
+
+
+def _not_now(trigger: str, decision: Decision, pending: list[Pending], job_id: str | None) -> RunResult:
+    if decision.action is Action.NOTHING:
+        logs.event(log, logging.INFO, "retrain not needed: nothing pending", trigger=trigger)
+        return RunResult(RunStatus.UP_TO_DATE, decision.detail)
+    fields = {"job_id": job_id} if decision.reason is Reason.JOB_IN_FLIGHT else {}
+    return _deferred(trigger, decision.detail, pending, **fields)
+
+
+def _deferred(trigger: str, why: str, pending: list[Pending], **fields: Any) -> RunResult:
+    logs.event(log, logging.INFO, f"retrain deferred: {why}", trigger=trigger, pending=len(pending), **fields)
+    return RunResult(RunStatus.DEFERRED, why)
 
 
 def _work_digest(pending: list[Pending]) -> str:
     return hashlib.sha256("\n".join(sorted(p.name for p in pending)).encode()).hexdigest()[:16]
-
-
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    while batch := list(islice(items, size)):
-        yield batch
-
-
-def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()

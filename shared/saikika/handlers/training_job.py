@@ -15,7 +15,10 @@ import sys
 
 from saikika.core import logs
 from saikika.core.settings import Settings
-from saikika.handlers.retrain import Retrainer
+from saikika.handlers.retrain import Retrainer, RunStatus
+
+# A job that ran and answered: nothing for the job's own retry to do (failed runs are recorded with their reason).
+_DONE = (RunStatus.TRAINED, RunStatus.UP_TO_DATE, RunStatus.SKIPPED, RunStatus.IGNORED)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     logs.configure(settings.log_level)
     result = Retrainer(settings).run_job(args.run_id, args.trigger, args.force)
-    print(json.dumps({"status": result.status, "reason": result.reason, "version": result.version}))
-    return 0 if result.status in ("trained", "up-to-date", "skipped", "ignored") else 1
+    print(json.dumps({"status": str(result.status), "reason": result.reason, "version": result.version}))
+    return 0 if result.status in _DONE else 1
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ import io
 import os
 import platform
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from importlib.metadata import version
+from itertools import islice
 
 import numpy as np
 import scipy
@@ -28,7 +30,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 import saikika
 from saikika.core import splits
-from saikika.core.errors import ModelIntegrityError
+from saikika.core.errors import ModelIntegrityError, TrainingDataError
 from saikika.core.items import Item
 from saikika.core.metrics import binarize, evaluate_scores
 from saikika.core.objects import INFERENCE_FILE, MODEL_FILE
@@ -50,6 +52,8 @@ STREAM_MIN_EPOCHS = 2
 # (bench/titles_study.py; 1e-6: 0.9274, 2e-6: 0.9305, 4e-6: 0.9298, 8e-6: 0.9260): the dense columns are few and
 # carry much, and 1e-6 lets them overfit the titles.
 WORD_VECTORS_ALPHA = 2e-6
+# Rows a streamed fit reads at a time: one batch's features are what a streamed fit holds in memory.
+STREAM_BATCH_ROWS = 5_000
 # Texts featurised at a time (bounds the featuriser's temporary arrays; progress is reported per chunk).
 _FEATURISE_CHUNK = 5_000
 
@@ -93,10 +97,6 @@ class TrainingConfig:
 DEFAULT_CONFIG = TrainingConfig()
 
 
-class TrainingDataError(ValueError):
-    """The rows cannot train a model (too few rows or labels); the message says why."""
-
-
 @dataclass(frozen=True)
 class LabelPolicy:
     """Which labels a run trains: at most `max_labels`, the best supported first; a label the current champion
@@ -111,7 +111,7 @@ class LabelPolicy:
         dropped: dict[str, str] = {}
         eligible = []
         for label, n in counts.items():
-            needed = MIN_LABEL_EXAMPLES if label in self.known else max(MIN_LABEL_EXAMPLES, self.new_label_min_support)
+            needed = MIN_LABEL_EXAMPLES if label in self.known else self.new_label_examples()
             if n >= needed:
                 eligible.append(label)
             else:
@@ -121,6 +121,10 @@ class LabelPolicy:
         for rank, label in enumerate(ranked[self.max_labels :], start=self.max_labels + 1):
             dropped[label] = f"support {counts[label]} ranks {rank}: beyond SAIKIKA_MAX_LABELS={self.max_labels}"
         return sorted(ranked[: self.max_labels]), dict(sorted(dropped.items()))
+
+    def new_label_examples(self) -> int:
+        """What a label the champion does not know needs: the setting, and never less than a fit needs."""
+        return max(MIN_LABEL_EXAMPLES, self.new_label_min_support)
 
 
 DEFAULT_POLICY = LabelPolicy()
@@ -282,8 +286,9 @@ def _labels(counts: Counter, policy: LabelPolicy, rows: int) -> tuple[list[str],
     labels, dropped = policy.choose(counts)
     if len(labels) < 2:
         raise TrainingDataError(
-            f"need at least 2 labels with enough examples (SAIKIKA_NEW_LABEL_MIN_SUPPORT={policy.new_label_min_support} "
-            f"for a new label, {MIN_LABEL_EXAMPLES} for a known one), found {len(labels)} among {rows} rows"
+            f"need at least 2 labels with enough examples (a label the champion does not know needs "
+            f"{policy.new_label_examples()} examples, SAIKIKA_NEW_LABEL_MIN_SUPPORT={policy.new_label_min_support}; "
+            f"one it knows needs {MIN_LABEL_EXAMPLES}), found {len(labels)} among {rows} rows"
         )
     return labels, dropped
 
@@ -332,6 +337,60 @@ def train(
     )
 
 
+class TrainingMode(StrEnum):
+    """How a run trained; the values are written to metadata.json and run records as `training_mode`."""
+
+    IN_MEMORY = "in memory"
+    STREAMED = "streamed"
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    model: TrainedModel
+    mode: TrainingMode
+
+
+def train_from(
+    items: Sequence[Item] | Callable[[], Iterable[Item]],
+    in_memory_rows: int,
+    *,
+    rows: int | None = None,
+    min_rows: int = 0,
+    progress: Progress | None = None,
+    config: TrainingConfig = DEFAULT_CONFIG,
+    policy: LabelPolicy = DEFAULT_POLICY,
+) -> TrainingResult:
+    """The one way in: rows, or `items()` that reads them again for every pass. Up to `in_memory_rows` rows train in
+    memory; more are streamed in batches of STREAM_BATCH_ROWS, in bounded memory. `rows`, when the caller knows how
+    many there are, decides without reading ahead; else up to `in_memory_rows` + 1 rows are read to find out. Fewer
+    than `min_rows` rows raise TrainingDataError."""
+    stream = (lambda: items) if isinstance(items, Sequence) else items
+    if rows is None:
+        head = list(islice(stream(), in_memory_rows + 1))
+        in_memory = len(head) <= in_memory_rows
+    else:
+        in_memory = rows <= in_memory_rows
+        head = list(stream()) if in_memory else []
+    if in_memory:
+        require_rows(len(head), min_rows)
+        return TrainingResult(train(head, progress, config, policy), TrainingMode.IN_MEMORY)
+    del head  # the stream reads them again, batch by batch
+    trained = train_streaming(lambda: batches(stream(), STREAM_BATCH_ROWS), progress, config, policy, min_rows)
+    return TrainingResult(trained, TrainingMode.STREAMED)
+
+
+def batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    """`items` in lists of `size` (the last one shorter)."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def require_rows(rows: int, min_rows: int) -> None:
+    if rows < min_rows:
+        raise TrainingDataError(f"{rows} valid rows, fewer than SAIKIKA_RETRAIN_MIN_ROWS={min_rows}")
+
+
 def _ovr(estimators: list[SGDClassifier], labels: int) -> OneVsRestClassifier:
     """A fitted one-vs-rest classifier from per-label binary models (what `export_inference` and skops read)."""
     from sklearn.preprocessing import LabelBinarizer
@@ -351,51 +410,121 @@ def train_streaming(
     progress: Progress | None = None,
     config: TrainingConfig = DEFAULT_CONFIG,
     policy: LabelPolicy = DEFAULT_POLICY,
+    min_rows: int = 0,
 ) -> TrainedModel:
     """Out of core: `batches()` streams the rows again for every pass, in the same order. Memory holds one batch's
     features and the per-label weights, never the data. One counting pass (labels, document frequencies), then
     averaged SGD (`partial_fit`) for a few epochs on all but the tuning split, then the same on all rows; the first
     model's tuning-split scores (thresholds, metrics) are taken during the second fit's first pass. Document
     frequencies come from all rows (an unsupervised statistic), the one difference from the in-memory fit."""
-    featuriser, words = config.featuriser(), config.word_features()
-    width = 1 << config.bits
-    counts: Counter = Counter()
-    document_frequency = np.zeros(width, np.int64)
-    rows = tuning_rows = 0
-    for batch in batches():
-        counts.update(label for item in batch for label in (item.labels or ()))
-        document_frequency += np.bincount(
-            featuriser.transform([item.text() for item in batch]).indices, minlength=width
-        )
-        rows += len(batch)
-        tuning_rows += sum(splits.in_tuning_split(item.id) for item in batch)
-        if progress:
-            progress("count", rows, 0)
-    labels, dropped = _labels(counts, policy, rows)
-    if tuning_rows in (0, rows):
-        raise TrainingDataError(f"{rows} rows are too few to hold some out for thresholds and metrics")
-    tfidf = TfidfTransformer(sublinear_tf=True)
-    tfidf.idf_ = np.log((1 + rows) / (1 + document_frequency)) + 1.0  # smooth_idf, as TfidfTransformer.fit
-    tfidf.n_features_in_ = width
+    stream = _Stream(batches, config.featuriser(), config.word_features(), progress)
+    tally = stream.count(1 << config.bits)
+    require_rows(tally.rows, min_rows)
+    labels, dropped = _labels(tally.labels, policy, tally.rows)
+    if tally.tuning_rows in (0, tally.rows):
+        raise TrainingDataError(f"{tally.rows} rows are too few to hold some out for thresholds and metrics")
+    tfidf = tally.tfidf()
+    first = [_binary_model(config.alpha, 1) for _ in labels]
+    stream.fit(first, tfidf, labels, lambda held: ~held, stream_epochs(tally.rows - tally.tuning_rows), "fit")
+    tuning = _TuningScores(first)
+    final = [_binary_model(config.alpha, 1) for _ in labels]
+    stream.fit(final, tfidf, labels, lambda held: np.ones(len(held), bool), stream_epochs(tally.rows), "refit", tuning)
+    scores, truth = np.vstack(tuning.scores), np.vstack(tuning.truth)
+    thresholds = tune_thresholds(scores, truth)
+    _drop_averaging_state(final)
+    classifier = _ovr(final, len(labels))
+    _round_to_float32(tfidf, classifier)
+    return TrainedModel(
+        pipeline=_pipeline(stream.featuriser, tfidf, stream.words, classifier),
+        labels=labels,
+        thresholds=thresholds,
+        metrics=evaluate_scores(scores, truth, thresholds, labels),
+        rows_used=tally.rows,
+        tuning_rows=tally.tuning_rows,
+        labels_dropped=dropped,
+        tuning_scores=scores,
+        tuning_truth=truth,
+        check_texts=tuning.check_texts,
+        config=config,
+    )
 
-    def new_models() -> list[SGDClassifier]:
-        return [_binary_model(config.alpha, 1) for _ in labels]
 
-    def passes(
+@dataclass(frozen=True)
+class _Tally:
+    """What the counting pass over a stream finds: labels, document frequencies and row counts."""
+
+    labels: Counter
+    document_frequency: np.ndarray
+    rows: int
+    tuning_rows: int
+
+    def tfidf(self) -> TfidfTransformer:
+        """A TF-IDF with the IDF TfidfTransformer.fit (smooth_idf) would give on all the rows."""
+        tfidf = TfidfTransformer(sublinear_tf=True)
+        tfidf.idf_ = np.log((1 + self.rows) / (1 + self.document_frequency)) + 1.0
+        tfidf.n_features_in_ = self.document_frequency.shape[0]
+        return tfidf
+
+
+class _TuningScores:
+    """Collects the first model's scores on the tuning split, batch by batch, during the refit's first pass."""
+
+    def __init__(self, models: list[SGDClassifier]):
+        self.models = models
+        self.scores: list[np.ndarray] = []
+        self.truth: list[np.ndarray] = []
+        self.check_texts: list[str] = []
+
+    def __call__(self, features: sp.csr_matrix, truth: np.ndarray, held: np.ndarray, batch: Sequence[Item]) -> None:
+        if held.any():
+            self.scores.append(np.column_stack([m.predict_proba(features[held])[:, 1] for m in self.models]))
+            self.truth.append(truth[held])
+            self.check_texts.extend(item.text() for item, h in zip(batch, held) if h and len(self.check_texts) < 500)
+
+
+@dataclass
+class _Stream:
+    """The passes of a streamed fit over `batches()`, featurised as the predictors will."""
+
+    batches: Callable[[], Iterable[Sequence[Item]]]
+    featuriser: HashedCharNgrams
+    words: TitleWordVectors | None
+    progress: Progress | None
+    rows: int = 0  # known once counted: the progress total of each later pass
+
+    def count(self, width: int) -> _Tally:
+        labels: Counter = Counter()
+        document_frequency = np.zeros(width, np.int64)
+        rows = tuning_rows = 0
+        for batch in self.batches():
+            labels.update(label for item in batch for label in (item.labels or ()))
+            texts = [item.text() for item in batch]
+            document_frequency += np.bincount(self.featuriser.transform(texts).indices, minlength=width)
+            rows += len(batch)
+            tuning_rows += sum(splits.in_tuning_split(item.id) for item in batch)
+            if self.progress:
+                self.progress("count", rows, 0)
+        self.rows = rows
+        return _Tally(labels, document_frequency, rows, tuning_rows)
+
+    def fit(
+        self,
         models: list[SGDClassifier],
+        tfidf: TfidfTransformer,
+        labels: list[str],
         fit_on: Callable[[np.ndarray], np.ndarray],
         epochs: int,
         stage: str,
-        on_first_pass: Callable[[sp.csr_matrix, np.ndarray, np.ndarray, list[Item]], None] | None = None,
+        on_first_pass: Callable[[sp.csr_matrix, np.ndarray, np.ndarray, Sequence[Item]], None] | None = None,
     ) -> None:
+        """`epochs` passes of `partial_fit` on the rows `fit_on(held)` selects, shuffled within each batch."""
         for epoch in range(epochs):
             seen = 0
             rng = np.random.default_rng(SEED + epoch)
-            for batch in batches():
+            for batch in self.batches():
                 texts = [item.text() for item in batch]
-                features = _model_rows(
-                    featuriser.transform(texts), tfidf, None if words is None else words.transform(texts)
-                )
+                words = None if self.words is None else self.words.transform(texts)
+                features = _model_rows(self.featuriser.transform(texts), tfidf, words)
                 truth = binarize(batch, labels)
                 held = np.array([splits.in_tuning_split(item.id) for item in batch])
                 if epoch == 0 and on_first_pass:
@@ -405,39 +534,8 @@ def train_streaming(
                     selected = rng.permutation(selected)
                     _partial_fit(models, features[selected], truth[selected])
                 seen += len(batch)
-                if progress:
-                    progress(f"{stage} epoch {epoch + 1}/{epochs}", seen, rows)
-
-    first = new_models()
-    passes(first, lambda held: ~held, stream_epochs(rows - tuning_rows), "fit")
-    tuning_scores, tuning_truth, check_texts = [], [], []
-
-    def score_tuning(features, truth, held, batch) -> None:
-        if held.any():
-            tuning_scores.append(np.column_stack([m.predict_proba(features[held])[:, 1] for m in first]))
-            tuning_truth.append(truth[held])
-            check_texts.extend(item.text() for item, h in zip(batch, held) if h and len(check_texts) < 500)
-
-    final = new_models()
-    passes(final, lambda held: np.ones(len(held), bool), stream_epochs(rows), "refit", on_first_pass=score_tuning)
-    scores, truth = np.vstack(tuning_scores), np.vstack(tuning_truth)
-    thresholds = tune_thresholds(scores, truth)
-    _drop_averaging_state(final)
-    classifier = _ovr(final, len(labels))
-    _round_to_float32(tfidf, classifier)
-    return TrainedModel(
-        pipeline=_pipeline(featuriser, tfidf, words, classifier),
-        labels=labels,
-        thresholds=thresholds,
-        metrics=evaluate_scores(scores, truth, thresholds, labels),
-        rows_used=rows,
-        tuning_rows=tuning_rows,
-        labels_dropped=dropped,
-        tuning_scores=scores,
-        tuning_truth=truth,
-        check_texts=check_texts,
-        config=config,
-    )
+                if self.progress:
+                    self.progress(f"{stage} epoch {epoch + 1}/{epochs}", seen, self.rows)
 
 
 def _drop_averaging_state(models: list[SGDClassifier]) -> None:

@@ -42,8 +42,6 @@ def main() -> None:
 def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: Path | None) -> None:
     """Train a multi-label text model from labeled JSONL rows (streamed, in bounded memory, above
     --in-memory-rows)."""
-    from itertools import islice
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from saikika.cloud import data_files
@@ -58,19 +56,12 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
             config = training.TrainingConfig.with_word_vectors(WordVectors.from_bytes(word_vectors.read_bytes()))
         except ValueError as exc:
             raise click.ClickException(f"{word_vectors}: {exc}") from exc
-    invalid: list[dict] = []
-    # Read up to the limit: a small data set is trained in memory as it is; a larger one streams from the files.
-    head = list(islice(data_files.iter_items(data, invalid), in_memory_rows + 1))
-    streamed = len(head) > in_memory_rows
-    del head[in_memory_rows:]
-
+    # Each read of the files (the head that decides, or a streamed pass) collects its own invalid rows.
     invalid_per_pass: list[list[dict]] = []
 
-    def batches():
+    def items():
         invalid_per_pass.append([])
-        items = data_files.iter_items(data, invalid_per_pass[-1])
-        while batch := list(islice(items, 5_000)):
-            yield batch
+        return data_files.iter_items(data, invalid_per_pass[-1])
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -83,15 +74,10 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
             progress.update(tasks[stage], completed=done)
 
         try:
-            trained = (
-                training.train_streaming(batches, progress=report, config=config)
-                if streamed
-                else training.train(head, progress=report, config=config)
-            )
+            result = training.train_from(items, in_memory_rows, progress=report, config=config)
         except training.TrainingDataError as exc:
             raise click.ClickException(str(exc)) from exc
-    if streamed:
-        invalid = invalid_per_pass[-1]
+    trained, invalid = result.model, invalid_per_pass[-1]
     if invalid:
         console.print(f"[yellow]{len(invalid)} invalid row(s) skipped[/]; first: {invalid[0]}")
     files = training.serialize(
@@ -99,7 +85,7 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
         extra={
             "data_sources": list(data),
             "invalid_rows": len(invalid),
-            "training_mode": "streamed" if streamed else "in memory",
+            "training_mode": str(result.mode),
             "training_seconds": round(time.perf_counter() - started, 2),
         },
     )
