@@ -15,6 +15,24 @@ CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.js
 # Built by `make word-vectors` (a prerequisite of `make test`).
 WORD_VECTORS = REPO / ".cache" / "word-vectors" / "ja-ginza-5.3.0.npz"
 
+# What `make test-fast` (-m "not slow") leaves out, by path, so a new test in one of these places is slow without
+# anyone remembering to mark it: the emulators and functions-framework processes, terraform and checkov (its own
+# virtualenv), the quality floors (the livedoor corpus, full-size training), the import contracts (lint-imports on
+# copies of the package), and the few unit tests `--durations` shows taking many seconds.
+SLOW = (
+    "tests/integration/",
+    "tests/unit/test_quality_livedoor.py",
+    "tests/unit/test_layers.py",
+    "tests/unit/test_terraform.py::test_terraform_fmt",
+    "tests/unit/test_terraform.py::test_checkov_reports_no_failed_check",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def trained_small() -> training.TrainedModel:
