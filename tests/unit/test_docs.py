@@ -32,6 +32,7 @@ BENCH_MARKDOWN = {
     "scale.py": "scale.json",
     "chaos.py": "chaos.json",
     "titles_study.py": "titles_study.json",
+    "tune_livedoor.py": "tuning.json",
 }
 
 
