@@ -44,6 +44,11 @@ lint: $(STAMP)
 test: lint $(CHECKOV_STAMP) $(WORD_VECTORS)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The pure tests alone, while editing (docs/testing.md): no emulators, no .venv-checkov, no downloads, no word
+# vectors built; the tests marked slow (tests/conftest.py, by path) are left to `make test`.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
 # The benchmark has a venv of its own: MLServer (the peer) brings dependencies the product does not need.
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)

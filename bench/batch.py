@@ -20,6 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
+sys.path.insert(0, str(REPO / "bench"))
+
+from figures import TARGETS, add_markdown_only, fmt, table, write_markdown  # noqa: E402
 
 from saikika.core.items import Item  # noqa: E402
 from saikika.model import artifact, catalogue, training  # noqa: E402
@@ -59,7 +62,11 @@ def main() -> None:
         default="--direct_num_workers=1",
         help="DirectRunner options, as the local launcher passes them",
     )
+    add_markdown_only(parser)
     args = parser.parse_args()
+    if args.markdown_only:
+        print(write_markdown(args.out, markdown))
+        return
 
     train, pool, source = load()
     files = training.serialize(training.train(train))
@@ -121,7 +128,35 @@ def main() -> None:
         "batch_vs_ceiling": round(args.items / seconds / ceiling, 3),
     }
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    write_markdown(args.out, markdown)
     print(json.dumps(figures, indent=2))
+
+
+def markdown(b: dict) -> list[str]:
+    return [
+        "# saikika batch benchmark",
+        "",
+        "Written by `bench/batch.py` (run by `make bench`) from `bench/batch.json`; `python bench/batch.py --out",
+        "bench/batch.json --markdown-only` rewrites it from that file. How it is measured: `docs/benchmarks.md`.",
+        "",
+        f"Data: {b['data']}: {b['items']} items, {b['input_mb']} MB of JSONL. Runner: DirectRunner, "
+        f"`{b['runner_args']}`, `python -m saikika.cloud.batch_pipeline` in a process of its own.",
+        "",
+        *table(
+            ("figure", "value"),
+            (
+                ("pipeline, end to end (process start included): s", fmt(b["pipeline_seconds"])),
+                ("pipeline, end to end: items/s", fmt(b["pipeline_items_per_s"])),
+                ("pipeline process peak RSS MB", fmt(b["pipeline_peak_rss_mb"])),
+                ("output shards", fmt(b["shards"])),
+                (
+                    "in-process ceiling, 100-item batches, items/s (median of the runs before and after)",
+                    f"{fmt(b['ceiling_items_per_s_100'])} (runs: {', '.join(fmt(x) for x in b['ceiling_runs'])})",
+                ),
+                (f"batch_vs_ceiling (target {TARGETS['batch_vs_ceiling']})", fmt(b["batch_vs_ceiling"])),
+            ),
+        ),
+    ]
 
 
 if __name__ == "__main__":

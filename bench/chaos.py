@@ -14,6 +14,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tests package, for the chaos scenarios
+sys.path.insert(0, str(REPO / "bench"))
+
+from figures import add_markdown_only, fmt, table, write_markdown  # noqa: E402
 
 from saikika.model import catalogue, training  # noqa: E402
 from tests.integration import chaos  # noqa: E402
@@ -22,7 +25,11 @@ from tests.integration import chaos  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "chaos.json")
+    add_markdown_only(parser)
     args = parser.parse_args()
+    if args.markdown_only:
+        print(write_markdown(args.out, markdown))
+        return
     files = training.serialize(training.train(list(catalogue.generate(1500, seed=11))))
     # The production ack deadline of the items subscription is longer; 60 s is the local stack's default.
     stack = chaos.ChaosStack(Path(tempfile.mkdtemp(prefix="saikika-chaos-")), files, ack_deadline_s=60)
@@ -49,6 +56,7 @@ def main() -> None:
         json.dumps({"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "faults": results}, indent=2)
         + "\n"
     )
+    write_markdown(args.out, markdown)
     bad = [
         r
         for r in results
@@ -59,6 +67,37 @@ def main() -> None:
         or r.get("trained", 1) != 1
     ]
     sys.exit(1 if bad else 0)
+
+
+ITEM_COLUMNS = ("published", "predicted_once", "rejected", "lost", "duplicated", "unexpected", "seconds_to_recover")
+
+
+def markdown(r: dict) -> list[str]:
+    items = [f for f in r["faults"] if "published" in f]
+    promotions = [f for f in r["faults"] if "candidates" in f]
+    retrains = [f for f in r["faults"] if "runners" in f]
+    return [
+        f"# saikika under faults ({r['created_at']})",
+        "",
+        "Written by `make chaos` (`bench/chaos.py`) from `bench/chaos.json`; `python bench/chaos.py --markdown-only`",
+        "rewrites it from that file. What each fault is: `docs/testing.md`. Lost, duplicated and unexpected (predicted",
+        "without a publish) must be 0.",
+        "",
+        *table(("fault", *ITEM_COLUMNS), ((f["fault"], *(fmt(f[c]) for c in ITEM_COLUMNS)) for f in items)),
+        "",
+        *table(
+            ("fault", "candidates", "champions without a recorded decision"),
+            (
+                (f["fault"], fmt(f["candidates"]), fmt(len(f["champions_without_a_recorded_decision"])))
+                for f in promotions
+            ),
+        ),
+        "",
+        *table(
+            ("fault", "runners", "trained", "deferred or up to date"),
+            ((f["fault"], fmt(f["runners"]), fmt(f["trained"]), fmt(f["deferred_or_up_to_date"])) for f in retrains),
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.js
 WORD_VECTORS = REPO / ".cache" / "word-vectors" / "ja-ginza-5.3.0.npz"
 sys.path.insert(0, str(REPO / "bench"))
 
+from figures import TARGETS, add_markdown_only, fmt, table, write_markdown  # noqa: E402
+
 from saikika.cloud import registry  # noqa: E402
 from saikika.core import objects  # noqa: E402
 from saikika.core.items import Item  # noqa: E402
@@ -449,7 +451,11 @@ def main() -> None:
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--skip-word-vectors", action="store_true")
     parser.add_argument("--only-training", action="store_true", help="just the training figures, printed")
+    add_markdown_only(parser)
     args = parser.parse_args()
+    if args.markdown_only:
+        log(f"wrote {write_markdown(args.out, markdown)}")
+        return
 
     train, test, data_source = load_items()
     log(f"data: {data_source}: {len(train)} train, {len(test)} test items")
@@ -548,8 +554,7 @@ def main() -> None:
     results["ratios"] = ratios(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(results))
-    log(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    log(f"wrote {args.out} and {write_markdown(args.out, markdown)}")
     print(json.dumps(results["ratios"], indent=2))
 
 
@@ -645,29 +650,23 @@ def word_vector_ratios(w: dict | None) -> dict:
     return out
 
 
-def markdown(r: dict) -> str:
-    def fmt(value) -> str:
-        if isinstance(value, dict) and "median" in value:
-            return f"{value['median']:.4g} ({value['min']:.4g}–{value['max']:.4g})"
-        return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+def paired_rows(what: str, paired: dict, single: str = "single item p50 ms") -> list[tuple[str, str, str]]:
+    return [
+        (
+            f"{what}: items/s (100-item batches)",
+            fmt(paired["saikika"]["items_per_s_100"]),
+            f"scikit-learn {fmt(paired['sklearn']['items_per_s_100'])}",
+        ),
+        (
+            f"{what}: {single}",
+            fmt(paired["saikika"]["single_p50_ms"]),
+            f"scikit-learn {fmt(paired['sklearn']['single_p50_ms'])}",
+        ),
+    ]
 
-    peer = (r.get("peer") or {}).get("http") or {}
+
+def serving_rows(r: dict) -> list[tuple[str, str, str]]:
     paired = r["ceilings_vs_sklearn"]
-
-    def paired_rows(what: str, paired: dict, single: str = "single item p50 ms") -> list[tuple[str, str, str]]:
-        return [
-            (
-                f"{what}: items/s (100-item batches)",
-                fmt(paired["saikika"]["items_per_s_100"]),
-                f"scikit-learn {fmt(paired['sklearn']['items_per_s_100'])}",
-            ),
-            (
-                f"{what}: {single}",
-                fmt(paired["saikika"]["single_p50_ms"]),
-                f"scikit-learn {fmt(paired['sklearn']['single_p50_ms'])}",
-            ),
-        ]
-
     rows = [
         ("ceiling, items/s (100-item batches)", fmt(r["ceiling"]["items_per_s_100"]), ""),
         ("ceiling, single item p50 ms", fmt(r["ceiling"]["single_p50_ms"]), ""),
@@ -678,15 +677,9 @@ def markdown(r: dict) -> str:
             f"scikit-learn {fmt(paired['sklearn']['single_interleaved_p50_ms'])}",
         ),
     ]
+    peer = (r.get("peer") or {}).get("http") or {}
     same = (r.get("peer_same_pipeline") or {}).get("http") or {}
-    for key in (
-        "items_per_s_100_c1",
-        "items_per_s_100_c8",
-        "single_p50_ms_c1",
-        "single_p99_ms_c1",
-        "single_p50_ms_c8",
-        "single_p99_ms_c8",
-    ):
+    for key in HTTP_KEYS:
         rows.append(
             (
                 f"http {key}",
@@ -694,7 +687,7 @@ def markdown(r: dict) -> str:
                 f"{fmt(peer.get(key))} (scikit-learn's pipeline); {fmt(same.get(key))} (saikika's pipeline)",
             )
         )
-    rows += [
+    return rows + [
         ("pubsub end to end, items/s", fmt(r["pubsub"]["items_per_s_100"]), ""),
         (
             "cold start s (saikika / naive)",
@@ -709,26 +702,44 @@ def markdown(r: dict) -> str:
         ("model.skops MB / load s", f"{r['model']['model_skops_mb']:.1f} / {fmt(r['model']['load_skops_s'])}", ""),
         ("model.npz MB / load s", f"{r['model']['model_npz_mb']:.1f} / {fmt(r['model']['load_inference_s'])}", ""),
     ]
-    if r.get("word_vectors"):
-        w = r["word_vectors"]
-        rows += [
-            *paired_rows("with title word vectors", w["ceilings_vs_sklearn"]),
+
+
+HTTP_KEYS = (
+    "items_per_s_100_c1",
+    "items_per_s_100_c8",
+    "single_p50_ms_c1",
+    "single_p99_ms_c1",
+    "single_p50_ms_c8",
+    "single_p99_ms_c8",
+)
+
+
+def word_vector_rows(w: dict | None) -> list[tuple[str, str, str]]:
+    if not w:
+        return []
+    rows = [
+        *paired_rows("with title word vectors", w["ceilings_vs_sklearn"]),
+        (
+            "with title word vectors: model.npz MB / load s",
+            f"{w['model']['model_npz_mb']:.1f} / {fmt(w['model']['load_inference_s'])}",
+            "",
+        ),
+    ]
+    if "cold_start" in w:
+        rows.append(
             (
-                "with title word vectors: model.npz MB / load s",
-                f"{w['model']['model_npz_mb']:.1f} / {fmt(w['model']['load_inference_s'])}",
-                "",
-            ),
-        ]
-        if "cold_start" in w:
-            rows.append(
-                (
-                    "with title word vectors: cold start s",
-                    fmt(w["cold_start"]["saikika_s"]),
-                    f"naive {fmt(w['cold_start']['naive_s'])}",
-                )
+                "with title word vectors: cold start s",
+                fmt(w["cold_start"]["saikika_s"]),
+                f"naive {fmt(w['cold_start']['naive_s'])}",
             )
-        for name, titles in w["titles"].items():
-            rows += paired_rows(f"titles alone, {name}", titles)
+        )
+    for name, titles in w["titles"].items():
+        rows += paired_rows(f"titles alone, {name}", titles)
+    return rows
+
+
+def batch_and_training_rows(r: dict) -> list[tuple[str, str, str]]:
+    rows = []
     if r.get("batch"):
         b = r["batch"]
         rows.append(
@@ -738,27 +749,37 @@ def markdown(r: dict) -> str:
                 f"ceiling {b['ceiling_items_per_s_100']:.4g} items/s (same run)",
             )
         )
-    for size, figures in (r.get("training") or {}).items():
+    for size, by_mode in (r.get("training") or {}).items():
         for mode in TRAINING_MODES:
+            runs = by_mode[mode].get("seconds_runs") or [by_mode[mode]["seconds"]]
             rows.append(
                 (
-                    f"training {size} rows, {mode}: s (median of {len(figures[mode].get('seconds_runs', [0]))}) / peak RSS MB",
-                    f"{figures[mode]['seconds']:.1f} / {figures[mode]['peak_rss_mb']:.0f}",
+                    f"training {size} rows, {mode}: s, median (min–max) of {len(runs)} / peak RSS MB",
+                    f"{by_mode[mode]['seconds']:.1f} ({min(runs):.1f}–{max(runs):.1f}) / "
+                    f"{by_mode[mode]['peak_rss_mb']:.0f}",
                     "",
                 )
             )
-    lines = [
+    return rows
+
+
+def markdown(r: dict) -> list[str]:
+    rows = serving_rows(r) + word_vector_rows(r.get("word_vectors")) + batch_and_training_rows(r)
+    return [
         f"# saikika benchmark ({r['created_at']})",
+        "",
+        "Written by `make bench` (`bench/run.py`) from `bench/results.json`; `python bench/run.py --markdown-only`",
+        "rewrites it from that file. What each figure measures, and how: `docs/benchmarks.md`.",
         "",
         f"Data: {r['data']['source']}. Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}.",
         "",
-        "| figure | saikika: median (min–max) | MLServer (or as named) |",
-        "| --- | --- | --- |",
+        *table(("figure", "saikika: median (min–max)", "MLServer (or as named)"), rows),
+        "",
+        *table(
+            ("ratio", "value", "target"),
+            ((k, fmt(v), TARGETS.get(k, "")) for k, v in r["ratios"].items()),
+        ),
     ]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    lines += ["", "| ratio | value |", "| --- | --- |"]
-    lines += [f"| {k} | {fmt(v)} |" for k, v in r["ratios"].items()]
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

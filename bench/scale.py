@@ -36,6 +36,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
 sys.path.insert(0, str(REPO))  # the tests package, for its request counter
+sys.path.insert(0, str(REPO / "bench"))
+
+from figures import TARGETS, add_markdown_only, fmt, table, write_markdown  # noqa: E402
 
 from saikika.cloud import gcs, registry  # noqa: E402
 from saikika.core import jsonl, objects, rows  # noqa: E402
@@ -331,7 +334,11 @@ def main() -> None:
     parser.add_argument("--history", default="1000,5000,20000")
     parser.add_argument("--rows", default="100000,300000,1000000")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: history,rows,livedoor,labels")
+    add_markdown_only(parser)
     args = parser.parse_args()
+    if args.markdown_only:
+        print(write_markdown(args.out, markdown))
+        return
     skip = set(filter(None, args.skip.split(",")))
     results: dict = {"created_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -366,7 +373,72 @@ def main() -> None:
         ratios["peak_rss_mb_largest"] = results["rows"][sizes[-1]]["streamed"]["peak_rss_mb"]
     results["ratios"] = ratios
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_markdown(args.out, markdown)
     print(json.dumps(ratios, indent=2))
+
+
+def markdown(r: dict) -> list[str]:
+    lines = [
+        f"# saikika at marketplace scale ({r['created_at']})",
+        "",
+        "Written by `make bench-scale` (`bench/scale.py`) from `bench/scale.json`; `python bench/scale.py",
+        "--markdown-only` rewrites it from that file. How it is measured: `docs/benchmarks.md`.",
+        f"Machine: {r['cpus']} CPUs.",
+    ]
+    if r.get("history"):
+        lines += ["", "## History sweep (the retrain handler on the emulators)", ""]
+        lines += table(
+            (
+                "feedback objects of history",
+                "first run, compacting them: s",
+                "nothing-new tick: median ms / storage requests",
+                "run after 10 new objects: s / storage requests (data bucket) / rows trained",
+            ),
+            (
+                (
+                    fmt(h["history_objects"]),
+                    fmt(h["first_run_compacting_history_s"]),
+                    f"{h['nothing_new_s']['median'] * 1000:.2f} / {h['nothing_new_storage_requests']}",
+                    f"{fmt(h['ten_new_objects']['seconds'])} / {h['ten_new_objects']['storage_requests']} "
+                    f"({h['ten_new_objects']['data_bucket_requests']}) / {h['ten_new_objects']['rows_trained']}",
+                )
+                for h in r["history"]
+            ),
+        )
+    if r.get("rows"):
+        lines += ["", "## Rows sweep (`saikika train` in a process of its own)", ""]
+        lines += table(
+            ("rows", "input MB", "fit", "s", "peak RSS MB", "tuning micro F1"),
+            (
+                (
+                    size,
+                    fmt(by_mode["input_mb"]),
+                    run["mode"],
+                    fmt(run["seconds"]),
+                    fmt(run["peak_rss_mb"]),
+                    fmt(run["tuning_micro_f1"]),
+                )
+                for size, by_mode in r["rows"].items()
+                for run in (by_mode[k] for k in ("streamed", "in_memory") if k in by_mode)
+            ),
+        )
+    if r.get("livedoor"):
+        d = r["livedoor"]
+        lines += ["", "## Livedoor `test` top-1, streamed against in memory", ""]
+        lines += table(
+            ("streamed", "in memory", "difference, points"),
+            [(fmt(d["streamed_top1"]), fmt(d["in_memory_top1"]), f"{d['difference_points']:+.2f}")],
+        )
+    if r.get("wide_model"):
+        w = r["wide_model"]
+        lines += ["", f"## `predict_http` serving {w['labels']} labels through a hot swap", ""]
+        lines += table(
+            ("model.npz MB", "peak RSS MB serving one", "peak RSS MB through the hot swap"),
+            [(fmt(w["model_npz_mb"]), fmt(w["peak_rss_mb_serving_one"]), fmt(w["peak_rss_mb_through_hot_swap"]))],
+        )
+    lines += ["", "## Ratios", ""]
+    lines += table(("ratio", "value", "target"), ((k, fmt(v), TARGETS.get(k, "")) for k, v in r["ratios"].items()))
+    return lines
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from saikika.core.items import Item
 from saikika.model import training
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import add_markdown_only, fmt, table, write_markdown  # noqa: E402
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
 WORD_VECTORS = Path(__file__).resolve().parents[1] / ".cache" / "word-vectors" / "ja-ginza-5.3.0.npz"
 ALPHAS = (1e-6, 2e-6, 4e-6, 8e-6)
@@ -210,7 +213,11 @@ def take(part: tuple, rows: np.ndarray) -> tuple:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("bench/titles_study.json"))
+    add_markdown_only(parser)
     args = parser.parse_args()
+    if args.markdown_only:
+        print(write_markdown(args.out, markdown))
+        return
     records = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
     labels = sorted({label for r in records for label in r["labels"]})
     split = {name: [r for r in records if r["split_kikuta"] == name] for name in ("train", "dev", "test")}
@@ -261,6 +268,68 @@ def main() -> None:
         "full_text": full_text(records, labels),
     }
     args.out.write_text(json.dumps(out, indent=2) + "\n")
+    write_markdown(args.out, markdown)
+
+
+def markdown(r: dict) -> list[str]:
+    """Top-1 per variant and alpha, and each variant's gain over the shipped features at the same alpha."""
+    shipped = r["variants"]["shipped"]
+    rows = [
+        (
+            name,
+            alpha,
+            fmt(round(row["cv_top1"], 4)),
+            f"{(row['cv_top1'] - shipped[alpha]['cv_top1']) * 100:+.1f}",
+            f"{row['cv_folds_better_than_shipped']} of {r['folds']}",
+            fmt(round(row["dev_top1"], 4)),
+            fmt(round(row["test_top1"], 4)),
+        )
+        for name, by_alpha in r["variants"].items()
+        for alpha, row in by_alpha.items()
+        if alpha != "seconds"
+    ]
+    full_text = [
+        (name, alpha, fmt(round(row["dev"], 4)), fmt(round(row["test"], 4)))
+        for name, by_alpha in r["full_text"].items()
+        for alpha, row in by_alpha.items()
+    ]
+    # The alpha a run with word vectors uses is chosen on this mean (training.WORD_VECTORS_ALPHA).
+    word_vectors_alpha = [
+        (alpha, fmt(round((row["dev"] + r["variants"]["title_word_vectors"][alpha]["dev_top1"]) / 2, 4)))
+        for alpha, row in r["full_text"].get("title_word_vectors", {}).items()
+        if "title_word_vectors" in r["variants"]
+    ]
+    skipped = [f"- `{name}` skipped: {reason}" for name, reason in r["skipped"].items()]
+    return [
+        f"# Titles alone: feature variants on livedoor ({r['created_at']})",
+        "",
+        "Written by `bench/titles_study.py` from `bench/titles_study.json`; `python bench/titles_study.py",
+        "--markdown-only` rewrites it from that file. The variants and why: `docs/model.md`.",
+        f"Cross-validation: {r['folds']} paired folds over train + dev; dev and test: fitted on train (test is never",
+        f"used to choose). The shipped alpha is {r['shipped_alpha']}.",
+        "",
+        *table(
+            (
+                "variant",
+                "alpha",
+                "cv top-1",
+                "cv, points over shipped at the same alpha",
+                f"folds better than shipped at {r['shipped_alpha']}",
+                "dev",
+                "test",
+            ),
+            rows,
+        ),
+        *([""] + skipped if skipped else []),
+        "",
+        "Full text (title + description), fitted on train:",
+        "",
+        *table(("features", "alpha", "dev top-1", "test top-1"), full_text),
+        "",
+        "With title word vectors, the mean dev top-1 of full text and titles:",
+        "",
+        *table(("alpha", "mean dev top-1"), word_vectors_alpha),
+    ]
 
 
 if __name__ == "__main__":

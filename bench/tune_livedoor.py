@@ -25,6 +25,9 @@ from saikika.core.items import Item
 from saikika.model import artifact, evaluation, training
 from saikika.model.label_model import LabelModel
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import add_markdown_only, fmt, table, write_markdown  # noqa: E402
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "livedoor-news-corpus" / "livedoor.jsonl"
 GRID = {
     "ngram_range": [(1, 3), (1, 4), (2, 4)],
@@ -61,7 +64,11 @@ def main() -> None:
         type=Path,
         help="a previous run's output: choose among its measured candidates instead of the grid",
     )
+    add_markdown_only(parser)
     args = parser.parse_args()
+    if args.markdown_only:
+        print(write_markdown(args.out, markdown))
+        return
     records = [json.loads(line) for line in CORPUS.open(encoding="utf-8")]
     data = {
         (split, titles): items(records, split, titles) for split in ("train", "dev", "test") for titles in (False, True)
@@ -116,7 +123,56 @@ def main() -> None:
         "chosen": chosen,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_markdown(args.out, markdown)
     print(json.dumps(chosen, indent=2))
+
+
+def markdown(r: dict) -> list[str]:
+    def name(config: dict) -> str:
+        low, high = config["ngram_range"]
+        return f"{low}–{high}-grams, 2^{config['bits']}, alpha {config['alpha']}"
+
+    within = [name(config) for config in r["rule"]["within_one_standard_error"]]
+    chosen = r["chosen"]
+    return [
+        f"# The training configuration, chosen on livedoor `dev` ({r['created_at']})",
+        "",
+        "Written by `bench/tune_livedoor.py` from `bench/tuning.json`; `python bench/tune_livedoor.py --markdown-only`",
+        "rewrites it from that file. The rule and why: `docs/model.md`.",
+        "",
+        f"Best mean dev top-1 (full text and titles): {fmt(round(r['rule']['best_dev_top1_mean'], 4))}; one standard "
+        f"error: {r['rule']['standard_error'] * 100:.2f} points; {len(within)} of {len(r['candidates'])} candidates "
+        "within it.",
+        "",
+        *table(
+            ("candidate", "full text: dev top-1", "titles: dev top-1", "mean", "within one SE"),
+            (
+                (
+                    name(row["config"]),
+                    fmt(round(row["full_text"]["dev_top1"], 4)),
+                    fmt(round(row["titles"]["dev_top1"], 4)),
+                    fmt(round(row["dev_top1_mean"], 4)),
+                    "yes" if name(row["config"]) in within else "",
+                )
+                for row in r["candidates"]
+            ),
+        ),
+        "",
+        f"Chosen: {name(chosen['config'])}, measured once on `test`:",
+        "",
+        *table(
+            ("text", "top-1", "micro F1", "macro F1"),
+            (
+                (text, *(fmt(round(chosen[key][m], 4)) for m in ("test_top1", "test_micro_f1", "test_macro_f1")))
+                for text, key in (("title + description", "full_text"), ("titles alone", "titles"))
+            ),
+        ),
+        "",
+        "float32 weights against float64 (full text, `test`): top-1 "
+        f"{fmt(round(chosen['float32_weights']['top1_float32'], 4))} against "
+        f"{fmt(round(chosen['float32_weights']['top1_float64'], 4))}, largest score difference "
+        f"{chosen['float32_weights']['max_score_difference']:.1e}.",
+    ]
 
 
 def standard_error(accuracy: float, dev_rows: int) -> float:
