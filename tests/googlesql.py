@@ -32,8 +32,12 @@ class Statement:
     line: int
     sql: str
 
-    def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+    def where(self, message: str = "") -> str:
+        """`file:line`, the line of the statement's first line, or of the error when ZetaSQL's message has
+        `[at LINE:COLUMN]` (counted from the statement's first line)."""
+        at = re.search(r"\[at (\d+):(\d+)\]", message)
+        line = self.line + int(at.group(1)) - 1 if at else self.line
+        return f"{self.path.relative_to(ROOT)}:{line}"
 
 
 def doc_files() -> list[Path]:

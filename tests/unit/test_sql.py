@@ -23,7 +23,7 @@ def test_every_documented_and_deployed_statement_is_valid_googlesql(front_end):
         try:
             front_end.analyze(statement.sql)
         except Exception as exc:  # noqa: BLE001 - zetasql raises one ServerError for every kind of invalid SQL
-            failures.append(f"{statement.where()}: {exc}")
+            failures.append(f"{statement.where(str(exc))}: {exc}")
     assert not failures, "\n".join(failures)
 
 
@@ -52,6 +52,12 @@ def test_the_catalog_holds_the_tables_and_the_view_the_docs_name(front_end):
 def test_the_front_end_rejects_what_bigquery_rejects(front_end, sql):
     with pytest.raises(Exception, match="INVALID_ARGUMENT"):
         front_end.analyze(sql)
+
+
+def test_a_failure_points_at_the_line_of_the_error_in_its_file():
+    statement = googlesql.Statement(googlesql.ROOT / "README.md", 10, "SELECT 1\nFROM x\nWHERE")
+    assert statement.where("Syntax error: Unexpected end of statement [at 3:6]") == "README.md:12"
+    assert statement.where("no position") == "README.md:10"
 
 
 def test_every_sql_block_is_found_with_its_line():
