@@ -17,7 +17,6 @@ from saikika.tooling import query
 from saikika.tooling.cli import main
 from tests import googlesql, terraform_hcl
 
-pytest.importorskip("duckdb", reason="the query extra: pip install -e .[query]")
 # BigQuery's schema types as the local tables must read them.
 DUCKDB_TYPES = {"STRING": "VARCHAR", "JSON": "JSON", "TIMESTAMP": "TIMESTAMPTZ", "DATE": "DATE"}
 

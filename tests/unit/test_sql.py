@@ -11,7 +11,6 @@ from tests import googlesql, terraform_hcl
 
 @pytest.fixture(scope="module")
 def front_end() -> googlesql.GoogleSQL:
-    pytest.importorskip("zetasql", reason="zetasql is in the dev extra: pip install -e .[dev]")
     return googlesql.GoogleSQL(terraform_hcl.load())
 
 
