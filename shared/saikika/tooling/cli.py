@@ -13,6 +13,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from saikika.tooling import query
+
 console = Console(stderr=True)
 
 
@@ -484,6 +486,8 @@ def demo(state_dir: Path) -> None:
 
     run(state_dir)
 
+
+main.add_command(query.query_command)
 
 if __name__ == "__main__":
     main()
