@@ -1,0 +1,45 @@
+"""Model versions written by a release and kept in the repo (`tests/fixtures/models/<saikika version>/`), so the
+suite shows that the current code, with the scikit-learn and skops it is installed with, still loads what a
+deployed release wrote and scores it the same. An upgrade that breaks loading at promote time fails here first.
+
+Each folder holds `model.skops`, `model.npz` and `metadata.json` exactly as `training.serialize` wrote them, and
+`scores.json`: the texts below and the scores that release gave them. Written once per release, never rewritten:
+
+    .venv/bin/python -m tests.model_fixtures tests/fixtures/models/<saikika version>
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from saikika.model import artifact, catalogue, pipeline_file, training
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "models"
+SCORES_FILE = "scores.json"
+# 2^10 features keep the three files small (tens of KB); the arithmetic is the same at any size.
+CONFIG = training.TrainingConfig(bits=10)
+TEXTS = [
+    "防水 ワイヤレス スピーカー\n持ち運びに便利なコンパクト設計です。",
+    "vintage handmade leather bag\nGently used, ships in two days.",
+    "kids organic cotton",
+    "",
+    "限定品 腕時計 " * 200,
+    "ÉTÉ été ÉtÉ — naïve café\ttabs\r\nand lines",
+    "🙂 絵文字 emoji ☃",
+    "a",
+]
+
+
+def write(directory: Path) -> None:
+    trained = training.train(list(catalogue.generate(600, seed=21)), config=CONFIG)
+    files = training.serialize(trained)
+    artifact.write_dir(directory, files)
+    scores = pipeline_file.load(files.model, files.metadata).scores(TEXTS)
+    record = {"texts": TEXTS, "scores": scores.tolist(), "labels": list(files.metadata["labels"])}
+    (directory / SCORES_FILE).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write(Path(sys.argv[1]))
