@@ -105,7 +105,7 @@ class ChampionCache:
             if champion is None:
                 raise ModelIntegrityError("champion pointer disappeared while loading")
             model = load_champion(self._bucket, champion, gcs.SERVING)
-        except (ModelIntegrityError, KeyError, ValueError, TypeError) as exc:
+        except ModelIntegrityError as exc:
             # Remember the bad generation so we do not download it again on every request.
             self._generation = seen_generation
             self._checked_at = asked_at

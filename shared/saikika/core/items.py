@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from saikika.core import jsonl
+from saikika.core.errors import ItemError  # raised here; importable from here as before
 
 ID_MAX_CHARS = 256
 TITLE_MAX_CHARS = 1_000
@@ -65,10 +66,6 @@ class Problem:
 class ParsedMessage:
     items: list[Item] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-
-
-class ItemError(ValueError):
-    pass
 
 
 def _string(obj: dict, key: str, limit: int) -> str:

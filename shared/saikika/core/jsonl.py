@@ -7,11 +7,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from saikika.core.errors import NotJson  # raised here; importable from here as before
+
 CONTENT_TYPE = "application/x-ndjson"
-
-
-class NotJson(ValueError):
-    """Input that is not JSON Python can read; the message says why and where."""
 
 
 def loads(text: str | bytes) -> Any:

@@ -109,7 +109,7 @@ class Promoter:
         metadata = found.metadata
         try:
             candidate = validation.validate(found)
-        except (ModelIntegrityError, ValueError, KeyError, TypeError) as exc:
+        except ModelIntegrityError as exc:
             return {**base, "outcome": "rejected", "reason": f"refused: {exc}"}
 
         found_rows = training_store.evaluation_rows(self.data_bucket, self.settings.promotion_require_holdout)
@@ -187,7 +187,7 @@ class Promoter:
         cannot be loaded, and then it is no obstacle to a valid candidate."""
         try:
             model = load_champion(self.models_bucket, champion)
-        except (ModelIntegrityError, KeyError, ValueError, TypeError) as exc:  # a broken or malformed version
+        except ModelIntegrityError as exc:  # a broken or malformed version
             logs.event(
                 log,
                 logging.ERROR,

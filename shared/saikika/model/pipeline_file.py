@@ -10,7 +10,7 @@ import io
 import skops.io as sio
 
 from saikika.core.errors import ModelIntegrityError
-from saikika.model.artifact import labels_and_thresholds, verify
+from saikika.model.artifact import file_sha256, labels_and_thresholds, probe, verify, version_of
 from saikika.model.label_model import LabelModel
 from saikika.model.ngram_transformer import HashedCharNgrams, TitleWordVectors
 
@@ -54,11 +54,16 @@ def dump(pipeline) -> bytes:
 
 
 def load(data: bytes, metadata: dict, *, expected_sha256: str | None = None) -> LabelModel:
-    """The full pipeline: verify the checksum, then parse with the trusted-type list only."""
-    verify(data, "model file", (("metadata.json", metadata.get("sha256")), ("champion pointer", expected_sha256)))
+    """The full pipeline: verify the checksum, then parse with the trusted-type list only. ModelIntegrityError for
+    every file that cannot be trusted or used as its metadata describes."""
+    version, (labels, thresholds) = version_of(metadata), labels_and_thresholds(metadata)
+    digest = file_sha256(metadata)
+    verify(data, "model file", (("metadata.json", digest), ("champion pointer", expected_sha256)))
     try:
         pipeline = sio.loads(data, trusted=TRUSTED_TYPES)
     except Exception as exc:  # skops raises TypeError subclasses for untrusted types, others for corruption
         raise ModelIntegrityError(f"model file cannot be loaded safely: {exc}") from exc
-    labels, thresholds = labels_and_thresholds(metadata)
-    return LabelModel(metadata["version"], labels, thresholds, pipeline.predict_proba, backend="skops")
+    if not callable(getattr(pipeline, "predict_proba", None)):
+        raise ModelIntegrityError(f"model file holds a {type(pipeline).__name__}, not a pipeline with predict_proba")
+    probe(pipeline.predict_proba, len(labels), "model file")
+    return LabelModel(version, labels, thresholds, pipeline.predict_proba, backend="skops")

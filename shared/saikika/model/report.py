@@ -52,8 +52,16 @@ def build(
 ) -> dict[str, bytes]:
     """File name → bytes, for `models/<version>/report/`."""
     table = per_label_table(scores, truth, thresholds, labels)
+    return {
+        "index.html": _page(version, table, len(truth), len(labels)).encode("utf-8"),
+        "roc.png": _roc_png(version, scores, truth, table, labels),
+        "scores.png": _histograms_png(version, scores, truth, thresholds, labels),
+        "per_label.json": (json.dumps(table, indent=2) + "\n").encode("utf-8"),
+    }
 
-    roc_figure, axis = plt.subplots(figsize=(6, 6))
+
+def _roc_png(version: str, scores: np.ndarray, truth: np.ndarray, table: dict, labels: list[str]) -> bytes:
+    figure, axis = plt.subplots(figsize=(6, 6))
     for j in plotted(truth, labels, ROC_LABELS):
         label = labels[j]
         if table[label]["roc_auc"] is not None:
@@ -62,13 +70,18 @@ def build(
     axis.plot([0, 1], [0, 1], linestyle=":", color="grey")
     axis.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC per label — {version}")
     axis.legend(fontsize="small", loc="lower right")
-    roc_png = _png(roc_figure)
-    plt.close(roc_figure)
+    png = _png(figure)
+    plt.close(figure)
+    return png
 
+
+def _histograms_png(
+    version: str, scores: np.ndarray, truth: np.ndarray, thresholds: np.ndarray, labels: list[str]
+) -> bytes:
     shown = plotted(truth, labels, PLOTTED_LABELS)
     columns = 3
     rows = max(1, -(-len(shown) // columns))
-    hist_figure, axes = plt.subplots(
+    figure, axes = plt.subplots(
         rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False, constrained_layout=True
     )
     bins = np.linspace(0, 1, 21)
@@ -84,35 +97,32 @@ def build(
         axis.set_yscale("log")
         axis.set_title(labels[j], fontsize="small")
     axes.flat[0].legend(fontsize="x-small")
-    hist_figure.suptitle(f"held-out score histograms (red: threshold) — {version}")
-    hist_png = _png(hist_figure)
-    plt.close(hist_figure)
+    figure.suptitle(f"held-out score histograms (red: threshold) — {version}")
+    png = _png(figure)
+    plt.close(figure)
+    return png
 
+
+def _page(version: str, table: dict, rows: int, n_labels: int) -> str:
     rows_html = "".join(
         f"<tr><td>{html.escape(label)}</td>"
         + "".join(f"<td>{_fmt(figures[key])}</td>" for key in ("precision", "recall", "f1", "roc_auc", "threshold"))
         + f"<td>{figures['support']}</td></tr>"
         for label, figures in table.items()
     )
-    page = f"""<!doctype html>
+    return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>saikika model {html.escape(version)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}</style>
 </head><body>
 <h1>Model {html.escape(version)}</h1>
-<p>Measured on the {len(truth)} rows of the tuning split. {len(labels)} labels; the figures show the
-{min(len(labels), PLOTTED_LABELS)} with the most examples (ROC: {min(len(labels), ROC_LABELS)}).</p>
+<p>Measured on the {rows} rows of the tuning split. {n_labels} labels; the figures show the
+{min(n_labels, PLOTTED_LABELS)} with the most examples (ROC: {min(n_labels, ROC_LABELS)}).</p>
 <table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>ROC AUC</th><th>threshold</th><th>support</th></tr>
 {rows_html}</table>
 <h2>ROC curves</h2><img src="roc.png" alt="ROC curves per label">
 <h2>Score histograms</h2><img src="scores.png" alt="score histograms per label">
 </body></html>
 """
-    return {
-        "index.html": page.encode("utf-8"),
-        "roc.png": roc_png,
-        "scores.png": hist_png,
-        "per_label.json": (json.dumps(table, indent=2) + "\n").encode("utf-8"),
-    }
 
 
 def _fmt(value: float | None) -> str:

@@ -60,6 +60,24 @@ def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return codes, offsets
 
 
+def _greedy_walk(longest: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The words the greedy walk takes, given the length of the longest word at each code point (0: none): from
+    each match jump past it, else to the next code point. (indptr per text, code point each word starts at)."""
+    lengths = longest.tolist()
+    taken: list[int] = []
+    indptr = np.zeros(len(offsets), dtype=np.int64)
+    for text, (begin, end) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+        at = begin
+        while at < end:
+            if lengths[at]:
+                taken.append(at)
+                at += lengths[at]
+            else:
+                at += 1
+        indptr[text + 1] = len(taken)
+    return indptr, np.asarray(taken, dtype=np.int64)
+
+
 class WordVectors:
     """A vocabulary of pretrained word vectors and the title feature built from it; immutable, thread-safe."""
 
@@ -188,20 +206,8 @@ class WordVectors:
             last[:-1] = starts[1:] != starts[:-1]
             longest[starts[last]] = pairs[last] % width + 1
             found_row[starts[last]] = self.rows[slots[last]]
-        # Greedy walk: from each match jump past it, else to the next code point.
-        lengths = longest.tolist()
-        taken: list[int] = []
-        indptr = np.zeros(len(offsets), dtype=np.int64)
-        for text, (begin, end) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
-            at = begin
-            while at < end:
-                if lengths[at]:
-                    taken.append(at)
-                    at += lengths[at]
-                else:
-                    at += 1
-            indptr[text + 1] = len(taken)
-        return indptr, found_row[np.asarray(taken, dtype=np.int64)]
+        indptr, taken = _greedy_walk(longest, offsets)
+        return indptr, found_row[taken]
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
         """(texts, dimensions) float64: `weight` × the mean word vector of each first line; zeros where no word was

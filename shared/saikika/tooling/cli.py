@@ -319,7 +319,7 @@ def _validate(files) -> None:
 
     try:
         validation.validate(files)
-    except (ModelIntegrityError, ValueError, KeyError, TypeError) as exc:
+    except ModelIntegrityError as exc:
         raise click.ClickException(f"refused: {exc}") from exc
 
 
