@@ -36,10 +36,10 @@ def load_version(
     match metadata.json and `expected_inference_sha256` (what the pointer or the run's record says)."""
     metadata = registry.read_metadata(bucket, version, patience)
     if metadata is None:
-        raise ModelIntegrityError(f"champion version {version} has no committed metadata.json")
+        raise ModelIntegrityError(f"model version {version} has no committed metadata.json")
     arrays = registry.read_file(bucket, version, INFERENCE_FILE, patience) if metadata.get("inference") else None
     if arrays is None:
-        raise ModelIntegrityError(f"champion version {version} has no {INFERENCE_FILE}")
+        raise ModelIntegrityError(f"model version {version} has no {INFERENCE_FILE}")
     return artifact.load_inference(arrays, metadata, expected_sha256=expected_inference_sha256)
 
 
