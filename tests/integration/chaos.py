@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from saikika.cloud import registry
+from saikika.core.decisions import Outcome
 from saikika.core.events import PubSubMessage
 from saikika.core.settings import Settings
 from saikika.handlers.feedback import FeedbackRecorder
@@ -240,8 +241,8 @@ def concurrent_promotions(chaos: ChaosStack, candidates) -> dict:
     for thread in threads:
         thread.join()
     champion = registry.read_champion(models)
-    promoted = {d["version"] for d in registry.decision_log(models) if d.get("outcome") == "promoted"}
-    named = {champion.version} | {p["version"] for p in champion.previous_champions}
+    promoted = {d.version for d in registry.decision_log(models) if d.outcome is Outcome.PROMOTED}
+    named = {champion.version} | {p.version for p in champion.history}
     return {
         "fault": "concurrent promotions",
         "candidates": len(candidates),

@@ -26,7 +26,7 @@ def promote(stack: LocalStack, files) -> None:
     """Push a version (saikika.model.artifact.ModelFiles) and make it the champion, as `models push --promote` does."""
     bucket = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
     registry.push(bucket, *files)
-    registry.set_champion(bucket, files.metadata, registry.read_champion(bucket), reason="test")
+    registry.promote_by_hand(bucket, files.metadata, reason="test")
 
 
 def publish(stack: LocalStack, publisher, payload: bytes, topic: str = "items", **attributes: str) -> str:
@@ -54,7 +54,7 @@ def feedback_rows(data_bucket, message_id: str, timeout_s: float = 60) -> list[d
             text = ""
         if not text:
             manifest, _ = training_store.read_manifest(data_bucket)
-            text = "".join(data_bucket.blob(s["name"]).download_as_text() for s in manifest["shards"])
+            text = "".join(data_bucket.blob(s.name).download_as_text() for s in manifest.shards)
         found = [json.loads(line) for line in text.splitlines() if line.strip()]
         return [row for row in found if row.get("message_id") == message_id]
 

@@ -15,6 +15,7 @@ import pytest
 
 from saikika.cloud import registry
 from saikika.core import objects, rows
+from saikika.core.decisions import Action
 from saikika.model import artifact, catalogue, training
 from tests.integration.helpers import (
     feedback_rows,
@@ -224,7 +225,7 @@ def test_corrupted_and_untrusted_candidates_are_refused(loop, buckets, model_fil
 def test_rollback_hot_swaps_predictors_with_no_failed_request(loop, buckets):
     models = buckets["models"]
     current = registry.read_champion(models)
-    previous = current.pointer["history"][-1]["version"]
+    previous = current.history[-1].version
     url = loop.env["SAIKIKA_PREDICT_URL"]
     body = json.dumps({"instances": [{"id": "swap", "title": "防水 テント"}]}, ensure_ascii=False).encode()
     seen: list[tuple[float, int, str | None]] = []
@@ -268,7 +269,7 @@ def test_models_list_and_promote_by_hand(loop, buckets):
     listing = saikika_cli(loop, "models", "list")
     assert listing.returncode == 0, listing.stderr
     assert current.version in listing.stdout and "★" in listing.stdout
-    target = current.pointer["history"][-1]["version"] if current.pointer["history"] else None
+    target = current.history[-1].version if current.history else None
     if target:
         result = saikika_cli(loop, "models", "promote", target)
         assert result.returncode == 0, result.stderr
@@ -302,7 +303,7 @@ def test_no_function_reacts_to_its_own_writes(loop, buckets):
         ), run["trigger"]
     # Every committed version was judged exactly once, though the bucket saw many more writes.
     history = registry.decision_log(models)
-    judged = [h["version"] for h in history if h.get("action") == "judge"]
+    judged = [h.version for h in history if h.action is Action.JUDGE]
     assert sorted(judged) == sorted(set(judged))
     assert set(judged) == set(registry.versions(models))
     # The functions did see those writes (one topic carries every bucket's events) and ignored them.
@@ -332,6 +333,6 @@ def test_models_push_makes_the_promote_functions_checks_and_logs_its_decision(lo
     assert result.returncode == 0, result.stderr
     assert champion_version(models) == model_files.metadata["version"]
     assert any(
-        d["version"] == model_files.metadata["version"] and d["action"] == "promote-by-hand"
+        d.version == model_files.metadata["version"] and d.action is Action.PROMOTE_BY_HAND
         for d in registry.decision_log(models)
     )

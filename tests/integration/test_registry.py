@@ -9,6 +9,7 @@ import pytest
 
 from saikika.cloud import lease, registry
 from saikika.core import objects, rows
+from saikika.core.decisions import Action, Decision, Outcome
 from saikika.core.settings import Settings
 from saikika.handlers.promote import Promoter
 from saikika.model import catalogue, training
@@ -46,7 +47,7 @@ def test_two_racing_promotions_leave_one_champion_and_a_true_history(fresh, two_
         registry.push(models, *files)
     versions = [files[1]["version"] for files in two_candidates]
     barrier = threading.Barrier(2)
-    decisions: dict[str, dict] = {}
+    decisions: dict[str, Decision] = {}
 
     def judge(version: str) -> None:
         promoter = Promoter(settings, client)
@@ -61,18 +62,18 @@ def test_two_racing_promotions_leave_one_champion_and_a_true_history(fresh, two_
 
     champion = registry.read_champion(models)
     assert champion.version in versions
-    promoted = [v for v in versions if decisions[v]["outcome"] == "promoted"]
+    promoted = [v for v in versions if decisions[v].outcome is Outcome.PROMOTED]
     assert champion.version in promoted
     if len(promoted) == 2:
         # Both won in turn: the later one displaced the earlier, and the pointer's history says so.
         other = next(v for v in versions if v != champion.version)
-        assert [h["version"] for h in champion.pointer["history"]] == [other]
-        assert decisions[champion.version]["champion_version"] == other
+        assert [h.version for h in champion.history] == [other]
+        assert decisions[champion.version].champion_version == other
     else:
         loser = next(v for v in versions if v != champion.version)
-        assert decisions[loser]["outcome"] == "rejected"
-        assert decisions[loser]["champion_version"] == champion.version  # it re-read and re-decided
-    assert sorted(h["version"] for h in registry.decision_log(models)) == sorted(versions)
+        assert decisions[loser].outcome is Outcome.REJECTED
+        assert decisions[loser].champion_version == champion.version  # it re-read and re-decided
+    assert sorted(h.version for h in registry.decision_log(models)) == sorted(versions)
 
 
 def test_rollback_is_a_compare_and_swap(fresh, two_candidates):
@@ -83,7 +84,7 @@ def test_rollback_is_a_compare_and_swap(fresh, two_candidates):
     with pytest.raises(registry.ChampionChanged):
         registry.set_champion(models, a_meta, first, reason="stale expectation")
     back = registry.rollback(models, second)
-    assert back.version == a_meta["version"] and back.pointer["history"] == []
+    assert back.version == a_meta["version"] and back.history == ()
     with pytest.raises(registry.ChampionChanged):
         registry.rollback(models, second)  # the pointer moved on: a stale rollback changes nothing
     with pytest.raises(ValueError, match="no previous champion"):
@@ -117,8 +118,8 @@ def test_a_champion_with_malformed_metadata_does_not_block_promotions(fresh, two
     registry.set_champion(models, malformed, None, reason="test: a champion with malformed metadata")
     registry.push(models, *candidate)
     decision = Promoter(settings, client).judge(candidate.metadata["version"])
-    assert decision["outcome"] == "promoted", decision
-    assert "no usable champion" in decision["reason"]
+    assert decision.outcome is Outcome.PROMOTED, decision
+    assert "no usable champion" in decision.reason
     assert registry.read_champion(models).version == candidate.metadata["version"]
 
 
@@ -138,10 +139,33 @@ def test_a_required_holdout_that_is_missing_rejects_every_candidate(fresh, two_c
     first, _ = two_candidates
     registry.push(models, *first)
     decision = Promoter(strict, client).judge(first.metadata["version"])
-    assert decision["outcome"] == "rejected" and "REQUIRE_HOLDOUT" in decision["reason"]
+    assert decision.outcome is Outcome.REJECTED and "REQUIRE_HOLDOUT" in decision.reason
     assert registry.read_champion(models) is None
 
     data.blob(objects.HOLDOUT_OBJECT).upload_from_string(rows.dumps(catalogue.generate(300, seed=43, noise=0.0)))
     models.blob(objects.version_file(first.metadata["version"], objects.DECISION_FILE)).delete()
     decision = Promoter(strict, client).judge(first.metadata["version"])
-    assert decision["outcome"] == "promoted" and decision["evaluated_on"].endswith(objects.HOLDOUT_OBJECT)
+    assert decision.outcome is Outcome.PROMOTED and decision.evaluated_on.endswith(objects.HOLDOUT_OBJECT)
+
+
+def test_promotions_and_rollbacks_by_hand_swap_the_pointer_and_are_logged(fresh, two_candidates):
+    """The one promote-by-hand (the CLI, the demo and the tests use it) and its rollback: each a compare-and-swap
+    and one decision-log entry naming the champion it replaced."""
+    _, _, models, _ = fresh
+    a, b = (files.metadata["version"] for files in two_candidates)
+    first, replaced = registry.promote_by_hand(models, two_candidates[0].metadata, "by hand: a")
+    assert (first.version, replaced) == (a, None)
+    second, replaced = registry.promote_by_hand(models, two_candidates[1].metadata, "by hand: b")
+    assert (second.version, replaced.version) == (b, a) and [h.version for h in second.history] == [a]
+    restored, rolled_back = registry.rollback_by_hand(models)
+    assert (restored.version, rolled_back.version) == (a, b)
+    assert registry.read_champion(models) == restored
+    with pytest.raises(ValueError, match="no previous champion"):
+        registry.rollback_by_hand(models)
+    logged = [(d.action, d.version, d.previous_champion, d.reason) for d in registry.decision_log(models)]
+    assert logged == [
+        (Action.PROMOTE_BY_HAND, a, None, "by hand: a"),
+        (Action.PROMOTE_BY_HAND, b, a, "by hand: b"),
+        (Action.ROLLBACK, a, b, None),
+    ]
+    assert all(d.outcome is Outcome.PROMOTED and d.decided_at for d in registry.decision_log(models))

@@ -19,6 +19,7 @@ import pytest
 
 from saikika.cloud import gcs, registry, training_store
 from saikika.core import jsonl, objects, rows, splits
+from saikika.core.decisions import Outcome
 from saikika.core.events import PubSubMessage
 from saikika.core.items import Item
 from saikika.core.settings import Settings
@@ -85,9 +86,7 @@ def present_lines(bucket) -> Counter:
     for shard in snap.shards:
         found.update(
             line
-            for line in bucket.blob(shard["name"])
-            .download_as_bytes(if_generation_match=shard["generation"])
-            .split(b"\n")
+            for line in bucket.blob(shard.name).download_as_bytes(if_generation_match=shard.generation).split(b"\n")
             if line.strip()
         )
     for obj in snap.loose:
@@ -152,8 +151,8 @@ def test_compaction_killed_between_any_two_steps_loses_and_duplicates_no_row(fre
             kill_at += 1
         assert present_lines(data) == expected
         manifest, _ = training_store.read_manifest(data)
-        assert training_store.loose_feedback(data) == [] and manifest["retiring"] == []
-        assert sorted(s["day"] for s in manifest["shards"]) == ["2026-11-01", "2026-11-02"]  # day 1 rolled up
+        assert training_store.loose_feedback(data) == [] and manifest.retiring == ()
+        assert sorted(s.day for s in manifest.shards) == ["2026-11-01", "2026-11-02"]  # day 1 rolled up
 
 
 # ---- 2. rows carry their own time ------------------------------------------------------------------
@@ -272,8 +271,8 @@ def test_a_candidate_trained_on_older_data_than_the_champion_is_rejected(fresh, 
     }
     registry.push(models, model_files.model, older, model_files.inference)
     decision = Promoter(settings(), client).judge("older-data")
-    assert decision["outcome"] == "rejected"
-    assert "trained on older data than the champion" in decision["reason"]
+    assert decision.outcome is Outcome.REJECTED
+    assert "trained on older data than the champion" in decision.reason
     assert registry.read_champion(models).version == "newer-data"
 
 

@@ -37,7 +37,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from saikika.core import jsonl, records
 from saikika.core.items import Item, ItemError, parse_line
-from saikika.core.objects import BATCH_SUCCESS_FILE, INFERENCE_FILE, METADATA_FILE, batch_part
+from saikika.core.objects import (
+    BATCH_SUCCESS_FILE,
+    INFERENCE_FILE,
+    METADATA_FILE,
+    PIPELINE_ERRORS_FOLDER,
+    batch_part,
+)
 from saikika.model import artifact
 from saikika.model.label_model import LabelModel
 
@@ -167,26 +173,12 @@ def run(
     """Run the pipeline to the end and write `_SUCCESS`; returns what `_SUCCESS` holds."""
     run_id = run_id or uuid.uuid4().hex[:12]
     output = output.rstrip("/")
-    errors = (errors or f"{output}/errors").rstrip("/")
+    errors = (errors or f"{output}/{PIPELINE_ERRORS_FOLDER}").rstrip("/")
     shards = shards or shard_count(input_pattern)
     predicted_at = datetime.now(UTC).isoformat()
     handler = KeyedModelHandler(InferenceArtifactHandler(version_folder, expected_sha256))
-    options = PipelineOptions(list(pipeline_args))
-    with beam.Pipeline(options=options) as pipeline:
-        parsed = (
-            pipeline
-            | "Match" >> fileio.MatchFiles(input_pattern)
-            | "Read" >> fileio.ReadMatches()
-            | "Parse" >> beam.ParDo(_ParseLines()).with_outputs(_ParseLines.ERRORS, main="items")
-        )
-        predicted = (
-            parsed.items | "Predict" >> RunInference(handler) | "Format" >> beam.Map(_record, run_id, predicted_at)
-        )
-        _write_shards(predicted, output, shards, "Predictions")
-        bad = parsed[_ParseLines.ERRORS] | "FormatErrors" >> beam.Map(
-            lambda error: json.dumps({**error, "run_id": run_id}, ensure_ascii=False)
-        )
-        _write_shards(bad, errors, 1, "Errors")
+    with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as pipeline:
+        _predict_into(pipeline, input_pattern, handler, output, errors, shards, run_id, predicted_at)
     result = pipeline.result
     counts = {name: _counter(result, name) for name in ("read", "predicted", "rejected")}
     model_version = json.loads(_read(f"{version_folder.rstrip('/')}/{METADATA_FILE}"))["version"]
@@ -204,6 +196,31 @@ def run(
     with FileSystems.create(f"{output}/{SUCCESS_FILE}", mime_type="application/json") as handle:
         handle.write((json.dumps(success, indent=2) + "\n").encode())
     return success
+
+
+def _predict_into(
+    pipeline: beam.Pipeline,
+    input_pattern: str,
+    handler: KeyedModelHandler,
+    output: str,
+    errors: str,
+    shards: int,
+    run_id: str,
+    predicted_at: str,
+) -> None:
+    """The pipeline's steps: read and parse, predict into `shards` parts, bad lines into one errors part."""
+    parsed = (
+        pipeline
+        | "Match" >> fileio.MatchFiles(input_pattern)
+        | "Read" >> fileio.ReadMatches()
+        | "Parse" >> beam.ParDo(_ParseLines()).with_outputs(_ParseLines.ERRORS, main="items")
+    )
+    predicted = parsed.items | "Predict" >> RunInference(handler) | "Format" >> beam.Map(_record, run_id, predicted_at)
+    _write_shards(predicted, output, shards, "Predictions")
+    bad = parsed[_ParseLines.ERRORS] | "FormatErrors" >> beam.Map(
+        lambda error: json.dumps({**error, "run_id": run_id}, ensure_ascii=False)
+    )
+    _write_shards(bad, errors, 1, "Errors")
 
 
 def _counter(result, name: str) -> int:

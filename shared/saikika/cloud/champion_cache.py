@@ -10,8 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from google.cloud import storage
-
 from saikika.cloud import gcs, registry
 from saikika.core import logs
 from saikika.core.errors import ModelIntegrityError, NoChampionError, TransientError
@@ -22,20 +20,27 @@ from saikika.model.label_model import LabelModel
 log = logging.getLogger("saikika.serving")
 
 
-def load_champion(
-    bucket: storage.Bucket, champion: registry.Champion, patience: gcs.Patience = gcs.PATIENT
-) -> LabelModel:
+def load_champion(bucket: gcs.Bucket, champion: registry.Champion, patience: gcs.Patience = gcs.PATIENT) -> LabelModel:
     """The champion as predictors serve it: its inference artifact (no scikit-learn import, no skops
     download), checksum-verified against metadata.json and the pointer."""
-    metadata = registry.read_metadata(bucket, champion.version, patience)
+    return load_version(bucket, champion.version, champion.inference_sha256, patience)
+
+
+def load_version(
+    bucket: gcs.Bucket,
+    version: str,
+    expected_inference_sha256: str | None,
+    patience: gcs.Patience = gcs.PATIENT,
+) -> LabelModel:
+    """A version as predictors serve it (a run pinned to it, the champion), refused unless its inference arrays
+    match metadata.json and `expected_inference_sha256` (what the pointer or the run's record says)."""
+    metadata = registry.read_metadata(bucket, version, patience)
     if metadata is None:
-        raise ModelIntegrityError(f"champion version {champion.version} has no committed metadata.json")
-    arrays = (
-        registry.read_file(bucket, champion.version, INFERENCE_FILE, patience) if metadata.get("inference") else None
-    )
+        raise ModelIntegrityError(f"model version {version} has no committed metadata.json")
+    arrays = registry.read_file(bucket, version, INFERENCE_FILE, patience) if metadata.get("inference") else None
     if arrays is None:
-        raise ModelIntegrityError(f"champion version {champion.version} has no {INFERENCE_FILE}")
-    return artifact.load_inference(arrays, metadata, expected_sha256=champion.inference_sha256)
+        raise ModelIntegrityError(f"model version {version} has no {INFERENCE_FILE}")
+    return artifact.load_inference(arrays, metadata, expected_sha256=expected_inference_sha256)
 
 
 class ChampionCache:
@@ -43,7 +48,7 @@ class ChampionCache:
     instance that has a model keeps serving it and asks again one TTL later; only a version that is itself
     broken (checksum, format, metadata) is remembered as refused until the pointer moves."""
 
-    def __init__(self, bucket: storage.Bucket, ttl_s: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, bucket: gcs.Bucket, ttl_s: float, clock: Callable[[], float] = time.monotonic):
         self._bucket = bucket
         self._ttl_s = ttl_s
         self._clock = clock

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from google.cloud import storage
-
-from saikika.cloud import gcs
+from saikika.cloud import batch_runs, gcs
+from saikika.cloud.batch_runs import BatchRun, LaunchState, RunMode
 from saikika.core import logs, objects
 from saikika.core.errors import ConfigError, TransientError
 from saikika.core.settings import Settings
@@ -52,6 +51,7 @@ class BatchJob:
     errors: str
     model_folder: str
     expected_sha256: str | None = None
+    model_version: str | None = None  # recorded in _RUN.json; the job itself reads `model_folder`
     entry_module = ENTRY_MODULE
     # Run as a local process, the pipeline needs a runner: Beam's DirectRunner, one worker.
     local_arguments = ("--runner=DirectRunner", "--direct_num_workers=1")
@@ -234,12 +234,12 @@ def from_settings(settings: Settings) -> Launcher:
 class Launched:
     job_id: str | None
     duplicate: bool  # launched by an earlier delivery
-    record: dict
+    record: BatchRun
 
 
 def launch_batch_run(
-    predictions: storage.Bucket,
-    models: storage.Bucket,
+    predictions: gcs.Bucket,
+    models: gcs.Bucket,
     day: datetime,
     run_id: str,
     input: str,
@@ -257,49 +257,40 @@ def launch_batch_run(
         errors=f"gs://{predictions.name}/{objects.batch_errors_folder(day, run_id)}",
         model_folder=f"gs://{models.name}/{objects.version_prefix(champion_version)}",
         expected_sha256=expected_sha256,
+        model_version=champion_version,
     )
-    return launch_once(predictions, folder + objects.BATCH_RUN_FILE, job, launcher)
+    return launch_once(predictions, folder, job, launcher)
 
 
-def launch_once(
-    bucket: storage.Bucket, record_name: str, job: BatchJob, launcher: Launcher, clock=time.time
-) -> Launched:
-    """Launch `job` unless `record_name` says it was launched already; the record keeps the job id."""
-    record = {
-        "run_id": job.run_id,
-        "mode": "job",
-        "launcher": launcher.name,
-        "input": job.input,
-        "output": job.output,
-        "errors": job.errors,
-        "model_folder": job.model_folder,
-        "state": "launching",
-        "requested_at": clock(),
-    }
-    generation = gcs.write_if_generation(bucket, record_name, gcs.to_json(record), gcs.JSON, 0)
-    if generation is None:
-        found = gcs.read_json(bucket, record_name)
-        existing, existing_generation = found if found else ({}, 0)
-        if existing.get("state") == "launched":
-            return Launched(existing.get("job_id"), True, existing)
-        if existing.get("state") == "launching" and clock() - float(existing.get("requested_at", 0)) < LAUNCH_GRACE_S:
-            raise LaunchFailed(f"another delivery is launching {job.run_id}; checking again later")
-        # Failed, or its launcher died: take it over (a compare-and-swap, so one taker).
-        generation = gcs.write_if_generation(bucket, record_name, gcs.to_json(record), gcs.JSON, existing_generation)
-        if generation is None:
-            raise LaunchFailed(f"{record_name} changed while taking over the launch of {job.run_id}")
+def launch_once(bucket: gcs.Bucket, folder: str, job: BatchJob, launcher: Launcher, clock=time.time) -> Launched:
+    """Launch `job` unless the run's record in `folder` says it was launched already; the record keeps the job
+    id."""
+    record = BatchRun(
+        run_id=job.run_id,
+        mode=RunMode.JOB,
+        launcher=launcher.name,
+        input=job.input,
+        output=job.output,
+        errors=job.errors,
+        model_folder=job.model_folder,
+        model_version=job.model_version,
+        inference_sha256=job.expected_sha256,
+        state=LaunchState.LAUNCHING,
+        requested_at=clock(),
+    )
+    claimed = _claim(bucket, folder, record, clock)
+    if isinstance(claimed, Launched):
+        return claimed
     try:
         job_id = launcher.launch(job)
     except Exception as exc:
-        gcs.write_if_generation(
-            bucket, record_name, gcs.to_json({**record, "state": "failed", "reason": str(exc)}), gcs.JSON, generation
-        )
+        batch_runs.write(bucket, folder, record.with_state(LaunchState.FAILED, reason=str(exc)), claimed)
         logs.event(
             log, logging.ERROR, "batch job launch failed", run_id=job.run_id, launcher=launcher.name, error=str(exc)
         )
         raise
-    launched = {**record, "state": "launched", "job_id": job_id, "launched_at": datetime.now(UTC).isoformat()}
-    gcs.write_if_generation(bucket, record_name, gcs.to_json(launched), gcs.JSON, generation)
+    launched = record.with_state(LaunchState.LAUNCHED, job_id=job_id, launched_at=datetime.now(UTC).isoformat())
+    batch_runs.write(bucket, folder, launched, claimed)
     logs.event(
         log,
         logging.INFO,
@@ -311,3 +302,26 @@ def launch_once(
         output=job.output,
     )
     return Launched(job_id, False, launched)
+
+
+def _claim(bucket: gcs.Bucket, folder: str, record: BatchRun, clock) -> int | Launched:
+    """Write the `launching` record, which decides who launches: its generation if this delivery launches, the
+    earlier launch if there was one. LaunchFailed while another delivery is launching."""
+    generation = batch_runs.write(bucket, folder, record, 0)
+    if generation is not None:
+        return generation
+    found = batch_runs.read(bucket, folder)
+    existing, existing_generation = found if found else (None, 0)
+    if existing is not None and existing.state is LaunchState.LAUNCHED:
+        return Launched(existing.job_id, True, existing)
+    if (
+        existing is not None
+        and existing.state is LaunchState.LAUNCHING
+        and clock() - float(existing.requested_at or 0) < LAUNCH_GRACE_S
+    ):
+        raise LaunchFailed(f"another delivery is launching {record.run_id}; checking again later")
+    # Failed, or its launcher died: take it over (a compare-and-swap, so one taker).
+    generation = batch_runs.write(bucket, folder, record, existing_generation)
+    if generation is None:
+        raise LaunchFailed(f"{batch_runs.record_name(folder)} changed while taking over the launch of {record.run_id}")
+    return generation

@@ -24,12 +24,11 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
 from google.api_core import exceptions as gexc
-from google.cloud import storage
 
 from saikika.cloud import gcs
 from saikika.core import jsonl, logs, objects, splits
@@ -59,11 +58,8 @@ class TrainingObject:
     size: int = 0
     checksum: str = ""  # the storage service's crc32c (else md5) of the content: identical bytes, identical data
 
-    def to_json(self) -> dict:
-        return {"name": self.name, "generation": self.generation}
 
-
-def _object(blob: storage.Blob) -> TrainingObject:
+def _object(blob: gcs.Blob) -> TrainingObject:
     return TrainingObject(
         blob.name,
         int(blob.generation),
@@ -73,51 +69,119 @@ def _object(blob: storage.Blob) -> TrainingObject:
     )
 
 
-def _listed(bucket: storage.Bucket, prefix: str) -> list[TrainingObject]:
+def _listed(bucket: gcs.Bucket, prefix: str) -> list[TrainingObject]:
     return sorted(
         (_object(b) for b in bucket.list_blobs(prefix=prefix) if objects.is_training_object(b.name)),
         key=lambda o: (o.updated, o.generation, o.name),
     )
 
 
-def loose_feedback(bucket: storage.Bucket) -> list[TrainingObject]:
+def loose_feedback(bucket: gcs.Bucket) -> list[TrainingObject]:
     """Feedback objects not yet compacted: a listing that grows with new feedback, not with history."""
-    return _listed(bucket, objects.FEEDBACK_PREFIX + "/")
+    return _listed(bucket, objects.FEEDBACK_FOLDER)
 
 
-def base_objects(bucket: storage.Bucket) -> list[TrainingObject]:
+def base_objects(bucket: gcs.Bucket) -> list[TrainingObject]:
     """Every training object outside `training/feedback/`, without listing the feedback."""
     found: list[TrainingObject] = []
     iterator = bucket.list_blobs(prefix=objects.TRAINING_PREFIX, delimiter="/")
     found += [_object(b) for b in iterator if objects.is_training_object(b.name)]
     for prefix in sorted(iterator.prefixes):
-        if prefix != objects.FEEDBACK_PREFIX + "/":
+        if prefix != objects.FEEDBACK_FOLDER:
             found += _listed(bucket, prefix)
     return sorted(found, key=lambda o: (o.updated, o.generation, o.name))
 
 
-def list_objects(bucket: storage.Bucket) -> list[TrainingObject]:
+def list_objects(bucket: gcs.Bucket) -> list[TrainingObject]:
     """Every object under training/ (base data and loose feedback), oldest first."""
     return sorted(base_objects(bucket) + loose_feedback(bucket), key=lambda o: (o.updated, o.generation, o.name))
 
 
-def read_manifest(bucket: storage.Bucket) -> tuple[dict, int]:
+@dataclass(frozen=True)
+class Shard:
+    """One compacted shard the manifest lists: a day's rows, written by one compaction (or a roll-up)."""
+
+    name: str
+    generation: int
+    day: str
+    rows: int
+    rows_digest: str  # hex sum of the lines' sha256 (see _line_digest)
+    size: int = 0  # bytes
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "generation": self.generation,
+            "day": self.day,
+            "rows": self.rows,
+            "rows_digest": self.rows_digest,
+            "bytes": self.size,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Shard:
+        return cls(
+            data["name"], int(data["generation"]), data["day"], int(data["rows"]), data["rows_digest"], data["bytes"]
+        )
+
+
+@dataclass(frozen=True)
+class Folded:
+    """An object generation the manifest says was folded already: it is only deleted, never read again."""
+
+    name: str
+    generation: int
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "generation": self.generation}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Folded:
+        return cls(data["name"], int(data["generation"]))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """`compacted/manifest.json`, the commit point of compaction: the shards to read, and what to delete."""
+
+    shards: tuple[Shard, ...] = ()
+    retiring: tuple[Folded, ...] = ()
+    updated_at: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(shard.rows for shard in self.shards)
+
+    def to_json(self) -> dict:
+        out = {
+            "shards": [shard.to_json() for shard in self.shards],
+            "retiring": [entry.to_json() for entry in self.retiring],
+            "rows": self.rows,
+        }
+        return out if self.updated_at is None else {**out, "updated_at": self.updated_at}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Manifest:
+        return cls(
+            tuple(Shard.from_json(shard) for shard in data.get("shards", [])),
+            tuple(Folded.from_json(entry) for entry in data.get("retiring", [])),
+            data.get("updated_at"),
+        )
+
+
+def read_manifest(bucket: gcs.Bucket) -> tuple[Manifest, int]:
     found = gcs.read_json(bucket, objects.COMPACTION_MANIFEST)
-    if found is None:
-        return {"shards": [], "retiring": []}, 0
-    return found
+    return (Manifest(), 0) if found is None else (Manifest.from_json(found[0]), found[1])
 
 
-def _write_manifest(bucket: storage.Bucket, manifest: dict, generation: int) -> int:
-    manifest = {
-        **manifest,
-        "rows": sum(s["rows"] for s in manifest["shards"]),
-        "updated_at": datetime.now(UTC).isoformat(),
-    }
-    written = gcs.write_if_generation(bucket, objects.COMPACTION_MANIFEST, gcs.to_json(manifest), gcs.JSON, generation)
+def _write_manifest(bucket: gcs.Bucket, manifest: Manifest, generation: int) -> tuple[Manifest, int]:
+    manifest = replace(manifest, updated_at=datetime.now(UTC).isoformat())
+    written = gcs.write_if_generation(
+        bucket, objects.COMPACTION_MANIFEST, gcs.to_json(manifest.to_json()), gcs.JSON, generation
+    )
     if written is None:
         raise CompactionConflict(f"{objects.COMPACTION_MANIFEST} changed during compaction")
-    return written
+    return manifest, written
 
 
 def _line_digest(lines: list[bytes]) -> int:
@@ -146,16 +210,13 @@ def _no_checkpoint(_step: str) -> None:
     return None
 
 
-def compact(
-    bucket: storage.Bucket, now: float | None = None, checkpoint: Checkpoint = _no_checkpoint
-) -> CompactionResult:
+def compact(bucket: gcs.Bucket, now: float | None = None, checkpoint: Checkpoint = _no_checkpoint) -> CompactionResult:
     """Fold loose feedback into day shards, then roll closed days up into one shard each. Runs under the
     retrain lease (one compactor at a time); the manifest's generation precondition guards the rest."""
     now = time.time() if now is None else now
     result = CompactionResult()
     manifest, generation = read_manifest(bucket)
     manifest, generation = _retire(bucket, manifest, generation, result, checkpoint)
-
     loose = loose_feedback(bucket)
     # In batches, each committed on its own: a backlog (after an outage) is folded a batch at a time, and a run
     # that is stopped keeps what its finished batches folded.
@@ -163,29 +224,7 @@ def compact(
         manifest, generation = _fold(
             bucket, loose[start : start + COMPACTION_BATCH], manifest, generation, now, result, checkpoint
         )
-
-    today = _day(now)
-    days: dict[str, list[dict]] = {}
-    for shard in manifest["shards"]:
-        days.setdefault(shard["day"], []).append(shard)
-    for day, shards in sorted(days.items()):
-        if day >= today or len(shards) < 2:
-            continue
-        lines = []
-        for shard in shards:
-            lines += _lines(bucket.blob(shard["name"]).download_as_bytes(if_generation_match=shard["generation"]))
-        rolled = _write_shard(bucket, day, datetime.fromtimestamp(now, UTC), lines)
-        checkpoint("shard written")
-        names = {s["name"] for s in shards}
-        manifest = {
-            **manifest,
-            "shards": [s for s in manifest["shards"] if s["name"] not in names] + [rolled],
-            "retiring": manifest["retiring"] + [{"name": s["name"], "generation": s["generation"]} for s in shards],
-        }
-        generation = _write_manifest(bucket, manifest, generation)
-        checkpoint("manifest committed")
-        result.rolled_up_days += 1
-        manifest, generation = _retire(bucket, manifest, generation, result, checkpoint)
+    manifest, generation = _roll_up(bucket, manifest, generation, now, result, checkpoint)
     if result.folded_objects or result.rolled_up_days:
         logs.event(
             log,
@@ -196,20 +235,53 @@ def compact(
             rows=result.rows,
             rolled_up_days=result.rolled_up_days,
             retired=result.retired,
-            shards=len(manifest["shards"]),
+            shards=len(manifest.shards),
         )
     return result
 
 
-def _fold(
-    bucket: storage.Bucket,
-    loose: list[TrainingObject],
-    manifest: dict,
+def _roll_up(
+    bucket: gcs.Bucket,
+    manifest: Manifest,
     generation: int,
     now: float,
     result: CompactionResult,
     checkpoint: Checkpoint,
-) -> tuple[dict, int]:
+) -> tuple[Manifest, int]:
+    """Each closed day with several shards becomes one shard; the old ones are retired."""
+    days: dict[str, list[Shard]] = {}
+    for shard in manifest.shards:
+        days.setdefault(shard.day, []).append(shard)
+    for day, shards in sorted(days.items()):
+        if day >= _day(now) or len(shards) < 2:
+            continue
+        lines = []
+        for shard in shards:
+            lines += _lines(bucket.blob(shard.name).download_as_bytes(if_generation_match=shard.generation))
+        rolled = _write_shard(bucket, day, datetime.fromtimestamp(now, UTC), lines)
+        checkpoint("shard written")
+        names = {s.name for s in shards}
+        manifest = replace(
+            manifest,
+            shards=(*(s for s in manifest.shards if s.name not in names), rolled),
+            retiring=(*manifest.retiring, *(Folded(s.name, s.generation) for s in shards)),
+        )
+        manifest, generation = _write_manifest(bucket, manifest, generation)
+        checkpoint("manifest committed")
+        result.rolled_up_days += 1
+        manifest, generation = _retire(bucket, manifest, generation, result, checkpoint)
+    return manifest, generation
+
+
+def _fold(
+    bucket: gcs.Bucket,
+    loose: list[TrainingObject],
+    manifest: Manifest,
+    generation: int,
+    now: float,
+    result: CompactionResult,
+    checkpoint: Checkpoint,
+) -> tuple[Manifest, int]:
     by_day: dict[str, list[TrainingObject]] = {}
     for obj in loose:
         by_day.setdefault(objects.day_of(obj.name) or _day(obj.updated), []).append(obj)
@@ -228,12 +300,14 @@ def _fold(
             if lines:
                 new_shards.append(_write_shard(bucket, day, written, lines))
                 checkpoint("shard written")
-    manifest = {**manifest, "shards": manifest["shards"] + new_shards, "retiring": [o.to_json() for o in loose]}
-    generation = _write_manifest(bucket, manifest, generation)
+    manifest = replace(
+        manifest, shards=(*manifest.shards, *new_shards), retiring=tuple(Folded(o.name, o.generation) for o in loose)
+    )
+    manifest, generation = _write_manifest(bucket, manifest, generation)
     checkpoint("manifest committed")
     result.folded_objects += len(loose)
     result.shards_written += len(new_shards)
-    result.rows += sum(s["rows"] for s in new_shards)
+    result.rows += sum(s.rows for s in new_shards)
     return _retire(bucket, manifest, generation, result, checkpoint)
 
 
@@ -241,65 +315,47 @@ def _day(epoch: float) -> str:
     return f"{datetime.fromtimestamp(epoch, UTC):%Y-%m-%d}"
 
 
-def _write_shard(bucket: storage.Bucket, day: str, written: datetime, lines: list[bytes]) -> dict:
+def _write_shard(bucket: gcs.Bucket, day: str, written: datetime, lines: list[bytes]) -> Shard:
     data = b"\n".join(lines) + b"\n"
     name = objects.compacted_shard(day, written, hashlib.sha256(data).hexdigest())
-    blob = bucket.blob(name)
-    try:
-        blob.upload_from_string(data, content_type=jsonl.CONTENT_TYPE, if_generation_match=0)
-        generation = int(blob.generation)
-    except gexc.PreconditionFailed:  # the same content written by an attempt that died before its manifest
-        generation = int(bucket.get_blob(name).generation)
-    return {
-        "name": name,
-        "generation": generation,
-        "day": day,
-        "rows": len(lines),
-        "rows_digest": f"{_line_digest(lines):064x}",
-        "bytes": len(data),
-    }
+    generation = gcs.write_if_generation(bucket, name, data, jsonl.CONTENT_TYPE, 0)
+    if generation is None:  # the same content written by an attempt that died before its manifest
+        generation = gcs.generation(bucket, name)
+    return Shard(name, int(generation), day, len(lines), f"{_line_digest(lines):064x}", len(data))
 
 
 def _retire(
-    bucket: storage.Bucket, manifest: dict, generation: int, result: CompactionResult, checkpoint: Checkpoint
-) -> tuple[dict, int]:
-    """Delete what the manifest says was folded already (only that generation), then clear the list."""
-    if not manifest.get("retiring"):
+    bucket: gcs.Bucket, manifest: Manifest, generation: int, result: CompactionResult, checkpoint: Checkpoint
+) -> tuple[Manifest, int]:
+    """Delete what the manifest says was folded already (only that generation: a rewritten object is new data,
+    left for the next compaction), then clear the list."""
+    if not manifest.retiring:
         return manifest, generation
-
-    def delete(entry: dict) -> bool:
-        try:
-            bucket.blob(entry["name"]).delete(if_generation_match=entry["generation"])
-            return True
-        except gexc.NotFound:
-            return False  # deleted by an earlier attempt
-        except gexc.PreconditionFailed:
-            return False  # rewritten since: a new generation is new data, left for the next compaction
-
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        for deleted in pool.map(delete, manifest["retiring"]):
+        for deleted in pool.map(
+            lambda entry: gcs.delete_if_generation(bucket, entry.name, entry.generation), manifest.retiring
+        ):
             result.retired += deleted
             checkpoint("source retired")
-    manifest = {**manifest, "retiring": []}
-    return manifest, _write_manifest(bucket, manifest, generation)
+    return _write_manifest(bucket, replace(manifest, retiring=()), generation)
 
 
 # ---- snapshots --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Snapshot:
     manifest_generation: int
-    shards: tuple[dict, ...]
+    shards: tuple[Shard, ...]
     loose: tuple[TrainingObject, ...]
 
     @property
     def digest(self) -> str:
-        shard_sum = sum(int(s["rows_digest"], 16) for s in self.shards) % _DIGEST_MODULUS
+        shard_sum = sum(int(s.rows_digest, 16) for s in self.shards) % _DIGEST_MODULUS
         loose = sorted((o.name, o.checksum, o.size) for o in self.loose)
         return hashlib.sha256(json.dumps([f"{shard_sum:064x}", loose]).encode()).hexdigest()
 
     @property
     def bytes(self) -> int:
-        return sum(int(s.get("bytes", 0)) for s in self.shards) + sum(o.size for o in self.loose)
+        return sum(s.size for s in self.shards) + sum(o.size for o in self.loose)
 
     def summary(self, bucket_name: str) -> dict:
         """What runs, state and metadata.json keep: counts, the digest, a reference to the manifest."""
@@ -307,36 +363,36 @@ class Snapshot:
             "digest": self.digest,
             "manifest": f"gs://{bucket_name}/{objects.COMPACTION_MANIFEST}#{self.manifest_generation}",
             "shards": len(self.shards),
-            "shard_rows": sum(s["rows"] for s in self.shards),
+            "shard_rows": sum(s.rows for s in self.shards),
             "loose_objects": len(self.loose),
             "bytes": self.bytes,
         }
 
 
-def snapshot(bucket: storage.Bucket) -> Snapshot:
+def snapshot(bucket: gcs.Bucket) -> Snapshot:
     """The manifest's shards and the loose objects, less those the manifest says were folded already (a
     compaction that stopped between its commit and the deletes): every row once."""
     manifest, generation = read_manifest(bucket)
-    shards = tuple(sorted(manifest["shards"], key=lambda s: (s["day"], s["name"])))
-    folded = {(entry["name"], entry["generation"]) for entry in manifest.get("retiring", [])}
+    shards = tuple(sorted(manifest.shards, key=lambda s: (s.day, s.name)))
+    folded = {(entry.name, entry.generation) for entry in manifest.retiring}
     return Snapshot(generation, shards, tuple(o for o in list_objects(bucket) if (o.name, o.generation) not in folded))
 
 
-def _stream_lines(bucket: storage.Bucket, name: str, generation: int) -> Iterator[str]:
+def _stream_lines(bucket: gcs.Bucket, name: str, generation: int) -> Iterator[str]:
     # Undecodable bytes become U+FFFD: the line is then judged (and reported) by the item contract.
     return gcs.iter_lines(bucket.blob(name, generation=generation), errors="replace")
 
 
-def iter_rows(bucket: storage.Bucket, snap: Snapshot, invalid: list[dict] | None = None) -> Iterator[TrainingRow]:
+def iter_rows(bucket: gcs.Bucket, snap: Snapshot, invalid: list[dict] | None = None) -> Iterator[TrainingRow]:
     """Every row of the snapshot in one fixed order (shards by day, then loose objects oldest first)."""
     invalid = [] if invalid is None else invalid
     for shard in snap.shards:
-        source = f"gs://{bucket.name}/{shard['name']}#{shard['generation']}"
+        source = f"gs://{bucket.name}/{shard.name}#{shard.generation}"
         yield from training_rows(
-            source, _stream_lines(bucket, shard["name"], shard["generation"]), 0.0, FEEDBACK_RANK, invalid
+            source, _stream_lines(bucket, shard.name, shard.generation), 0.0, FEEDBACK_RANK, invalid
         )
     for obj in snap.loose:
-        rank = FEEDBACK_RANK if obj.name.startswith(objects.FEEDBACK_PREFIX + "/") else BASE_RANK
+        rank = FEEDBACK_RANK if obj.name.startswith(objects.FEEDBACK_FOLDER) else BASE_RANK
         source = f"gs://{bucket.name}/{obj.name}#{obj.generation}"
         yield from training_rows(source, _stream_lines(bucket, obj.name, obj.generation), obj.updated, rank, invalid)
 
@@ -362,7 +418,7 @@ class Winners:
         return int(self.keep.sum())
 
 
-def newest_per_item(bucket: storage.Bucket, snap: Snapshot) -> Winners:
+def newest_per_item(bucket: gcs.Bucket, snap: Snapshot) -> Winners:
     """Pass one: per row only (id hash, event time, rank); 64-bit id hashes (a collision among a million
     ids has odds of about 3e-8, and merges two items' rows)."""
     invalid: list[dict] = []
@@ -386,14 +442,14 @@ def newest_per_item(bucket: storage.Bucket, snap: Snapshot) -> Winners:
     )
 
 
-def iter_winning_items(bucket: storage.Bucket, snap: Snapshot, winners: Winners) -> Iterator[Item]:
+def iter_winning_items(bucket: gcs.Bucket, snap: Snapshot, winners: Winners) -> Iterator[Item]:
     for position, row in enumerate(iter_rows(bucket, snap)):
         if position < len(winners.keep) and winners.keep[position]:
             yield row.item
 
 
 # ---- holdout and evaluation rows --------------------------------------------------------------------
-def read_holdout(bucket: storage.Bucket) -> LabeledRows | None:
+def read_holdout(bucket: gcs.Bucket) -> LabeledRows | None:
     """The trusted holdout file, `eval/holdout.jsonl`, if it exists."""
     blob = bucket.get_blob(objects.HOLDOUT_OBJECT)
     if blob is None:
@@ -403,11 +459,11 @@ def read_holdout(bucket: storage.Bucket) -> LabeledRows | None:
     return rows
 
 
-def holdout_uri(bucket: storage.Bucket) -> str:
+def holdout_uri(bucket: gcs.Bucket) -> str:
     return f"gs://{bucket.name}/{objects.HOLDOUT_OBJECT}"
 
 
-def evaluation_rows(bucket: storage.Bucket, require_holdout: bool = False) -> tuple[list[Item], str] | None:
+def evaluation_rows(bucket: gcs.Bucket, require_holdout: bool = False) -> tuple[list[Item], str] | None:
     """The rows a promotion is judged on and where they came from: the trusted holdout file if present,
     else the evaluation slice of the training data (streamed; only the slice is kept), which retraining leaves
     out; None when the holdout is required and absent."""

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 # ---- data bucket ----------------------------------------------------------------------------------
 TRAINING_PREFIX = "training/"
 FEEDBACK_PREFIX = "training/feedback"
+FEEDBACK_FOLDER = FEEDBACK_PREFIX + "/"
 HOLDOUT_OBJECT = "eval/holdout.jsonl"
 BATCH_INPUT_PREFIX = "batch/input/"
 # The catalogue re-scored on promotion (terraform's rescore_on_promotion); nothing triggers on it.
@@ -76,6 +77,11 @@ def is_training_object(name: str) -> bool:
 
 def is_word_vectors(name: str) -> bool:
     return name.startswith(WORD_VECTORS_PREFIX) and len(name) > len(WORD_VECTORS_PREFIX)
+
+
+def word_vectors_object(stem: str, sha256: str) -> str:
+    """Where pushed word vectors go: their file's stem and the start of their digest (same bytes, same name)."""
+    return f"{WORD_VECTORS_PREFIX}{stem}-{sha256[:12]}.npz"
 
 
 def is_batch_input(name: str) -> bool:
@@ -170,6 +176,9 @@ BATCH_ERRORS_PREFIX = "rejected/batch/"
 BATCH_SUCCESS_FILE = "_SUCCESS"
 # The function's record of a run it started (model version pinned) or handed to a batch job (job id).
 BATCH_RUN_FILE = "_RUN.json"
+BATCH_PART_PREFIX = "part-"
+# Where a pipeline run given no errors folder puts its bad lines: beside its parts.
+PIPELINE_ERRORS_FOLDER = "errors"
 
 
 def batch_run_id(input_name: str, generation: int) -> str:
@@ -189,4 +198,4 @@ def batch_errors_folder(day: datetime, run_id: str) -> str:
 
 def batch_part(index: int, count: int) -> str:
     """Beam's shard naming (`-SSSSS-of-NNNNN`), so function runs and pipeline runs look alike."""
-    return f"part-{index:05d}-of-{count:05d}.jsonl"
+    return f"{BATCH_PART_PREFIX}{index:05d}-of-{count:05d}.jsonl"

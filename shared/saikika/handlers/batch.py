@@ -20,11 +20,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from google.cloud import storage
-
-from saikika.cloud import gcs, launchers, registry
-from saikika.cloud.champion_cache import ChampionCache, load_champion
+from saikika.cloud import batch_runs, gcs, launchers, registry
+from saikika.cloud.batch_runs import BatchRun, RunMode
+from saikika.cloud.champion_cache import ChampionCache, load_version
 from saikika.core import jsonl, logs, objects, records
 from saikika.core.errors import ConfigError, NoChampionError
 from saikika.core.events import ObjectEvent
@@ -36,15 +36,64 @@ log = logging.getLogger("saikika.batch")
 
 READ_CHUNK_BYTES = 1024 * 1024
 PREDICT_BATCH = 500
+COUNTS = ("read", "predicted", "rejected")
+
+
+class BatchStatus(StrEnum):
+    PREDICTED = "predicted"
+    ALREADY_DONE = "already-done"
+    HANDED_OFF = "handed-off"
+    REFUSED = "refused"
+    IGNORED = "ignored"
 
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    status: str  # "predicted", "already-done", "handed-off", "refused", "ignored"
+    status: BatchStatus
     run_id: str | None = None
     folder: str | None = None
     counts: dict | None = None
     job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run of one input object generation, and where its files go."""
+
+    blob: gcs.Blob
+    run_id: str
+    folder: str
+    errors: str
+
+    @property
+    def source(self) -> str:
+        return f"gs://{self.blob.bucket.name}/{self.blob.name}"
+
+    def pinned_to(self, champion: registry.Champion) -> BatchRun:
+        """The run's record, pinned to `champion`'s version."""
+        return BatchRun(
+            run_id=self.run_id,
+            mode=RunMode.FUNCTION,
+            input=self.source,
+            generation=int(self.blob.generation),
+            model_version=champion.version,
+            inference_sha256=champion.inference_sha256,
+            started_at=datetime.now(UTC).isoformat(),
+        )
+
+    def success(self, predictions_bucket: str, model_version: str, parts: int, totals: dict[str, int]) -> dict:
+        """`_SUCCESS`: the run's counts, written last."""
+        return {
+            "run_id": self.run_id,
+            "input": f"{self.source}#{self.blob.generation}",
+            "output": f"gs://{predictions_bucket}/{self.folder}",
+            "errors": f"gs://{predictions_bucket}/{self.errors}",
+            "model_version": model_version,
+            "mode": str(RunMode.FUNCTION),
+            "shards": parts,
+            **totals,
+            "completed_at": datetime.now(UTC).isoformat(),
+        }
 
 
 @dataclass
@@ -89,7 +138,7 @@ class BatchScorer:
     """One per function instance: the storage client, the champion cache and the launcher."""
 
     def __init__(
-        self, settings: Settings, client: storage.Client | None = None, launcher: launchers.Launcher | None = None
+        self, settings: Settings, client: gcs.Client | None = None, launcher: launchers.Launcher | None = None
     ):
         self.settings = settings
         self._client = client or gcs.client(settings.project)
@@ -106,7 +155,7 @@ class BatchScorer:
             or event.event_type != "OBJECT_FINALIZE"
         ):
             logs.event(log, logging.DEBUG, "event ignored: not a batch input", bucket=event.bucket, object=event.name)
-            return BatchOutcome("ignored")
+            return BatchOutcome(BatchStatus.IGNORED)
         blob = self.data_bucket.get_blob(event.name, generation=event.generation)
         if blob is None:
             logs.event(
@@ -116,65 +165,39 @@ class BatchScorer:
                 object=event.name,
                 generation=event.generation,
             )
-            return BatchOutcome("ignored")
+            return BatchOutcome(BatchStatus.IGNORED)
         run_id = objects.batch_run_id(event.name, int(blob.generation))
-        folder = objects.batch_run_folder(blob.time_created, run_id)
-        errors = objects.batch_errors_folder(blob.time_created, run_id)
-        if gcs.generation(self.predictions_bucket, folder + objects.BATCH_SUCCESS_FILE) is not None:
+        run = _Run(
+            blob,
+            run_id,
+            objects.batch_run_folder(blob.time_created, run_id),
+            objects.batch_errors_folder(blob.time_created, run_id),
+        )
+        if gcs.generation(self.predictions_bucket, run.folder + objects.BATCH_SUCCESS_FILE) is not None:
             logs.event(log, logging.INFO, "batch run already complete", run_id=run_id, object=event.name)
-            return BatchOutcome("already-done", run_id, folder)
+            return BatchOutcome(BatchStatus.ALREADY_DONE, run_id, run.folder)
         if blob.size > self.settings.batch_function_max_bytes:
-            return self._hand_off(blob, run_id, folder)
-        return self._predict_here(blob, run_id, folder, errors)
+            return self._hand_off(run)
+        return self._predict_here(run)
 
     # ---- in the function ------------------------------------------------------------------------
-    def _predict_here(self, blob: storage.Blob, run_id: str, folder: str, errors: str) -> BatchOutcome:
+    def _predict_here(self, run: _Run) -> BatchOutcome:
         started = time.perf_counter()
-        model = self._pinned_model(blob, run_id, folder)
-        count = max(1, math.ceil(blob.size / self.settings.batch_part_bytes))
-        done = {
-            b.name: dict(b.metadata or {})
-            for b in self._client.list_blobs(self.predictions_bucket, prefix=folder + "part-")
-        }
-        totals = {"read": 0, "predicted": 0, "rejected": 0}
-        written = 0
-        with blob.open("rb", chunk_size=READ_CHUNK_BYTES) as reader:
-            chunks = iter(lambda: reader.read(READ_CHUNK_BYTES), b"")
-            for part in parts_of(chunks, self.settings.batch_part_bytes, count):
-                name = folder + objects.batch_part(part.index, count)
-                if name in done:
-                    counts = {key: int(done[name].get(key, 0)) for key in totals}
-                else:
-                    counts = self._write_part(
-                        part,
-                        name,
-                        errors + objects.batch_part(part.index, count),
-                        model,
-                        run_id,
-                        f"gs://{blob.bucket.name}/{blob.name}",
-                    )
-                    written += 1
-                for key in totals:
-                    totals[key] += counts[key]
-        success = {
-            "run_id": run_id,
-            "input": f"gs://{blob.bucket.name}/{blob.name}#{blob.generation}",
-            "output": f"gs://{self.predictions_bucket.name}/{folder}",
-            "errors": f"gs://{self.predictions_bucket.name}/{errors}",
-            "model_version": model.version,
-            "mode": "function",
-            "shards": count,
-            **totals,
-            "completed_at": datetime.now(UTC).isoformat(),
-        }
-        gcs.create_json(self.predictions_bucket, folder + objects.BATCH_SUCCESS_FILE, success)
+        model = self._pinned_model(run)
+        count = max(1, math.ceil(run.blob.size / self.settings.batch_part_bytes))
+        totals, written = self._score_parts(run, model, count)
+        gcs.create_json(
+            self.predictions_bucket,
+            run.folder + objects.BATCH_SUCCESS_FILE,
+            run.success(self.predictions_bucket.name, model.version, count, totals),
+        )
         logs.event(
             log,
             logging.WARNING if totals["rejected"] else logging.INFO,
             "batch file predicted",
-            run_id=run_id,
-            object=blob.name,
-            generation=blob.generation,
+            run_id=run.run_id,
+            object=run.blob.name,
+            generation=run.blob.generation,
             model_version=model.version,
             parts=count,
             parts_written=written,
@@ -182,71 +205,45 @@ class BatchScorer:
             **totals,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return BatchOutcome("predicted", run_id, folder, totals)
+        return BatchOutcome(BatchStatus.PREDICTED, run.run_id, run.folder, totals)
 
-    def _pinned_model(self, blob: storage.Blob, run_id: str, folder: str) -> LabelModel:
+    def _score_parts(self, run: _Run, model: LabelModel, count: int) -> tuple[dict[str, int], int]:
+        """Every part in order: a finished one (its predictions part exists) is counted from its metadata, the
+        others are predicted and written. The totals, and how many parts this call wrote."""
+        done = {
+            b.name: dict(b.metadata or {})
+            for b in self._client.list_blobs(self.predictions_bucket, prefix=run.folder + objects.BATCH_PART_PREFIX)
+        }
+        totals = dict.fromkeys(COUNTS, 0)
+        written = 0
+        with run.blob.open("rb", chunk_size=READ_CHUNK_BYTES) as reader:
+            chunks = iter(lambda: reader.read(READ_CHUNK_BYTES), b"")
+            for part in parts_of(chunks, self.settings.batch_part_bytes, count):
+                name = objects.batch_part(part.index, count)
+                if run.folder + name in done:
+                    counts = {key: int(done[run.folder + name].get(key, 0)) for key in COUNTS}
+                else:
+                    counts = _write_part(self.predictions_bucket, run, part, name, model)
+                    written += 1
+                for key in COUNTS:
+                    totals[key] += counts[key]
+        return totals, written
+
+    def _pinned_model(self, run: _Run) -> LabelModel:
         """Every part of a run is predicted by one version: the champion when the run started, recorded in
         _RUN.json, so a delivery after a promotion finishes the run with the version it began with."""
         champion = registry.read_champion(self.models_bucket)
         if champion is None:
             raise NoChampionError("no champion model has been promoted yet")  # transient: redelivered
-        record = {
-            "run_id": run_id,
-            "mode": "function",
-            "input": f"gs://{blob.bucket.name}/{blob.name}",
-            "generation": int(blob.generation),
-            "model_version": champion.version,
-            "inference_sha256": champion.inference_sha256,
-            "started_at": datetime.now(UTC).isoformat(),
-        }
-        if not gcs.create_json(self.predictions_bucket, folder + objects.BATCH_RUN_FILE, record):
-            found = gcs.read_json(self.predictions_bucket, folder + objects.BATCH_RUN_FILE)
-            record = found[0] if found else record
+        record = batch_runs.pin(self.predictions_bucket, run.folder, run.pinned_to(champion))
         model = self.models.get()
-        if model.version == record["model_version"]:
+        if model.version == record.model_version:
             return model
-        return load_champion(
-            self.models_bucket,
-            registry.Champion(record["model_version"], "", 0, {"inference_sha256": record.get("inference_sha256")}),
-        )
-
-    def _write_part(
-        self, part: _Part, name: str, errors_name: str, model: LabelModel, run_id: str, source: str
-    ) -> dict:
-        items, bad = [], []
-        for number, raw in enumerate(part.lines, start=part.first_line):
-            try:
-                item = parse_line(raw)
-            except ItemError as exc:
-                bad.append({"file": source, "line": number, "error": str(exc), "run_id": run_id})
-                continue
-            if item is not None:
-                items.append(item)
-        predicted_at = datetime.now(UTC).isoformat()
-        lines = []
-        for start in range(0, len(items), PREDICT_BATCH):
-            batch = items[start : start + PREDICT_BATCH]
-            lines += [
-                records.prediction(item.id, p.labels, p.scores, model.version, predicted_at, run_id=run_id)
-                for item, p in zip(batch, model.predict(batch))
-            ]
-        counts = {"read": len(items) + len(bad), "predicted": len(lines), "rejected": len(bad)}
-        if bad:
-            gcs.create_only(self.predictions_bucket, errors_name, jsonl.dumps(bad), jsonl.CONTENT_TYPE)
-        # Last: its existence marks the part done (errors included). Its metadata keeps the counts, so a later
-        # delivery sums finished parts from one listing of this run's folder. If another delivery finished the
-        # part first, the create-only write keeps its lines: the same lines.
-        gcs.create_only(
-            self.predictions_bucket,
-            name,
-            jsonl.dumps(lines),
-            jsonl.CONTENT_TYPE,
-            metadata={key: str(value) for key, value in counts.items()},
-        )
-        return counts
+        return load_version(self.models_bucket, record.model_version, record.inference_sha256)
 
     # ---- handed to a batch job --------------------------------------------------------------------
-    def _hand_off(self, blob: storage.Blob, run_id: str, folder: str) -> BatchOutcome:
+    def _hand_off(self, run: _Run) -> BatchOutcome:
+        blob, run_id, folder = run.blob, run.run_id, run.folder
         champion = registry.read_champion(self.models_bucket)
         if champion is None:
             raise NoChampionError("no champion model has been promoted yet")
@@ -256,7 +253,7 @@ class BatchScorer:
                 self.models_bucket,
                 blob.time_created,
                 run_id,
-                f"gs://{blob.bucket.name}/{blob.name}",
+                run.source,
                 champion.version,
                 champion.inference_sha256,
                 self._launcher or launchers.from_settings(self.settings),
@@ -273,7 +270,7 @@ class BatchScorer:
                 size=blob.size,
                 error=str(exc),
             )
-            return BatchOutcome("refused", run_id, folder)
+            return BatchOutcome(BatchStatus.REFUSED, run_id, folder)
         logs.event(
             log,
             logging.INFO,
@@ -284,4 +281,39 @@ class BatchScorer:
             job_id=launched.job_id,
             duplicate=launched.duplicate,
         )
-        return BatchOutcome("handed-off", run_id, folder, job_id=launched.job_id)
+        return BatchOutcome(BatchStatus.HANDED_OFF, run_id, folder, job_id=launched.job_id)
+
+
+def _write_part(bucket: gcs.Bucket, run: _Run, part: _Part, name: str, model: LabelModel) -> dict[str, int]:
+    """Predict one part and write it: its bad lines first (`rejected/batch/…`), its predictions last."""
+    items, bad = [], []
+    for number, raw in enumerate(part.lines, start=part.first_line):
+        try:
+            item = parse_line(raw)
+        except ItemError as exc:
+            bad.append({"file": run.source, "line": number, "error": str(exc), "run_id": run.run_id})
+            continue
+        if item is not None:
+            items.append(item)
+    predicted_at = datetime.now(UTC).isoformat()
+    lines = []
+    for start in range(0, len(items), PREDICT_BATCH):
+        batch = items[start : start + PREDICT_BATCH]
+        lines += [
+            records.prediction(item.id, p.labels, p.scores, model.version, predicted_at, run_id=run.run_id)
+            for item, p in zip(batch, model.predict(batch))
+        ]
+    counts = {"read": len(items) + len(bad), "predicted": len(lines), "rejected": len(bad)}
+    if bad:
+        gcs.create_only(bucket, run.errors + name, jsonl.dumps(bad), jsonl.CONTENT_TYPE)
+    # Last: its existence marks the part done (errors included). Its metadata keeps the counts, so a later
+    # delivery sums finished parts from one listing of this run's folder. If another delivery finished the
+    # part first, the create-only write keeps its lines: the same lines.
+    gcs.create_only(
+        bucket,
+        run.folder + name,
+        jsonl.dumps(lines),
+        jsonl.CONTENT_TYPE,
+        metadata={key: str(value) for key, value in counts.items()},
+    )
+    return counts

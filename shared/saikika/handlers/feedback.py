@@ -9,8 +9,6 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from google.cloud import storage
-
 from saikika.cloud import gcs, rejected_store
 from saikika.core import jsonl, logs, objects, rows
 from saikika.core.events import PubSubMessage
@@ -21,7 +19,7 @@ log = logging.getLogger("saikika.feedback")
 
 
 class FeedbackRecorder:
-    def __init__(self, settings: Settings, client: storage.Client | None = None):
+    def __init__(self, settings: Settings, client: gcs.Client | None = None):
         self.settings = settings
         client = client or gcs.client(settings.project)
         self.data_bucket = client.bucket(settings.data_bucket)

@@ -7,8 +7,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from google.cloud import storage
-
 from saikika.cloud import gcs, rejected_store
 from saikika.cloud.champion_cache import ChampionCache
 from saikika.core import jsonl, logs, objects, records
@@ -32,7 +30,7 @@ class Outcome:
 class Predictor:
     """One per function instance: holds the storage client and the shared model cache."""
 
-    def __init__(self, settings: Settings, client: storage.Client | None = None):
+    def __init__(self, settings: Settings, client: gcs.Client | None = None):
         self.settings = settings
         self._client = client or gcs.client(settings.project)
         self.predictions_bucket = self._client.bucket(settings.predictions_bucket)

@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from google.cloud import storage
-
 from saikika.cloud import gcs
 from saikika.cloud.champion_cache import ChampionCache
 from saikika.core import jsonl, logs
@@ -37,7 +35,7 @@ def _error(status: int, code: str, message: str, details: list | None = None) ->
 class OnlinePredictor:
     """One per function instance: the shared champion cache, and the HTTP contract around it."""
 
-    def __init__(self, settings: Settings, client: storage.Client | None = None):
+    def __init__(self, settings: Settings, client: gcs.Client | None = None):
         client = client or gcs.client(settings.project)
         self.models = ChampionCache(client.bucket(settings.models_bucket), settings.model_ttl_s)
 

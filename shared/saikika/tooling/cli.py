@@ -251,10 +251,7 @@ def word_vectors_import(source: Path, out: Path, weight: float) -> None:
 def word_vectors_push(file: Path) -> None:
     """Upload a word-vectors file to gs://$SAIKIKA_MODELS_BUCKET/word-vectors/ and print the two settings that
     make retraining use it."""
-    from google.api_core.exceptions import PreconditionFailed
-
-    from saikika.core import objects
-    from saikika.model.artifact import sha256_hex
+    from saikika.cloud import registry
     from saikika.model.word_vectors import WordVectors
 
     data = file.read_bytes()
@@ -262,13 +259,8 @@ def word_vectors_push(file: Path) -> None:
         WordVectors.from_bytes(data)  # refuse what retraining would refuse
     except ValueError as exc:
         raise click.ClickException(f"refused: {exc}") from exc
-    digest = sha256_hex(data)
-    name = f"{objects.WORD_VECTORS_PREFIX}{file.stem}-{digest[:12]}.npz"
     bucket = _models_bucket()
-    try:
-        bucket.blob(name).upload_from_string(data, content_type="application/octet-stream", if_generation_match=0)
-    except PreconditionFailed:
-        pass  # already there: the name holds the content's digest
+    name, digest = registry.push_word_vectors(bucket, data, file.stem)
     console.print(f"gs://{bucket.name}/{name}")
     print(f"SAIKIKA_WORD_VECTORS={name}\nSAIKIKA_WORD_VECTORS_SHA256={digest}")
 
@@ -327,23 +319,11 @@ def _promote_by_hand(bucket, metadata: dict, reason: str) -> None:
     """Compare-and-swap the pointer and log the decision, as the promote function does."""
     from saikika.cloud import registry
 
-    version = metadata["version"]
-    current = registry.read_champion(bucket)
     try:
-        registry.set_champion(bucket, metadata, current, reason=reason)
+        champion, previous = registry.promote_by_hand(bucket, metadata, reason)
     except registry.ChampionChanged as exc:
         raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
-    registry.record_decision(
-        bucket,
-        {
-            "version": version,
-            "action": "promote-by-hand",
-            "outcome": "promoted",
-            "reason": reason,
-            "previous_champion": current.version if current else None,
-        },
-    )
-    console.print(f"champion is now {version}" + (f" (was {current.version})" if current else ""))
+    console.print(f"champion is now {champion.version}" + (f" (was {previous.version})" if previous else ""))
 
 
 @models.command("list")
@@ -399,24 +379,12 @@ def models_rollback() -> None:
     from saikika.cloud import registry
 
     bucket = _models_bucket()
-    current = registry.read_champion(bucket)
-    if current is None:
-        raise click.ClickException("there is no champion to roll back")
     try:
-        restored = registry.rollback(bucket, current)
+        restored, current = registry.rollback_by_hand(bucket)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     except registry.ChampionChanged as exc:
         raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
-    registry.record_decision(
-        bucket,
-        {
-            "version": restored.version,
-            "action": "rollback",
-            "outcome": "promoted",
-            "previous_champion": current.version,
-        },
-    )
     console.print(f"champion rolled back to {restored.version} (was {current.version})")
 
 

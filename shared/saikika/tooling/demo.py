@@ -125,9 +125,7 @@ def run(state_dir: Path) -> None:
 
         _step("Pushing v1 to the models bucket and promoting it (saikika models push --promote)")
         registry.push(models_bucket, *files)
-        registry.set_champion(
-            models_bucket, metadata, registry.read_champion(models_bucket), reason="demo: first model"
-        )
+        registry.promote_by_hand(models_bucket, metadata, reason="demo: first model")
         # The rows promotions are judged on; training never reads eval/.
         gcs.create_only(data_bucket, objects.HOLDOUT_OBJECT, rows.dumps(holdout), jsonl.CONTENT_TYPE)
 
