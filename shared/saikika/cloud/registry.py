@@ -18,7 +18,7 @@ from saikika.cloud import gcs
 from saikika.core import objects
 from saikika.core.decisions import Action, Decision, Outcome
 from saikika.core.errors import SaikikaError
-from saikika.model.artifact import ModelFiles, sha256_hex, verify
+from saikika.model.artifact import ModelFiles, parse_metadata, sha256_hex, verify
 from saikika.model.word_vectors import WordVectors
 
 # How many previous champions the pointer remembers for rollback.
@@ -192,8 +192,10 @@ def _record_by_hand(
 
 
 def read_metadata(bucket: gcs.Bucket, version: str, patience: gcs.Patience = gcs.PATIENT) -> dict | None:
-    found = gcs.read_json(bucket, objects.version_file(version, objects.METADATA_FILE), patience)
-    return None if found is None else found[0]
+    """A version's metadata.json; None if it is absent, ModelIntegrityError if it is not a JSON object (a broken
+    version, refused like any other bad artifact)."""
+    found = gcs.read(bucket, objects.version_file(version, objects.METADATA_FILE), patience)
+    return None if found is None else parse_metadata(found[0])
 
 
 def read_verdict(bucket: gcs.Bucket, version: str) -> Decision | None:
