@@ -104,7 +104,7 @@ class ProcessGroups:
     def kill(self, name: str) -> None:
         """SIGKILL one child's group at once, as a crash would end it."""
         process = self.process(name)
-        os.killpg(process.pid, signal.SIGKILL)
+        _signal_group(process, signal.SIGKILL)
         process.wait()
         self.running.remove((name, process))
 
