@@ -4,6 +4,9 @@ v1 is trained here and pushed by hand; items are predicted through Pub/Sub and H
 (corrections and a label the model has never seen) and the catalogue land in the data bucket, the
 retrain function trains v2 by itself, the promote function judges it against v1, and new items are
 predicted by whichever model won.
+
+`run` tells that story as a sequence of steps, each a function over the `Demo` (the running stack, its
+buckets, the console, the work folder) that prints its part.
 """
 
 from __future__ import annotations
@@ -13,25 +16,75 @@ import os
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from saikika.cloud import data_files, gcs, registry
 from saikika.core import jsonl, objects, rows
+from saikika.core.items import Item
 from saikika.model import artifact, catalogue, training
+from saikika.model.artifact import ModelFiles
 from saikika.tooling.local_stack import FEEDBACK_TOPIC, ITEMS_TOPIC, LocalStack
 from saikika.tooling.polling import wait_until
+
+if TYPE_CHECKING:
+    from google.cloud.pubsub_v1 import PublisherClient
 
 # Wide enough for the tables when the output goes to a file or CI log rather than a terminal.
 console = Console(width=None if sys.stdout.isatty() else 140)
 ALL_FEATURES = {**catalogue.FEATURES, **catalogue.NEW_FEATURES}
 
 
-def _step(text: str) -> None:
+@dataclass(frozen=True)
+class Demo:
+    """What every step works on: the running stack, its buckets and publisher, the console, the work folder."""
+
+    stack: LocalStack
+    console: Console
+    work: Path
+    data_bucket: gcs.Bucket
+    models_bucket: gcs.Bucket
+    predictions_bucket: gcs.Bucket
+    publisher: PublisherClient
+
+    @classmethod
+    def on(cls, stack: LocalStack, console: Console, work: Path) -> Demo:
+        client = stack.storage_client()
+        work.mkdir(parents=True, exist_ok=True)
+        return cls(
+            stack,
+            console,
+            work,
+            data_bucket=client.bucket(stack.env["SAIKIKA_DATA_BUCKET"]),
+            models_bucket=client.bucket(stack.env["SAIKIKA_MODELS_BUCKET"]),
+            predictions_bucket=client.bucket(stack.env["SAIKIKA_PREDICTIONS_BUCKET"]),
+            publisher=stack.publisher(),
+        )
+
+    def step(self, text: str) -> None:
+        _step(self.console, text)
+
+
+def _step(console: Console, text: str) -> None:
     console.print(f"\n[bold cyan]▶ {text}[/]")
+
+
+@dataclass(frozen=True)
+class FirstModel:
+    """v1 as trained here: its files, the catalogue it learnt from, and when (the catalogue's rows carry it)."""
+
+    files: ModelFiles
+    catalogue: list[Item]
+    trained_at: str
+
+    @property
+    def version(self) -> str:
+        return self.files.metadata["version"]
 
 
 def wait_for_objects(bucket, names: list[str], timeout_s: float = 120) -> dict[str, str]:
@@ -57,18 +110,18 @@ def _public(item) -> dict:
     return {k: v for k, v in item.to_json().items() if k != "labels"}
 
 
-def predict_and_show(stack, publisher, predictions_bucket, items, title: str) -> list[dict]:
+def predict_and_show(demo: Demo, items: list[Item], title: str) -> list[dict]:
     """Publish items (singles and one batch), read the predictions back, print them as a table."""
     public = [_public(item) for item in items]
     payloads = [json.dumps(p, ensure_ascii=False).encode() for p in public[:-4]]
     payloads.append(json.dumps({"items": public[-4:]}, ensure_ascii=False).encode())
-    message_ids = publish(publisher, stack.project, ITEMS_TOPIC, payloads)
-    console.print(
+    message_ids = publish(demo.publisher, demo.stack.project, ITEMS_TOPIC, payloads)
+    demo.console.print(
         f"  {len(payloads)} messages published to '{ITEMS_TOPIC}' ({len(payloads) - 1} single items and one batch of 4)"
     )
     today = datetime.now(UTC)
     names = [objects.predictions(today, message_id) for message_id in message_ids]
-    found = wait_for_objects(predictions_bucket, names)
+    found = wait_for_objects(demo.predictions_bucket, names)
     records = [json.loads(line) for name in names for line in found[name].splitlines()]
     truth = {item.id: item.labels for item in items}
     titles = {item.id: item.title for item in items}
@@ -85,7 +138,7 @@ def predict_and_show(stack, publisher, predictions_bucket, items, title: str) ->
             ", ".join(truth[record["id"]]) or "—",
             record["model_version"][-8:],
         )
-    console.print(table)
+    demo.console.print(table)
     return records
 
 
@@ -96,157 +149,192 @@ def run(state_dir: Path) -> None:
         "SAIKIKA_MODEL_TTL_S": os.environ.get("SAIKIKA_MODEL_TTL_S", "2"),
         "SAIKIKA_RETRAIN_SETTLE_S": os.environ.get("SAIKIKA_RETRAIN_SETTLE_S", "3"),
     }
-    _step("Starting the local stack: Pub/Sub emulator, fake-gcs-server, six functions-framework processes")
+    _step(console, "Starting the local stack: Pub/Sub emulator, fake-gcs-server, six functions-framework processes")
     with LocalStack(state_dir=state_dir, extra_env=fast_loop, retrain_tick_s=1.0) as stack:
         console.print(f"  settings in {state_dir / 'local.env'}, logs in {state_dir / 'logs'}")
-        client = stack.storage_client()
-        data_bucket = client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])
-        models_bucket = client.bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
-        predictions_bucket = client.bucket(stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
-        publisher = stack.publisher()
-        work = state_dir / "demo"
-        work.mkdir(parents=True, exist_ok=True)
-
-        _step("Generating a synthetic bilingual marketplace catalogue and training v1")
-        base = list(catalogue.generate(3000, seed=7))
-        holdout = list(catalogue.generate(600, seed=99, features=ALL_FEATURES, id_prefix="holdout", noise=0.0))
-        data_files.write_jsonl(work / "catalogue.jsonl", base)
-        trained = training.train(base)
-        v1_trained_at = datetime.now(UTC).isoformat()
-        files = training.serialize(trained, extra={"data_sources": [str(work / "catalogue.jsonl")]})
-        artifact.write_dir(work / "model-v1", files)
-        metadata = files.metadata
-        v1 = metadata["version"]
-        m = trained.metrics
-        console.print(f"  v1 = {v1}: {trained.rows_used} rows, labels: {', '.join(trained.labels)}")
-        console.print(
-            f"  tuning split: top-1 {m['top1_accuracy']:.3f}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f}"
-        )
-
-        _step("Pushing v1 to the models bucket and promoting it (saikika models push --promote)")
-        registry.push(models_bucket, *files)
-        registry.promote_by_hand(models_bucket, metadata, reason="demo: first model")
-        # The rows promotions are judged on; training never reads eval/.
-        gcs.create_only(data_bucket, objects.HOLDOUT_OBJECT, rows.dumps(holdout), jsonl.CONTENT_TYPE)
-
-        _step("Publishing new items to Pub/Sub (google-cloud-pubsub client)")
-        fresh = list(catalogue.generate(10, seed=2026, features=ALL_FEATURES, id_prefix="new", noise=0.0))
-        predict_and_show(stack, publisher, predictions_bucket, fresh, "Predictions by v1 (read back from the bucket)")
-        [bad_id] = publish(publisher, stack.project, ITEMS_TOPIC, [b'{"items": [{"title": "an item without an id"}]}'])
-        rejected_name = objects.rejected(datetime.now(UTC), bad_id)
-        rejected = json.loads(wait_for_objects(predictions_bucket, [rejected_name])[rejected_name])
-        console.print(
-            f"  a malformed message → gs://{predictions_bucket.name}/{rejected_name}: {rejected['errors'][0]['error']}"
-        )
-
-        _step("Calling the HTTP endpoint (predict_http) once")
-        body = json.dumps({"instances": [{"id": "http-1", "title": "防水 Bluetooth スピーカー 持ち運び便利"}]}).encode()
-        request = urllib.request.Request(
-            stack.env["SAIKIKA_PREDICT_URL"], data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
-        console.print(
-            f"  POST {stack.env['SAIKIKA_PREDICT_URL']} → {response.status}: "
-            f"{answer['predictions'][0]['labels']} (model {answer['model_version']})"
-        )
-
-        _step("Batch: a catalogue file dropped under batch/input/ is predicted by the batch function")
-        shop = list(catalogue.generate(2000, seed=31, id_prefix="shop"))
-        name = f"{objects.BATCH_INPUT_PREFIX}shop-catalogue.jsonl"
-        data_bucket.blob(name).upload_from_string(
-            jsonl.dumps({k: v for k, v in item.to_json().items() if k != "labels"} for item in shop) + "not json\n",
-            content_type=jsonl.CONTENT_TYPE,
-        )
-        dropped = data_bucket.get_blob(name)
-        run_folder = objects.batch_run_folder(dropped.time_created, objects.batch_run_id(name, dropped.generation))
-        success = json.loads(
-            wait_for_objects(predictions_bucket, [run_folder + objects.BATCH_SUCCESS_FILE])[
-                run_folder + objects.BATCH_SUCCESS_FILE
-            ]
-        )
-        console.print(
-            f"  gs://{data_bucket.name}/{name} → gs://{predictions_bucket.name}/{run_folder}: "
-            f"{success['predicted']} predicted, {success['rejected']} rejected (kept with its line number), "
-            f"model {success['model_version']}"
-        )
-        console.print("  (a whole catalogue on Beam: saikika batch --input 'gs://…/*.jsonl'; README, Batch prediction)")
-
-        _step("Feedback: corrected labels, and a label v1 has never seen ('limited-edition')")
-        clean = list(catalogue.generate(3000, seed=7, noise=0.0))
-        corrections = [fixed for noisy, fixed in zip(base, clean) if noisy.labels != fixed.labels]
-        novel = list(catalogue.generate(400, seed=4242, features=ALL_FEATURES, id_prefix="fb", noise=0.0))
-        feedback = corrections + novel
-        batches = [feedback[i : i + 100] for i in range(0, len(feedback), 100)]
-        feedback_ids = publish(
-            publisher,
-            stack.project,
-            FEEDBACK_TOPIC,
-            [json.dumps({"items": [i.to_json() for i in batch]}, ensure_ascii=False).encode() for batch in batches],
-        )
-        today = datetime.now(UTC)
-        wait_for_objects(data_bucket, [objects.feedback(today, message_id) for message_id in feedback_ids])
-        new_label = sum("limited-edition" in (item.labels or ()) for item in feedback)
-        console.print(
-            f"  {len(corrections)} corrections and {len(novel)} new labeled items ({new_label} with "
-            f"'limited-edition') → gs://{data_bucket.name}/training/feedback/"
-        )
-        # The catalogue as it was when v1 was trained: its rows carry that time, so the corrections published since
-        # are newer and win (newest event per item; the object itself is written after them).
-        exported = jsonl.dumps({**item.to_json(), rows.EVENT_TIME_FIELD: v1_trained_at} for item in base)
-        gcs.create_only(data_bucket, "training/base/catalogue.jsonl", exported, jsonl.CONTENT_TYPE)
-        console.print(
-            f"  the catalogue exported to gs://{data_bucket.name}/training/base/catalogue.jsonl "
-            f"(event_time {v1_trained_at}: the corrections are newer)"
-        )
-
-        _step("The retrain function trains v2 by itself; the promote function judges it")
-        decision = wait_until(
-            "a judged version trained on all the data written",
-            lambda: _decision_when_settled(models_bucket),
-            timeout_s=240,
-        )
-        v2 = decision["version"]
-        for run_blob in models_bucket.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX):
-            run = json.loads(run_blob.download_as_bytes())
-            data = run.get("training_data") or {}
-            console.print(
-                f"  retrain run: {run['status']} on {data.get('rows_newest_per_item', '?')} rows "
-                f"({data.get('shards', 0)} compacted shards, {data.get('loose_objects', 0)} other objects) "
-                f"in {run['seconds']} s → {run['version'] or run['reason']}"
-            )
-        v2_meta = registry.read_metadata(models_bucket, v2)
-        report_dir = work / "v2-report"
-        report_dir.mkdir(exist_ok=True)
-        for blob in models_bucket.list_blobs(prefix=objects.version_file(v2, objects.REPORT_FOLDER)):
-            blob.download_to_filename(report_dir / blob.name.rsplit("/", 1)[1])
-        console.print(
-            f"  v2 = {v2}: trained on {v2_meta['rows_used']} rows (data digest "
-            f"{v2_meta['training_data']['digest'][:12]}), labels: {', '.join(v2_meta['labels'])}"
-        )
-        cand, champ = decision.get("candidate_metrics") or {}, decision.get("champion_metrics") or {}
-        console.print(f"  judged on {decision.get('evaluation_rows')} rows ({decision.get('evaluated_on')}):")
-        for key in ("micro_f1", "macro_f1", "top1_accuracy"):
-            if key in cand and key in champ:
-                console.print(f"    {key:14} v1 {champ[key]:.3f} → v2 {cand[key]:.3f}  ({cand[key] - champ[key]:+.3f})")
-        colour = "green" if decision["outcome"] == "promoted" else "red"
-        console.print(f"  decision: [{colour}]{decision['outcome']}[/] — {decision['reason']}")
-        console.print(
-            f"  v2 report: gs://{models_bucket.name}/{objects.version_file(v2, objects.REPORT_FOLDER)}index.html "
-            f"(copied to {report_dir / 'index.html'})"
-        )
-
+        demo = Demo.on(stack, console, state_dir / "demo")
+        v1 = train_v1(demo)
+        push_and_promote(demo, v1)
+        predict_through_pubsub(demo)
+        reject_a_malformed_message(demo)
+        predict_over_http(demo)
+        predict_a_dropped_catalogue(demo)
+        send_feedback(demo, v1)
+        export_the_catalogue(demo, v1)
+        decision = wait_for_the_decision(demo)
+        show_the_decision(demo, decision, copy_the_report(demo, decision["version"]))
         if decision["outcome"] == "promoted":
-            _step("New items, predicted by v2 after the predictors' hot swap (no restart)")
-            ttl = float(fast_loop["SAIKIKA_MODEL_TTL_S"])
-            time.sleep(ttl + 0.5)
-            newer = list(catalogue.generate(8, seed=31337, features=ALL_FEATURES, id_prefix="after", noise=0.0))
-            records = predict_and_show(stack, publisher, predictions_bucket, newer, "Predictions after the swap")
-            versions = {record["model_version"] for record in records}
-            console.print(f"  served by: {', '.join(sorted(versions))}")
-
-        _step("Shutting down")
+            predict_after_the_hot_swap(demo, float(fast_loop["SAIKIKA_MODEL_TTL_S"]))
+        demo.step("Shutting down")
     console.print(f"\n[bold green]Demo finished in {time.perf_counter() - started:.0f} s[/]")
+
+
+def train_v1(demo: Demo) -> FirstModel:
+    demo.step("Generating a synthetic bilingual marketplace catalogue and training v1")
+    base = list(catalogue.generate(3000, seed=7))
+    data_files.write_jsonl(demo.work / "catalogue.jsonl", base)
+    trained = training.train(base)
+    v1_trained_at = datetime.now(UTC).isoformat()
+    files = training.serialize(trained, extra={"data_sources": [str(demo.work / "catalogue.jsonl")]})
+    artifact.write_dir(demo.work / "model-v1", files)
+    v1, m = FirstModel(files, base, v1_trained_at), trained.metrics
+    demo.console.print(f"  v1 = {v1.version}: {trained.rows_used} rows, labels: {', '.join(trained.labels)}")
+    demo.console.print(
+        f"  tuning split: top-1 {m['top1_accuracy']:.3f}, micro F1 {m['micro_f1']:.3f}, macro F1 {m['macro_f1']:.3f}"
+    )
+    return v1
+
+
+def push_and_promote(demo: Demo, v1: FirstModel) -> None:
+    demo.step("Pushing v1 to the models bucket and promoting it (saikika models push --promote)")
+    models_bucket, metadata = demo.models_bucket, v1.files.metadata
+    registry.push(models_bucket, *v1.files)
+    registry.promote_by_hand(models_bucket, metadata, reason="demo: first model")
+    # The rows promotions are judged on; training never reads eval/.
+    holdout = list(catalogue.generate(600, seed=99, features=ALL_FEATURES, id_prefix="holdout", noise=0.0))
+    gcs.create_only(demo.data_bucket, objects.HOLDOUT_OBJECT, rows.dumps(holdout), jsonl.CONTENT_TYPE)
+
+
+def predict_through_pubsub(demo: Demo) -> None:
+    demo.step("Publishing new items to Pub/Sub (google-cloud-pubsub client)")
+    fresh = list(catalogue.generate(10, seed=2026, features=ALL_FEATURES, id_prefix="new", noise=0.0))
+    predict_and_show(demo, fresh, "Predictions by v1 (read back from the bucket)")
+
+
+def reject_a_malformed_message(demo: Demo) -> None:
+    message = b'{"items": [{"title": "an item without an id"}]}'
+    [bad_id] = publish(demo.publisher, demo.stack.project, ITEMS_TOPIC, [message])
+    rejected_name = objects.rejected(datetime.now(UTC), bad_id)
+    rejected = json.loads(wait_for_objects(demo.predictions_bucket, [rejected_name])[rejected_name])
+    demo.console.print(
+        f"  a malformed message → gs://{demo.predictions_bucket.name}/{rejected_name}: {rejected['errors'][0]['error']}"
+    )
+
+
+def predict_over_http(demo: Demo) -> None:
+    demo.step("Calling the HTTP endpoint (predict_http) once")
+    url = demo.stack.env["SAIKIKA_PREDICT_URL"]
+    body = json.dumps({"instances": [{"id": "http-1", "title": "防水 Bluetooth スピーカー 持ち運び便利"}]}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    demo.console.print(
+        f"  POST {url} → {response.status}: {answer['predictions'][0]['labels']} (model {answer['model_version']})"
+    )
+
+
+def predict_a_dropped_catalogue(demo: Demo) -> None:
+    demo.step("Batch: a catalogue file dropped under batch/input/ is predicted by the batch function")
+    data_bucket, predictions_bucket = demo.data_bucket, demo.predictions_bucket
+    shop = list(catalogue.generate(2000, seed=31, id_prefix="shop"))
+    name = f"{objects.BATCH_INPUT_PREFIX}shop-catalogue.jsonl"
+    data_bucket.blob(name).upload_from_string(
+        jsonl.dumps(_public(item) for item in shop) + "not json\n", content_type=jsonl.CONTENT_TYPE
+    )
+    dropped = data_bucket.get_blob(name)
+    run_folder = objects.batch_run_folder(dropped.time_created, objects.batch_run_id(name, dropped.generation))
+    success_name = run_folder + objects.BATCH_SUCCESS_FILE
+    success = json.loads(wait_for_objects(predictions_bucket, [success_name])[success_name])
+    demo.console.print(
+        f"  gs://{data_bucket.name}/{name} → gs://{predictions_bucket.name}/{run_folder}: "
+        f"{success['predicted']} predicted, {success['rejected']} rejected (kept with its line number), "
+        f"model {success['model_version']}"
+    )
+    demo.console.print(
+        "  (a whole catalogue on Beam: saikika batch --input 'gs://…/*.jsonl'; README, Batch prediction)"
+    )
+
+
+def send_feedback(demo: Demo, v1: FirstModel) -> None:
+    demo.step("Feedback: corrected labels, and a label v1 has never seen ('limited-edition')")
+    clean = list(catalogue.generate(3000, seed=7, noise=0.0))
+    corrections = [fixed for noisy, fixed in zip(v1.catalogue, clean) if noisy.labels != fixed.labels]
+    novel = list(catalogue.generate(400, seed=4242, features=ALL_FEATURES, id_prefix="fb", noise=0.0))
+    feedback = corrections + novel
+    batches = [feedback[i : i + 100] for i in range(0, len(feedback), 100)]
+    feedback_ids = publish(
+        demo.publisher,
+        demo.stack.project,
+        FEEDBACK_TOPIC,
+        [json.dumps({"items": [i.to_json() for i in batch]}, ensure_ascii=False).encode() for batch in batches],
+    )
+    today = datetime.now(UTC)
+    wait_for_objects(demo.data_bucket, [objects.feedback(today, message_id) for message_id in feedback_ids])
+    new_label = sum("limited-edition" in (item.labels or ()) for item in feedback)
+    demo.console.print(
+        f"  {len(corrections)} corrections and {len(novel)} new labeled items ({new_label} with "
+        f"'limited-edition') → gs://{demo.data_bucket.name}/training/feedback/"
+    )
+
+
+def export_the_catalogue(demo: Demo, v1: FirstModel) -> None:
+    # The catalogue as it was when v1 was trained: its rows carry that time, so the corrections published since
+    # are newer and win (newest event per item; the object itself is written after them).
+    exported = jsonl.dumps({**item.to_json(), rows.EVENT_TIME_FIELD: v1.trained_at} for item in v1.catalogue)
+    gcs.create_only(demo.data_bucket, "training/base/catalogue.jsonl", exported, jsonl.CONTENT_TYPE)
+    demo.console.print(
+        f"  the catalogue exported to gs://{demo.data_bucket.name}/training/base/catalogue.jsonl "
+        f"(event_time {v1.trained_at}: the corrections are newer)"
+    )
+
+
+def wait_for_the_decision(demo: Demo) -> dict:
+    """The promote function's decision on v2, once retraining has settled; each retrain run is printed."""
+    demo.step("The retrain function trains v2 by itself; the promote function judges it")
+    models_bucket = demo.models_bucket
+    decision = wait_until(
+        "a judged version trained on all the data written",
+        lambda: _decision_when_settled(models_bucket),
+        timeout_s=240,
+    )
+    for run_blob in models_bucket.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX):
+        run = json.loads(run_blob.download_as_bytes())
+        data = run.get("training_data") or {}
+        demo.console.print(
+            f"  retrain run: {run['status']} on {data.get('rows_newest_per_item', '?')} rows "
+            f"({data.get('shards', 0)} compacted shards, {data.get('loose_objects', 0)} other objects) "
+            f"in {run['seconds']} s → {run['version'] or run['reason']}"
+        )
+    return decision
+
+
+def copy_the_report(demo: Demo, v2: str) -> Path:
+    """v2's training report (index.html and its figures), copied from the models bucket into the work folder."""
+    report_dir = demo.work / "v2-report"
+    report_dir.mkdir(exist_ok=True)
+    for blob in demo.models_bucket.list_blobs(prefix=objects.version_file(v2, objects.REPORT_FOLDER)):
+        blob.download_to_filename(report_dir / blob.name.rsplit("/", 1)[1])
+    return report_dir
+
+
+def show_the_decision(demo: Demo, decision: dict, report_dir: Path) -> None:
+    models_bucket, console, v2 = demo.models_bucket, demo.console, decision["version"]
+    v2_meta = registry.read_metadata(models_bucket, v2)
+    console.print(
+        f"  v2 = {v2}: trained on {v2_meta['rows_used']} rows (data digest "
+        f"{v2_meta['training_data']['digest'][:12]}), labels: {', '.join(v2_meta['labels'])}"
+    )
+    cand, champ = decision.get("candidate_metrics") or {}, decision.get("champion_metrics") or {}
+    console.print(f"  judged on {decision.get('evaluation_rows')} rows ({decision.get('evaluated_on')}):")
+    for key in ("micro_f1", "macro_f1", "top1_accuracy"):
+        if key in cand and key in champ:
+            console.print(f"    {key:14} v1 {champ[key]:.3f} → v2 {cand[key]:.3f}  ({cand[key] - champ[key]:+.3f})")
+    colour = "green" if decision["outcome"] == "promoted" else "red"
+    console.print(f"  decision: [{colour}]{decision['outcome']}[/] — {decision['reason']}")
+    console.print(
+        f"  v2 report: gs://{models_bucket.name}/{objects.version_file(v2, objects.REPORT_FOLDER)}index.html "
+        f"(copied to {report_dir / 'index.html'})"
+    )
+
+
+def predict_after_the_hot_swap(demo: Demo, model_ttl_s: float) -> None:
+    demo.step("New items, predicted by v2 after the predictors' hot swap (no restart)")
+    # A predictor looks at the champion again once its model is older than the TTL: nothing to poll before that.
+    time.sleep(model_ttl_s + 0.5)
+    newer = list(catalogue.generate(8, seed=31337, features=ALL_FEATURES, id_prefix="after", noise=0.0))
+    records = predict_and_show(demo, newer, "Predictions after the swap")
+    versions = {record["model_version"] for record in records}
+    demo.console.print(f"  served by: {', '.join(sorted(versions))}")
 
 
 def _decision_when_settled(models_bucket) -> dict | None:

@@ -2,8 +2,8 @@
 process per function, wired as in production (push subscriptions with dead-letter policies
 and retry backoff, bucket notifications on a `bucket-events` topic).
 
-Each child runs in its own process group and is stopped as a group, so the emulator's Java
-child never outlives the stack.
+`LocalStack` composes the pieces: its children as process groups (`saikika.tooling.processes`), the Pub/Sub
+wiring and the retrain tick (`saikika.tooling.pubsub_wiring`), the buckets and the servers' command lines here.
 """
 
 from __future__ import annotations
@@ -11,20 +11,52 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from saikika.core import logs
+from saikika.tooling.processes import ProcessGroups, StackError, tail
+from saikika.tooling.pubsub_wiring import (
+    MAX_DELIVERY_ATTEMPTS,
+    RetrainTick,
+    create_push_subscription,
+    create_push_subscriptions,
+    create_topics,
+    dead_letter_topic,
+    subscription_name,
+)
+
+__all__ = [
+    "BUCKETS",
+    "BUCKET_EVENTS_TOPIC",
+    "FEEDBACK_TOPIC",
+    "FUNCTIONS",
+    "ITEMS_TOPIC",
+    "MAX_DELIVERY_ATTEMPTS",
+    "PROJECT",
+    "RETRAIN_REQUESTS_TOPIC",
+    "FunctionSpec",
+    "LocalStack",
+    "StackError",
+    "create_buckets",
+    "create_push_subscription",
+    "create_push_subscriptions",
+    "dead_letter_topic",
+    "fake_gcs_binary",
+    "fake_gcs_command",
+    "find_functions_dir",
+    "function_env",
+    "free_port",
+    "pubsub_emulator_command",
+    "serving_args",
+    "start_fake_gcs",
+    "start_pubsub_emulator",
+    "subscription_name",
+]
 
 log = logging.getLogger("saikika.local")
 
@@ -38,7 +70,6 @@ ITEMS_TOPIC = "items"
 FEEDBACK_TOPIC = "feedback"
 BUCKET_EVENTS_TOPIC = "bucket-events"
 RETRAIN_REQUESTS_TOPIC = "retrain-requests"
-MAX_DELIVERY_ATTEMPTS = 5
 _CLIENT_ENV = ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 
 
@@ -53,6 +84,10 @@ class FunctionSpec:
     def env_key(self) -> str:
         return f"SAIKIKA_URL_{self.name.upper()}"
 
+    @property
+    def process_name(self) -> str:
+        return f"function-{self.name}"
+
 
 FUNCTIONS = (
     FunctionSpec("predict", "cloudevent", (ITEMS_TOPIC,)),
@@ -62,10 +97,6 @@ FUNCTIONS = (
     FunctionSpec("promote", "cloudevent", (BUCKET_EVENTS_TOPIC,)),
     FunctionSpec("batch", "cloudevent", (BUCKET_EVENTS_TOPIC,)),
 )
-
-
-class StackError(RuntimeError):
-    pass
 
 
 def free_port() -> int:
@@ -96,30 +127,93 @@ def fake_gcs_binary() -> Path:
     return _get_binary_path()
 
 
-def _wait_http(url: str, timeout_s: float, process: subprocess.Popen, what: str, log_file: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"{what} exited with code {process.returncode}; see {log_file}:\n{_tail(log_file)}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answered, which is all readiness means here
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            time.sleep(0.2)
-    raise StackError(f"{what} did not answer at {url} within {timeout_s:.0f} s; see {log_file}:\n{_tail(log_file)}")
+def pubsub_emulator_command(host: str, project: str) -> list[str]:
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise StackError(
+            "the gcloud CLI is not installed; the Pub/Sub emulator comes with it: "
+            "apt-get install google-cloud-cli google-cloud-cli-pubsub-emulator "
+            "(or: gcloud components install pubsub-emulator)"
+        )
+    return [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port={host}", f"--project={project}"]
 
 
-def _tail(path: Path, lines: int = 20) -> str:
+def fake_gcs_command(url: str, project: str) -> list[str]:
+    """In memory, publishing every object's finalize on `bucket-events` as Cloud Storage notifications do."""
+    port = url.rsplit(":", 1)[1]
+    return [
+        *(str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", port, "-backend", "memory"),
+        *("-public-host", f"127.0.0.1:{port}", "-external-url", url),
+        *("-event.pubsub-project-id", project, "-event.pubsub-topic", BUCKET_EVENTS_TOPIC, "-event.list", "finalize"),
+        *("-log-level", "warn"),
+    ]
+
+
+def _this_functions_framework(_spec: FunctionSpec) -> list[str]:
+    return [sys.executable, "-m", "functions_framework"]
+
+
+def serving_args(spec: FunctionSpec, folder: Path, port: str) -> list[str]:
+    """functions-framework's arguments that serve one function from its folder's main.py on a local port."""
+    return [
+        *("--target", spec.name, "--source", str(folder / "main.py"), "--signature-type", spec.signature),
+        *("--host", "127.0.0.1", "--port", port),
+    ]
+
+
+def _stack_env(project: str, pubsub_host: str, gcs_url: str) -> dict[str, str]:
+    return {
+        "GOOGLE_CLOUD_PROJECT": project,
+        "PUBSUB_EMULATOR_HOST": pubsub_host,
+        "STORAGE_EMULATOR_HOST": gcs_url,
+        **BUCKETS,
+        "SAIKIKA_ITEMS_TOPIC": ITEMS_TOPIC,
+        "SAIKIKA_FEEDBACK_TOPIC": FEEDBACK_TOPIC,
+        "SAIKIKA_RETRAIN_REQUESTS_TOPIC": RETRAIN_REQUESTS_TOPIC,
+        # Batch jobs (files above the function's bound, re-scores) run as DirectRunner processes, training
+        # jobs (runs above SAIKIKA_TRAIN_JOB_BYTES) as processes of the training job's entry point.
+        "SAIKIKA_BATCH_LAUNCHER": "local",
+        "SAIKIKA_TRAINING_LAUNCHER": "local",
+    }
+
+
+def _topics(functions: tuple[FunctionSpec, ...]) -> set[str]:
+    """Every topic the stack publishes on, and one dead-letter topic per push subscription."""
+    topics = {ITEMS_TOPIC, FEEDBACK_TOPIC, BUCKET_EVENTS_TOPIC, RETRAIN_REQUESTS_TOPIC}
+    return topics | {dead_letter_topic(topic, spec.name) for spec in functions for topic in spec.topics}
+
+
+def create_buckets(client) -> None:
+    for name in BUCKETS.values():
+        client.create_bucket(name)
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    """os.environ with `values` set, and as it was again on exit."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def function_env(stack_env: Mapping[str, str], extra_env: Mapping[str, str]) -> dict[str, str]:
+    """A function's environment: the stack's settings over the caller's SAIKIKA_* ones, nothing else inherited."""
+    passthrough = {k: v for k, v in os.environ.items() if k.startswith("SAIKIKA_")}
+    inherited = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
+    return {**inherited, **passthrough, **stack_env, **extra_env, "PYTHONUNBUFFERED": "1"}
 
 
 @dataclass
 class LocalStack:
+    """The emulators and the functions, started together (a context manager) and stopped together."""
+
     state_dir: Path = field(default_factory=lambda: Path(".saikika"))
     functions_dir: Path | None = None
     project: str = PROJECT
@@ -136,12 +230,13 @@ class LocalStack:
     # The retrain tick, as Cloud Scheduler sends it in the cloud (terraform: every minute).
     retrain_tick_s: float = 60.0
     env: dict[str, str] = field(default_factory=dict, init=False)
-    _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list, init=False)
-    _saved_environ: dict[str, str | None] = field(default_factory=dict, init=False)
-    _started: set[str] = field(default_factory=set, init=False)
-    _ticking: threading.Event = field(default_factory=threading.Event, init=False)
+    _children: ProcessGroups = field(init=False)
+    _saved_environ: ExitStack = field(default_factory=ExitStack, init=False)  # closed: os.environ restored
+    _tick: RetrainTick = field(default_factory=RetrainTick, init=False)
 
-    # ---- lifecycle -------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self._children = ProcessGroups(self.state_dir)
+
     def start(self) -> LocalStack:
         try:
             self._start()
@@ -158,105 +253,44 @@ class LocalStack:
 
     def _start(self) -> None:
         self.functions_dir = (self.functions_dir or find_functions_dir()).resolve()
-        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
-        pubsub_host = f"127.0.0.1:{free_port()}"
-        gcs_url = f"http://127.0.0.1:{free_port()}"
-        self.env = {
-            "GOOGLE_CLOUD_PROJECT": self.project,
-            "PUBSUB_EMULATOR_HOST": pubsub_host,
-            "STORAGE_EMULATOR_HOST": gcs_url,
-            **BUCKETS,
-            "SAIKIKA_ITEMS_TOPIC": ITEMS_TOPIC,
-            "SAIKIKA_FEEDBACK_TOPIC": FEEDBACK_TOPIC,
-            # Batch jobs (files above the function's bound, re-scores) run as DirectRunner processes, training
-            # jobs (runs above SAIKIKA_TRAIN_JOB_BYTES) as processes of the training job's entry point.
-            "SAIKIKA_BATCH_LAUNCHER": "local",
-            "SAIKIKA_TRAINING_LAUNCHER": "local",
-        }
+        pubsub_host, gcs_url = f"127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+        self.env = _stack_env(self.project, pubsub_host, gcs_url)
         # Clients made later in this process talk to the emulators too (restored by stop()).
-        for key in _CLIENT_ENV:
-            self._saved_environ[key] = os.environ.get(key)
-            os.environ[key] = self.env[key]
+        self._saved_environ.enter_context(self.client_environment())
+        start_pubsub_emulator(self._children, pubsub_host, self.project)
+        create_topics(self.publisher(), self.project, _topics(self.functions))
+        start_fake_gcs(self._children, gcs_url, self.project, pubsub_host)
+        create_buckets(self.storage_client())
+        self._start_functions()
+        self._wire_functions()
+        (self.state_dir / "local.env").write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
+        ready = {k: v for k, v in self.env.items() if "URL" in k or "HOST" in k}
+        logs.event(log, logging.INFO, "local stack ready", **ready)
 
-        self._start_pubsub(pubsub_host)
-        self._create_topics()
-        self._start_gcs(gcs_url)
-        self._create_buckets()
-        ports = {spec.name: free_port() for spec in self.functions}
-        for spec in self.functions:
-            self.env[spec.env_key] = f"http://127.0.0.1:{ports[spec.name]}"
-        self.env["SAIKIKA_PREDICT_URL"] = self.env.get("SAIKIKA_URL_PREDICT_HTTP", "")
-        self.env["SAIKIKA_RETRAIN_REQUESTS_TOPIC"] = RETRAIN_REQUESTS_TOPIC
-        for spec in self.functions:
-            self._start_function(spec, ports[spec.name])
-        for spec in self.functions:
-            self._wait_function(spec)
-        self._create_push_subscriptions()
-        self._start_tick()
-        self._write_env_file()
-        logs.event(
-            log, logging.INFO, "local stack ready", **{k: v for k, v in self.env.items() if "URL" in k or "HOST" in k}
+    def _wire_functions(self) -> None:
+        """Pub/Sub pushes to the functions that listen on a topic; the tick reaches retrain as Cloud Scheduler's."""
+        create_push_subscriptions(
+            self.subscriber(),
+            self.project,
+            self.functions,
+            self.env,
+            min_backoff_s=self.min_backoff_s,
+            max_backoff_s=self.max_backoff_s,
+            ack_deadline_s=self.ack_deadline_s,
         )
-
-    def _start_tick(self) -> None:
-        """Publish the retrain tick every `retrain_tick_s`, as terraform's Cloud Scheduler job does."""
-        if not any(spec.name == "retrain" for spec in self.functions):
-            return
-        publisher = self.publisher()
-        topic = publisher.topic_path(self.project, RETRAIN_REQUESTS_TOPIC)
-        self._ticking.clear()
-
-        def tick() -> None:
-            while not self._ticking.wait(self.retrain_tick_s):
-                try:
-                    publisher.publish(topic, b'{"reason": "tick (local stack)"}').result(timeout=30)
-                except Exception as exc:  # noqa: BLE001  (the stack is stopping, or the emulator is down)
-                    logs.event(log, logging.WARNING, "retrain tick not published", error=repr(exc))
-
-        threading.Thread(target=tick, name="retrain-tick", daemon=True).start()
+        if any(spec.name == "retrain" for spec in self.functions):
+            publisher = self.publisher()
+            self._tick.start(publisher, publisher.topic_path(self.project, RETRAIN_REQUESTS_TOPIC), self.retrain_tick_s)
 
     def stop(self) -> None:
-        """Stop every process group started, newest first: SIGTERM, then SIGKILL after a grace period."""
-        self._ticking.set()
-        for _, process in reversed(self._processes):
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 10
-        for _, process in reversed(self._processes):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            # The group may hold children (the emulator's Java) that outlive their parent.
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            process.wait()
-        self._processes.clear()
-        for key, value in self._saved_environ.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_environ.clear()
+        """Stop the tick and every process group started, newest first; restore the environment."""
+        self._tick.stop()
+        self._children.stop()
+        self._saved_environ.close()
 
-    @contextmanager
-    def client_environment(self) -> Iterator[None]:
+    def client_environment(self) -> AbstractContextManager[None]:
         """Client libraries read the emulator hosts when constructed: build clients inside this."""
-        saved = {key: os.environ.get(key) for key in _CLIENT_ENV}
-        os.environ.update({key: self.env[key] for key in _CLIENT_ENV})
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        return _environ({key: self.env[key] for key in _CLIENT_ENV})
 
     def storage_client(self):
         from google.cloud import storage
@@ -277,219 +311,67 @@ class LocalStack:
             return pubsub_v1.SubscriberClient()
 
     def pids(self) -> list[int]:
-        return [process.pid for _, process in self._processes]
+        return self._children.pids()
 
     def check_alive(self) -> None:
-        for name, process in self._processes:
-            if process.poll() is not None:
-                raise StackError(f"{name} exited with code {process.returncode}; see {self._log_path(name)}")
+        self._children.check_alive()
 
-    # ---- pieces ----------------------------------------------------------------------------
-    def _log_path(self, name: str) -> Path:
-        return self.state_dir / "logs" / f"{name}.log"
-
-    def _spawn(self, name: str, args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
-        # Every child leads its own process group (and session); `pids` lists them for inspection. A restarted
-        # function appends to the log of the instance before it.
-        restarted = any(process_name == name for process_name, _ in self._processes) or name in self._started
-        log_file = self._log_path(name).open("ab" if restarted else "wb")
-        self._started.add(name)
-        process = subprocess.Popen(
-            args,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,  # its own process group, stopped as one
-        )
-        log_file.close()
-        self._processes.append((name, process))
-        (self.state_dir / "pids").write_text("".join(f"{pid}\n" for pid in self.pids()))
-        return process
-
-    def _start_pubsub(self, host: str) -> None:
-        gcloud = shutil.which("gcloud")
-        if gcloud is None:
-            raise StackError(
-                "the gcloud CLI is not installed; the Pub/Sub emulator comes with it: "
-                "apt-get install google-cloud-cli google-cloud-cli-pubsub-emulator "
-                "(or: gcloud components install pubsub-emulator)"
-            )
-        env = {**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
-        process = self._spawn(
-            "pubsub-emulator",
-            [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port={host}", f"--project={self.project}"],
-            env,
-        )
-        try:
-            _wait_http(f"http://{host}/", 90, process, "the Pub/Sub emulator", self._log_path("pubsub-emulator"))
-        except StackError as exc:
-            if "pubsub-emulator" in _tail(self._log_path("pubsub-emulator")) and "install" in str(exc).lower():
-                raise StackError(
-                    f"{exc}\nThe Pub/Sub emulator is missing: apt-get install google-cloud-cli-pubsub-emulator"
-                ) from exc
-            raise
-
-    def _start_gcs(self, url: str) -> None:
-        port = url.rsplit(":", 1)[1]
-        process = self._spawn(
-            "fake-gcs-server",
-            [
-                str(fake_gcs_binary()),
-                "-scheme",
-                "http",
-                "-host",
-                "127.0.0.1",
-                "-port",
-                port,
-                "-backend",
-                "memory",
-                "-public-host",
-                f"127.0.0.1:{port}",
-                "-external-url",
-                url,
-                "-event.pubsub-project-id",
-                self.project,
-                "-event.pubsub-topic",
-                BUCKET_EVENTS_TOPIC,
-                "-event.list",
-                "finalize",
-                "-log-level",
-                "warn",
-            ],
-            {**os.environ, "PUBSUB_EMULATOR_HOST": self.env["PUBSUB_EMULATOR_HOST"]},
-        )
-        _wait_http(f"{url}/storage/v1/b", 30, process, "fake-gcs-server", self._log_path("fake-gcs-server"))
-
-    def _create_topics(self) -> None:
-        publisher = self.publisher()
-        topics = {ITEMS_TOPIC, FEEDBACK_TOPIC, BUCKET_EVENTS_TOPIC, RETRAIN_REQUESTS_TOPIC}
-        topics |= {dead_letter_topic(t, spec.name) for spec in self.functions for t in spec.topics}
-        for topic in sorted(topics):
-            publisher.create_topic(name=publisher.topic_path(self.project, topic))
-
-    def _create_buckets(self) -> None:
-        client = self.storage_client()
-        for name in BUCKETS.values():
-            client.create_bucket(name)
-
-    def _function_env(self) -> dict[str, str]:
-        passthrough = {k: v for k, v in os.environ.items() if k.startswith("SAIKIKA_")}
-        inherited = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
-        return {**inherited, **passthrough, **self.env, **self.extra_env, "PYTHONUNBUFFERED": "1"}
+    @property
+    def _processes(self) -> list[tuple[str, object]]:
+        # bench/ finds a function's process (for its memory) by name here.
+        return self._children.running
 
     def kill_function(self, name: str) -> None:
         """SIGKILL one function's process group, as a crashed instance (what it was handling is lost)."""
-        label = f"function-{name}"
-        for index, (process_name, process) in enumerate(self._processes):
-            if process_name == label:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                del self._processes[index]
-                return
-        raise StackError(f"no running function {name}")
+        self._children.kill(self._spec(name).process_name)
 
     def start_function(self, name: str) -> None:
         """(Re)start one function on its port, as a new instance; returns once it answers."""
-        spec = next(s for s in self.functions if s.name == name)
-        self._start_function(spec, int(self.env[spec.env_key].rsplit(":", 1)[1]))
+        spec = self._spec(name)
+        self._start_function(spec)
         self._wait_function(spec)
 
-    def _start_function(self, spec: FunctionSpec, port: int) -> None:
-        folder = self.functions_dir / spec.name
-        command = (
-            self.function_command(spec) if self.function_command else [sys.executable, "-m", "functions_framework"]
-        )
-        self._spawn(
-            f"function-{spec.name}",
-            [
-                *command,
-                "--target",
-                spec.name,
-                "--source",
-                str(folder / "main.py"),
-                "--signature-type",
-                spec.signature,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            self._function_env(),
-            cwd=folder,
+    def _spec(self, name: str) -> FunctionSpec:
+        return next(spec for spec in self.functions if spec.name == name)
+
+    def _start_functions(self) -> None:
+        for spec in self.functions:
+            self.env[spec.env_key] = f"http://127.0.0.1:{free_port()}"
+        self.env["SAIKIKA_PREDICT_URL"] = self.env.get("SAIKIKA_URL_PREDICT_HTTP", "")
+        for spec in self.functions:
+            self._start_function(spec)
+        for spec in self.functions:
+            self._wait_function(spec)
+
+    def _start_function(self, spec: FunctionSpec) -> None:
+        folder, port = self.functions_dir / spec.name, self.env[spec.env_key].rsplit(":", 1)[1]
+        command = (self.function_command or _this_functions_framework)(spec)
+        self._children.spawn(
+            spec.process_name, [*command, *serving_args(spec, folder, port)], self._function_env(), folder
         )
 
     def _wait_function(self, spec: FunctionSpec) -> None:
-        process = dict(self._processes)[f"function-{spec.name}"]
-        # Any HTTP answer means the framework is serving (a GET on a CloudEvent function is a 4xx).
-        _wait_http(
-            self.env[spec.env_key] + "/", 60, process, f"function {spec.name}", self._log_path(f"function-{spec.name}")
-        )
+        self._children.wait_http(spec.process_name, self.env[spec.env_key] + "/", 60, f"function {spec.name}")
 
-    def _create_push_subscriptions(self) -> None:
-        subscriber = self.subscriber()
-        for spec in self.functions:
-            for topic in spec.topics:
-                create_push_subscription(
-                    subscriber,
-                    self.project,
-                    topic,
-                    spec.name,
-                    endpoint=f"{self.env[spec.env_key]}/projects/{self.project}/topics/{topic}",
-                    min_backoff_s=self.min_backoff_s,
-                    max_backoff_s=self.max_backoff_s,
-                    max_delivery_attempts=spec.max_delivery_attempts,
-                    ack_deadline_s=self.ack_deadline_s,
-                )
-
-    def _write_env_file(self) -> None:
-        path = self.state_dir / "local.env"
-        path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
+    def _function_env(self) -> dict[str, str]:
+        return function_env(self.env, self.extra_env)
 
 
-def dead_letter_topic(topic: str, function: str) -> str:
-    """One dead-letter topic per subscription, as in production."""
-    return f"{subscription_name(topic, function)}-dead-letter"
+def start_pubsub_emulator(children: ProcessGroups, host: str, project: str) -> None:
+    name = "pubsub-emulator"
+    children.spawn(name, pubsub_emulator_command(host, project), {**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"})
+    try:
+        children.wait_http(name, f"http://{host}/", 90, "the Pub/Sub emulator")
+    except StackError as exc:
+        if name in tail(children.log_path(name)) and "install" in str(exc).lower():
+            raise StackError(
+                f"{exc}\nThe Pub/Sub emulator is missing: apt-get install google-cloud-cli-pubsub-emulator"
+            ) from exc
+        raise
 
 
-def subscription_name(topic: str, function: str) -> str:
-    return f"{topic}-to-{function.replace('_', '-')}"
-
-
-def create_push_subscription(
-    subscriber,
-    project: str,
-    topic: str,
-    function: str,
-    *,
-    endpoint: str,
-    min_backoff_s: int,
-    max_backoff_s: int,
-    max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS,
-    ack_deadline_s: int = 60,
-) -> str:
-    """A push subscription as production has it: dead letters after MAX_DELIVERY_ATTEMPTS, with backoff.
-
-    The dead-letter topic gets a pull subscription of its own, so dead letters are kept for inspection.
-    """
-    from google.protobuf import duration_pb2
-
-    dead_letter = subscriber.topic_path(project, dead_letter_topic(topic, function))
-    dead_letter_sub = subscriber.subscription_path(project, dead_letter_topic(topic, function) + "-keep")
-    subscriber.create_subscription(request={"name": dead_letter_sub, "topic": dead_letter})
-    name = subscriber.subscription_path(project, subscription_name(topic, function))
-    subscriber.create_subscription(
-        request={
-            "name": name,
-            "topic": subscriber.topic_path(project, topic),
-            "push_config": {"push_endpoint": endpoint},
-            "ack_deadline_seconds": ack_deadline_s,
-            "dead_letter_policy": {"dead_letter_topic": dead_letter, "max_delivery_attempts": max_delivery_attempts},
-            "retry_policy": {
-                "minimum_backoff": duration_pb2.Duration(seconds=min_backoff_s),
-                "maximum_backoff": duration_pb2.Duration(seconds=max_backoff_s),
-            },
-        }
+def start_fake_gcs(children: ProcessGroups, url: str, project: str, pubsub_host: str) -> None:
+    children.spawn(
+        "fake-gcs-server", fake_gcs_command(url, project), {**os.environ, "PUBSUB_EMULATOR_HOST": pubsub_host}
     )
-    return name
+    children.wait_http("fake-gcs-server", f"{url}/storage/v1/b", 30, "fake-gcs-server")
