@@ -9,6 +9,7 @@ and its writes are the objects that appear or change in the three buckets, less 
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -219,8 +220,12 @@ def test_the_chain_goes_one_way(writes):
 
 
 def allowed(binding: dict, name: str) -> bool:
-    """terraform/iam.tf's condition for one binding, read the way its expression is built."""
-    inside = any(name.startswith(prefix) for prefix in binding["prefixes"])
+    """terraform/iam.tf's condition for one binding, read the way its expression is built: a prefix with a
+    {placeholder} is a template (extract(): the placeholder stands for what comes before the next literal)."""
+    inside = any(
+        re.match(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(prefix)), name) if "{" in prefix else name.startswith(prefix)
+        for prefix in binding["prefixes"]
+    )
     excluded = any(name.endswith(x) if x.startswith("/") else name.startswith(x) for x in binding["except"])
     return inside and not excluded
 

@@ -117,6 +117,8 @@ class Settings:
     # in the models bucket and its sha256, checked before use. Empty (the default): n-grams only.
     word_vectors: str = ""
     word_vectors_sha256: str = ""
+    # The share of predict_http's requests whose predictions are logged under predictions/ (0 to 1; docs/api.md).
+    http_log_sampling: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -155,6 +157,7 @@ class Settings:
             rescore_input=_text(env, "SAIKIKA_RESCORE_INPUT"),
             word_vectors=_text(env, "SAIKIKA_WORD_VECTORS"),
             word_vectors_sha256=_text(env, "SAIKIKA_WORD_VECTORS_SHA256").lower(),
+            http_log_sampling=_positive_float(env, "SAIKIKA_HTTP_LOG_SAMPLING", 1.0),
         )
         if settings.word_vectors and not objects.is_word_vectors(settings.word_vectors):
             raise ConfigError(
@@ -211,4 +214,5 @@ OPTIONAL_ENV = (
     "SAIKIKA_RESCORE_INPUT",
     "SAIKIKA_WORD_VECTORS",
     "SAIKIKA_WORD_VECTORS_SHA256",
+    "SAIKIKA_HTTP_LOG_SAMPLING",
 )

@@ -158,6 +158,11 @@ class WordVectors:
 
     def matches(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The words found in each text's first line, as CSR parts: (indptr, row of `vectors` of each word)."""
+        indptr, rows, _, _ = self.spans(texts)
+        return indptr, rows
+
+    def spans(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`matches`, plus where each word is: (indptr, rows, start of each word in its text, its length)."""
         codes, offsets = _code_points(texts)
         total, width = codes.shape[0], self.max_length
         longest = np.zeros(total, dtype=np.int64)  # length of the longest word starting at each code point
@@ -201,7 +206,8 @@ class WordVectors:
                 else:
                     at += 1
             indptr[text + 1] = len(taken)
-        return indptr, found_row[np.asarray(taken, dtype=np.int64)]
+        at = np.asarray(taken, dtype=np.int64)
+        return indptr, found_row[at], at - np.repeat(offsets[:-1], np.diff(indptr)), longest[at]
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
         """(texts, dimensions) float64: `weight` × the mean word vector of each first line; zeros where no word was
