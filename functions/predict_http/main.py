@@ -8,7 +8,7 @@ import functions_framework
 
 from saikika.core import logs
 from saikika.core.settings import Settings
-from saikika.handlers.predict_http import ALLOWED_METHODS, OnlinePredictor
+from saikika.handlers.predict_http import OnlinePredictor, allowed_methods
 
 SETTINGS = Settings.from_env()
 logs.configure(SETTINGS.log_level)
@@ -45,5 +45,5 @@ def predict_http(request: flask.Request):
     if not complete:
         response.headers["Connection"] = "close"
     if status == 405:
-        response.headers["Allow"] = ALLOWED_METHODS
+        response.headers["Allow"] = allowed_methods(request.path)
     return response, status

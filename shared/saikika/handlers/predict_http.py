@@ -34,8 +34,6 @@ from saikika.model.label_model import LabelModel
 HTTP_MAX_BYTES = 10 * 1024 * 1024
 # The characters of title, description and tags over all instances: what bounds one request's CPU time.
 HTTP_MAX_TEXT_CHARS = 2_000_000
-# What a 405 names in its Allow header.
-ALLOWED_METHODS = "GET, POST"
 OPENAPI_DOCUMENT = predict_http_openapi.document(HTTP_MAX_BYTES, HTTP_MAX_TEXT_CHARS)
 
 log = logging.getLogger("saikika.http")
@@ -80,7 +78,7 @@ class OnlinePredictor:
         """The whole request, always answered with the documented JSON. `read_body(n)` returns at most n bytes
         of the body; it is called only for a POST whose declared length (if any) is within bounds."""
         try:
-            if path.rstrip("/").endswith(predict_http_openapi.OPENAPI_PATH):
+            if is_openapi(path):
                 return (200, OPENAPI_DOCUMENT) if method == "GET" else _error(405, "method_not_allowed", "use GET")
             if method == "GET":
                 return health(self.models)
@@ -138,6 +136,15 @@ class OnlinePredictor:
             "deployedModelId": self.deployment,
             "model": f"gs://{self.models_bucket}/models/{model.version}/",
         }
+
+
+def is_openapi(path: str) -> bool:
+    return path.rstrip("/").endswith(predict_http_openapi.OPENAPI_PATH)
+
+
+def allowed_methods(path: str) -> str:
+    """What a 405 on `path` names in its Allow header: exactly the document's methods there."""
+    return "GET" if is_openapi(path) else "GET, POST"
 
 
 def health(models: ChampionCache) -> Response:
