@@ -104,3 +104,23 @@ def test_a_model_without_an_exact_explanation_is_refused():
     model = artifact.load_inference(files.inference, files.metadata)
     with pytest.raises(explain.NotExplainable, match="retrain"):
         explain.explain(model, ITEMS[0], 5)
+
+
+def test_the_cli_explains_with_the_same_code(tmp_path, model_files, served):
+    import json as json_module
+
+    from click.testing import CliRunner
+
+    from saikika.tooling.cli import main
+
+    artifact.write_dir(tmp_path, model_files)
+    args = ["explain", "--model", str(tmp_path), "--title", "防水 スニーカー", "--tags", "outdoor,rain", "--top", "4"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    item = Item("cli", title="防水 スニーカー", tags=("outdoor", "rain"))
+    expected = [e.to_json() for e in explain.explain(served, item, 4)]
+    assert json_module.loads(result.output) == expected and expected
+    table = CliRunner().invoke(main, args)
+    assert table.exit_code == 0 and expected[0]["label"] in table.output
+    refused = CliRunner().invoke(main, ["explain", "--model", str(tmp_path), "--title", " "])
+    assert refused.exit_code != 0 and "non-empty" in refused.output

@@ -13,6 +13,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from saikika.tooling import explain_command
+
 console = Console(stderr=True)
 
 
@@ -498,6 +500,8 @@ def demo(state_dir: Path) -> None:
 
     run(state_dir)
 
+
+main.add_command(explain_command.explain)
 
 if __name__ == "__main__":
     main()
