@@ -124,3 +124,38 @@ def test_the_cli_explains_with_the_same_code(tmp_path, model_files, served):
     assert table.exit_code == 0 and expected[0]["label"] in table.output
     refused = CliRunner().invoke(main, ["explain", "--model", str(tmp_path), "--title", " "])
     assert refused.exit_code != 0 and "non-empty" in refused.output
+
+
+def test_batch_runs_explain_with_the_same_code(tmp_path, model_files, served):
+    import json as json_module
+
+    from saikika.cloud import batch_pipeline
+
+    artifact.write_dir(tmp_path / "model", model_files)
+    (tmp_path / "in").mkdir()
+    lines = [json_module.dumps(item.to_json(), ensure_ascii=False) for item in ITEMS]
+    (tmp_path / "in" / "items.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    batch_pipeline.main(
+        [
+            "--input",
+            str(tmp_path / "in" / "*.jsonl"),
+            "--output",
+            str(out),
+            "--model_folder",
+            str(tmp_path / "model"),
+            "--explain",
+            "3",
+            "--runner=DirectRunner",
+        ]
+    )
+    written = {
+        line["id"]: line
+        for part in out.glob("part-*.jsonl")
+        for line in map(json_module.loads, part.read_text(encoding="utf-8").splitlines())
+    }
+    assert set(written) == {item.id for item in ITEMS}
+    for item in ITEMS:
+        expected = [e.to_json() for e in explain.explain(served, item, 3)]
+        assert written[item.id]["explanations"] == expected
+        assert [e["label"] for e in expected] == written[item.id]["labels"]

@@ -87,14 +87,14 @@ def explain(model: LabelModel, item: Item, k: int, labels: list[str] | None = No
         labels = model.predict([item])[0].labels
     text = item.text()
     features, counts, terms = scorer.feature_terms(text)
-    names = _feature_names(scorer, text, features)
+    columns = [model.labels.index(label) for label in labels]
+    tops = [np.argsort(-terms[:, j], kind="stable")[:k] for j in columns]
+    names = _feature_names(scorer, text, features, np.unique(np.concatenate([np.zeros(0, np.int64), *tops])))
     word_terms = _word_terms(scorer, text)
     decision = scorer.intercept + terms.sum(axis=0) + sum((t for _, t in word_terms), np.zeros(scorer.n_labels))
     explanations = []
-    for label in labels:
-        j = model.labels.index(label)
+    for label, j, top in zip(labels, columns, tops):
         column = terms[:, j]
-        top = np.argsort(-column, kind="stable")[:k]
         ngrams = tuple(Term(names[f][0], float(column[f]), int(counts[f]), tuple(names[f][1:])) for f in top.tolist())
         rest = float(column.sum() - column[top].sum())
         words = tuple(Term(word, float(term[j])) for word, term in word_terms)
@@ -103,12 +103,16 @@ def explain(model: LabelModel, item: Item, k: int, labels: list[str] | None = No
     return explanations
 
 
-def _feature_names(scorer: FnvHashScorer, text: str, features: np.ndarray) -> list[list[str]]:
-    """For each of `features` (in order), the distinct substrings of the normalised text that hash to it."""
+def _feature_names(scorer: FnvHashScorer, text: str, features: np.ndarray, wanted: np.ndarray) -> dict[int, list[str]]:
+    """For each of `features[wanted]` (positions), the distinct substrings of the normalised text that hash to it,
+    in order of first occurrence. Only the occurrences of those features are looked at."""
     normalised, starts, lengths, occurrence_features = scorer.hasher.occurrences(text)
-    position = {int(f): i for i, f in enumerate(features.tolist())}
-    names: list[list[str]] = [[] for _ in range(features.shape[0])]
-    for start, length, feature in zip(starts.tolist(), lengths.tolist(), occurrence_features.tolist()):
+    position = {int(features[i]): int(i) for i in wanted.tolist()}
+    names: dict[int, list[str]] = {i: [] for i in position.values()}
+    keep = np.isin(occurrence_features, features[wanted])
+    for start, length, feature in zip(
+        starts[keep].tolist(), lengths[keep].tolist(), occurrence_features[keep].tolist()
+    ):
         found = names[position[feature]]
         substring = normalised[start : start + length]
         if substring not in found:
