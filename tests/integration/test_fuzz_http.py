@@ -60,7 +60,7 @@ def test_no_request_gets_a_5xx_or_an_undocumented_answer(stack, body, method):
         assert answer["error"]["code"] in DOCUMENTED and answer["error"]["message"]
 
 
-def run_schemathesis(url: str, max_examples: int, timeout_s: float = 600) -> subprocess.CompletedProcess:
+def run_schemathesis(url: str, max_examples: int, workdir: Path, timeout_s: float = 600) -> subprocess.CompletedProcess:
     """schemathesis against the live function with the committed document: every stateless check."""
     base = url.rstrip("/")
     command = [str(Path(sys.executable).with_name("st"))]
@@ -84,11 +84,12 @@ def run_schemathesis(url: str, max_examples: int, timeout_s: float = 600) -> sub
         capture_output=True,
         text=True,
         timeout=timeout_s,
+        cwd=workdir,  # where it keeps its own state (.schemathesis/)
     )
 
 
-def test_schemathesis_finds_nothing_against_the_live_function(stack):
+def test_schemathesis_finds_nothing_against_the_live_function(stack, tmp_path):
     result = run_schemathesis(
-        stack.env["SAIKIKA_PREDICT_URL"], SCHEMATHESIS_EXAMPLES, timeout_s=max(600, SCHEMATHESIS_EXAMPLES * 3)
+        stack.env["SAIKIKA_PREDICT_URL"], SCHEMATHESIS_EXAMPLES, tmp_path, timeout_s=max(600, SCHEMATHESIS_EXAMPLES * 3)
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
