@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench bench-scale chaos package lock clean word-vectors
+.PHONY: install demo test test-fast lint bench bench-scale chaos chaos-api package lock clean word-vectors
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,7 @@ $(BENCH_STAMP): pyproject.toml
 
 bench: $(BENCH_STAMP) $(STAMP) $(WORD_VECTORS)
 	$(BENCH_VENV)/bin/python bench/run.py --out bench/results.json $(BENCH_ARGS)
+	$(BIN)/python bench/api.py --out bench/api.json
 
 # The loop at marketplace scale (history sweep, 100k–1M training rows, 256 labels through a hot swap);
 # writes bench/scale.json. Tens of minutes on 2 cores.
@@ -65,8 +66,12 @@ bench-scale: $(STAMP)
 	$(BIN)/python bench/scale.py --out bench/scale.json
 
 # The fault-injection suite at full size (a short version runs in `make test`); writes bench/chaos.json.
-chaos: $(STAMP)
+chaos: $(STAMP) chaos-api
 	$(BIN)/python bench/chaos.py --out bench/chaos.json
+
+# schemathesis against the live predict_http at length (make test runs 40 examples per operation).
+chaos-api: $(STAMP)
+	SCHEMATHESIS_EXAMPLES=1000 $(BIN)/pytest tests/integration/test_fuzz_http.py -k schemathesis -p no:cacheprovider --timeout 3600
 
 # One reproducible zip per function under build/functions/ (what terraform uploads).
 package: $(STAMP)

@@ -20,8 +20,10 @@ locals {
     { name = "model_version", type = "STRING", mode = "REQUIRED", description = "The model version that predicted." },
     { name = "predicted_at", type = "TIMESTAMP", mode = "REQUIRED", description = "When it was predicted." },
   ]
+  http_trace = { name = "request_id", type = "STRING", mode = "NULLABLE", description = "The HTTP request (online path); null on the event path." }
   prediction_tables = {
-    # Event path: predictions/dt=YYYY-MM-DD/<message id>.jsonl
+    # Event path: predictions/dt=YYYY-MM-DD/<message id>.jsonl; online path (predict_http's sampled request log):
+    # predictions/dt=YYYY-MM-DD/http-<writer>-<time>-<sequence>.jsonl, whose lines carry `request_id` instead.
     predictions = {
       prefix      = "predictions/"
       layout      = "{dt:DATE}"
@@ -47,7 +49,7 @@ resource "google_bigquery_table" "predictions" {
   description         = each.value.description
   deletion_protection = true
 
-  schema = jsonencode(concat(local.prediction_fields, [each.value.trace]))
+  schema = jsonencode(concat(local.prediction_fields, [each.value.trace], each.key == "predictions" ? [local.http_trace] : []))
 
   external_data_configuration {
     autodetect            = false
@@ -71,7 +73,7 @@ resource "google_bigquery_table" "latest_predictions" {
   # checkov:skip=CKV_GCP_80:A view stores no data.
   dataset_id          = google_bigquery_dataset.saikika.dataset_id
   table_id            = "latest_predictions"
-  description         = "The newest prediction of each item id (event path and batch runs), last ${var.latest_predictions_days} days."
+  description         = "The newest prediction of each item id (event path, online path and batch runs), last ${var.latest_predictions_days} days."
   deletion_protection = true
 
   view {
@@ -81,7 +83,8 @@ resource "google_bigquery_table" "latest_predictions" {
       FROM (
         SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY predicted_at DESC, source DESC) AS newest
         FROM (
-          SELECT id, labels, scores, model_version, predicted_at, dt, 'event' AS path, message_id AS source
+          SELECT id, labels, scores, model_version, predicted_at, dt,
+            IF(request_id IS NULL, 'event', 'http') AS path, COALESCE(message_id, request_id) AS source
           FROM `${var.project_id}.${google_bigquery_dataset.saikika.dataset_id}.${google_bigquery_table.predictions["predictions"].table_id}`
           WHERE dt >= DATE_SUB(CURRENT_DATE(), INTERVAL ${var.latest_predictions_days} DAY)
           UNION ALL

@@ -34,6 +34,8 @@ locals {
     SAIKIKA_TRAINING_LAUNCHER      = "cloudrun"
     SAIKIKA_TRAINING_JOB           = local.training_job_id
     SAIKIKA_TRAINING_JOB_TIMEOUT_S = tostring(var.training_job_timeout_s)
+    # predict_http's request-response log (docs/api.md).
+    SAIKIKA_HTTP_LOG_SAMPLING = tostring(var.http_log_sampling)
   })
 }
 

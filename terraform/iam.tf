@@ -17,6 +17,8 @@ locals {
     { account = "predict", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
     { account = "predict", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["predictions/", "rejected/"], except = [] },
     { account = "predict_http", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
+    # The request-response log: sampled online predictions, create-only, beside the event path's in its days.
+    { account = "predict_http", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["predictions/dt={day}/http-"], except = [] },
     { account = "feedback", bucket = "data", role = "roles/storage.objectCreator", prefixes = ["training/feedback/"], except = [] },
     { account = "feedback", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["rejected/feedback/"], except = [] },
     { account = "retrain", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/"], except = [] },
@@ -71,7 +73,10 @@ resource "google_storage_bucket_iam_member" "fn" {
     description = "Objects under the listed prefixes only; listing is a bucket-level check."
     # An `except` entry starting with "/" matches a name's end (models/<version>/decision.json); others its start.
     expression = format("resource.type == 'storage.googleapis.com/Bucket' || ((%s)%s)",
-      join(" || ", [for p in each.value.prefixes : "resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${p}')"]),
+      # A prefix holding a {placeholder} (one path segment, such as a day) is matched with extract().
+      join(" || ", [for p in each.value.prefixes : strcontains(p, "{")
+        ? "(resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${split("{", p)[0]}') && resource.name.extract('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${p}') != '')"
+      : "resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${p}')"]),
       join("", [for x in each.value.except : startswith(x, "/")
         ? " && !resource.name.endsWith('${x}')"
       : " && !resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${x}')"])

@@ -253,3 +253,14 @@ variable "training_job_memory" {
   type        = string
   default     = "8Gi"
 }
+
+variable "http_log_sampling" {
+  description = "The share of predict_http requests whose predictions are logged under predictions/ in the predictions bucket (docs/api.md)."
+  type        = number
+  default     = 1.0
+
+  validation {
+    condition     = var.http_log_sampling >= 0 && var.http_log_sampling <= 1
+    error_message = "http_log_sampling must be between 0 and 1."
+  }
+}

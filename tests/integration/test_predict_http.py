@@ -167,3 +167,93 @@ def online_predictor_with_v1_champion(stack, storage_client):
     registry.set_champion(models, files.metadata, None, reason="test: a v1 champion")
     online = OnlinePredictor(Settings.from_env({**stack.env, "SAIKIKA_MODELS_BUCKET": models.name}), storage_client)
     return online, online.models.get()
+
+
+def test_the_openapi_document_is_served_and_is_the_committed_one(stack):
+    from tests.integration.helpers import REPO
+
+    url = stack.env["SAIKIKA_PREDICT_URL"].rstrip("/") + "/openapi.json"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("application/json")
+        served = json.loads(response.read())
+    assert served == json.loads((REPO / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    assert served["openapi"] == "3.1.0"
+
+
+def test_vertex_ais_own_client_sees_the_version(stack, model_files):
+    """What a real Vertex AI client sees: aiplatform_v1 over REST against the local function."""
+    from google.api_core.client_options import ClientOptions
+    from google.api_core.exceptions import BadRequest
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform_v1
+
+    client = aiplatform_v1.PredictionServiceClient(
+        transport="rest",
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=stack.env["SAIKIKA_PREDICT_URL"].rstrip("/")),
+    )
+    endpoint = "projects/p/locations/l/endpoints/e"
+    response = client.predict(endpoint=endpoint, instances=[{"id": "v1", "title": "防水 スニーカー"}])
+    assert response.model_version_id == model_files[1]["version"]
+    assert response.deployed_model_id == "local"
+    assert response.model.endswith(f"/models/{model_files[1]['version']}/")
+    assert response.predictions[0]["id"] == "v1" and "waterproof" in response.predictions[0]["labels"]
+    with pytest.raises(BadRequest):
+        client.predict(endpoint=endpoint, instances=[{"id": "no text"}])
+
+
+def test_an_explanation_over_http_rebuilds_each_labels_score(stack):
+    import math
+
+    instances = [{"id": "x1", "title": "防水 スニーカー", "description": "軽量 防水"}, {"id": "x2", "title": "lamp"}]
+    body = {"instances": instances, "parameters": {"explain": 3}}
+    status, answer = call(stack, "POST", json.dumps(body, ensure_ascii=False).encode())
+    assert status == 200
+    first = answer["predictions"][0]
+    assert [e["label"] for e in first["explanations"]] == first["labels"] and first["labels"]
+    for prediction in answer["predictions"]:
+        for e in prediction["explanations"]:
+            assert len(e["ngrams"]) == 3
+            decision = e["intercept"] + sum(t["contribution"] for t in e["ngrams"]) + e["ngrams_rest"]
+            decision += sum(t["contribution"] for t in e.get("words", []))
+            # The scores are rounded to 6 places in the response; the explanation's own score is not.
+            assert abs(1 / (1 + math.exp(-decision)) - e["score"]) < 1e-9
+            assert abs(e["score"] - prediction["scores"][e["label"]]) <= 5e-7
+    assert "explanations" not in call(stack, "POST", json.dumps({"instances": instances}).encode())[1]["predictions"][0]
+
+
+@pytest.mark.parametrize("parameters", [{"explain": -1}, {"explain": 51}, {"explain": "3"}, "explain", [3]])
+def test_bad_parameters_are_400(stack, parameters):
+    body = {"instances": [{"id": "p1", "title": "tent"}], "parameters": parameters}
+    status, answer = call(stack, "POST", json.dumps(body).encode())
+    assert status == 400 and answer["error"]["code"] == "invalid_parameters"
+
+
+def raw_post(stack, payload: bytes) -> tuple[int, dict]:
+    """Send bytes as they are (framing included) after a chunked POST's headers; read the answer."""
+    import socket
+
+    url = urllib.parse.urlsplit(stack.env["SAIKIKA_PREDICT_URL"])
+    with socket.create_connection((url.hostname, url.port), timeout=60) as connection:
+        connection.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        try:
+            connection.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before reading it all
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        return response.status, json.loads(response.read())
+
+
+def test_a_chunked_body_whose_framing_breaks_is_a_4xx_json(stack):
+    """12 MiB in 1 MiB chunks whose framing breaks after the 12th: answered 413 (too large) or 400 (the framing),
+    never a 5xx; and a short body with broken framing is a 400."""
+    megabyte = b" " * 2**20
+    chunk = f"{len(megabyte):x}\r\n".encode() + megabyte + b"\r\n"
+    status, answer = raw_post(stack, chunk * 12 + b"zz-not-a-chunk-size\r\n\r\n")
+    assert status in (400, 413) and answer["error"]["code"] in ("payload_too_large", "unreadable_body")
+    status, answer = raw_post(stack, b'5\r\n{"ins\r\nzz\r\n\r\n')
+    assert status == 400 and answer["error"]["code"] in ("unreadable_body", "invalid_json")
+    assert call(stack)[0] == 200  # and the server is still serving

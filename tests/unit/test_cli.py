@@ -18,6 +18,7 @@ COMMAND_TREE = {
     "catalogue",
     "demo",
     "evaluate",
+    "explain",
     "local up",
     "models list",
     "models promote",

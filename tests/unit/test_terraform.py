@@ -217,7 +217,7 @@ def test_bigquery_tables_read_exactly_the_objects_the_code_writes(hcl):
     assert set(layouts) == {"predictions", "batch_predictions"}
     run = objects.batch_run_folder(day, objects.batch_run_id("batch/input/a.jsonl", 17))
     written = {
-        "predictions": [objects.predictions(day, "123456")],
+        "predictions": [objects.predictions(day, "123456"), objects.http_predictions(day, "a1b2c3", 7)],
         "batch_predictions": [run + objects.batch_part(0, 2), run + objects.batch_part(1, 2)],
     }
     never = [

@@ -25,7 +25,7 @@ import uuid
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -45,6 +45,7 @@ from saikika.core.objects import (
     batch_part,
 )
 from saikika.model import artifact
+from saikika.model.explain import explain
 from saikika.model.label_model import LabelModel
 
 NAMESPACE = "saikika.batch"
@@ -63,10 +64,17 @@ class InferenceArtifactHandler(ModelHandler[Item, PredictionResult, LabelModel])
     """Loads a version's model.npz from its folder (local or gs://) the way predictors do: metadata.json names
     its sha256, `expected_sha256` (the champion pointer's, when known) must match too."""
 
-    def __init__(self, version_folder: str, expected_sha256: str | None = None, max_batch_size: int = MAX_BATCH_SIZE):
+    def __init__(
+        self,
+        version_folder: str,
+        expected_sha256: str | None = None,
+        max_batch_size: int = MAX_BATCH_SIZE,
+        explain_k: int = 0,
+    ):
         self._folder = version_folder.rstrip("/")
         self._expected_sha256 = expected_sha256
         self._max_batch_size = max_batch_size
+        self._explain_k = explain_k  # > 0: each prediction carries its labels' explanations (saikika.model.explain)
 
     def load_model(self) -> LabelModel:
         metadata = json.loads(_read(f"{self._folder}/{METADATA_FILE}"))
@@ -79,9 +87,14 @@ class InferenceArtifactHandler(ModelHandler[Item, PredictionResult, LabelModel])
         model: LabelModel,
         inference_args=None,  # noqa: ARG002  (Beam's signature)
     ) -> Iterable[PredictionResult]:
+        predictions = model.predict(list(batch))
+        if self._explain_k:
+            predictions = [
+                Explained(p.labels, p.scores, [e.to_json() for e in explain(model, item, self._explain_k, p.labels)])
+                for item, p in zip(batch, predictions)
+            ]
         return [
-            PredictionResult(item, prediction, model_id=model.version)
-            for item, prediction in zip(batch, model.predict(list(batch)))
+            PredictionResult(item, prediction, model_id=model.version) for item, prediction in zip(batch, predictions)
         ]
 
     def batch_elements_kwargs(self) -> dict:
@@ -113,13 +126,23 @@ class _ParseLines(beam.DoFn):
                     yield item.id, item
 
 
+class Explained(NamedTuple):
+    """A prediction with its labels' explanations (`--explain K`), in predict_http's shape."""
+
+    labels: list[str]
+    scores: dict[str, float]
+    explanations: list[dict]
+
+
 def _record(keyed: tuple[str, PredictionResult], run_id: str, predicted_at: str) -> str:
     item_id, result = keyed
     Metrics.counter(NAMESPACE, "predicted").inc()
+    extra = {"explanations": result.inference.explanations} if isinstance(result.inference, Explained) else {}
     return json.dumps(
         records.prediction(
             item_id, result.inference.labels, result.inference.scores, result.model_id, predicted_at, run_id=run_id
-        ),
+        )
+        | extra,
         ensure_ascii=False,
     )
 
@@ -169,14 +192,16 @@ def run(
     pipeline_args: Sequence[str] = (),
     run_id: str | None = None,
     shards: int | None = None,
+    explain_k: int = 0,
 ) -> dict[str, Any]:
-    """Run the pipeline to the end and write `_SUCCESS`; returns what `_SUCCESS` holds."""
+    """Run the pipeline to the end and write `_SUCCESS`; returns what `_SUCCESS` holds. `explain_k` > 0: each
+    line also holds, for each predicted label, its K strongest substrings (`explanations`)."""
     run_id = run_id or uuid.uuid4().hex[:12]
     output = output.rstrip("/")
     errors = (errors or f"{output}/{PIPELINE_ERRORS_FOLDER}").rstrip("/")
     shards = shards or shard_count(input_pattern)
     predicted_at = datetime.now(UTC).isoformat()
-    handler = KeyedModelHandler(InferenceArtifactHandler(version_folder, expected_sha256))
+    handler = KeyedModelHandler(InferenceArtifactHandler(version_folder, expected_sha256, explain_k=explain_k))
     with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as pipeline:
         _predict_into(pipeline, input_pattern, handler, output, errors, shards, run_id, predicted_at)
     result = pipeline.result
@@ -238,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--expected_sha256", help="model.npz's sha256 as the champion pointer names it")
     parser.add_argument("--run_id")
     parser.add_argument("--shards", type=int)
+    parser.add_argument("--explain", type=int, default=0, help="add each label's K strongest substrings")
     known, beam_args = parser.parse_known_args(argv)
     return run(
         known.input,
@@ -248,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         pipeline_args=beam_args,
         run_id=known.run_id,
         shards=known.shards,
+        explain_k=known.explain,
     )
 
 

@@ -8,7 +8,8 @@
   `models/champion.json` (the pointer), `models/history/` (the decision log), `retrain/` (the lease,
   state, pending work and run records of retraining) and `word-vectors/` (pretrained title word vectors that
   retraining may read, uploaded by an engineer; nothing is triggered by them);
-- predictions bucket: `predictions/` and `rejected/`, and batch runs' output under
+- predictions bucket: `predictions/` (the event path's `dt=<day>/<message id>.jsonl` and the online path's sampled
+  `dt=<day>/http-<writer>-<time>-<sequence>.jsonl`) and `rejected/`, and batch runs' output under
   `batch/dt=<date>/run=<run id>/` (`part-SSSSS-of-NNNNN.jsonl`, then `_SUCCESS`) with their bad lines under
   `rejected/batch/dt=<date>/run=<run id>/`; nothing here triggers anything.
 """
@@ -162,6 +163,17 @@ def rejected(published: datetime, message_id: str, source: str = "items") -> str
     # since message ids are only unique within a topic.
     prefix = "rejected" if source == "items" else f"rejected/{source}"
     return _dated(prefix, published, message_id, ".json")
+
+
+# Sampled online predictions (predict_http's request-response log), beside the event path's in the same `dt=` days,
+# so the `predictions` table reads them too; `http-` keeps them apart from message ids (digits) and is what the
+# function's IAM condition allows.
+HTTP_PREDICTIONS_MARK = "http-"
+
+
+def http_predictions(written: datetime, writer: str, sequence: int) -> str:
+    """One flush of one writer (a serving process): never the same name twice."""
+    return f"predictions/dt={written:%Y-%m-%d}/{HTTP_PREDICTIONS_MARK}{_safe(writer)}-{_stamp(written)}-{sequence:06d}.jsonl"
 
 
 def feedback(published: datetime, message_id: str) -> str:

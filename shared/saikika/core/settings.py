@@ -239,6 +239,13 @@ class Settings:
         pattern=_SHA256,
         meaning="the sha256 of `SAIKIKA_WORD_VECTORS`, checked before use (a file that differs fails the run)",
     )
+    http_log_sampling: float = setting(
+        1.0,
+        minimum=0,
+        maximum=1,
+        meaning="the share of `predict_http` requests whose predictions are logged under `predictions/` for BigQuery "
+        "and monitoring (written off the request path; [api](api.md))",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

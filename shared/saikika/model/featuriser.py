@@ -123,6 +123,28 @@ class CharNgramHasher:
             if len(self._free_tables) < _TABLES_KEPT:
                 self._free_tables.append(table)
 
+    def occurrences(self, text: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+        """Every n-gram occurrence of one text, for explanations: (the normalised text, each occurrence's start and
+        length in it, its feature). The same hash as `_chunk` (its feature counts are these features counted);
+        tests/unit/test_explain.py holds the two to each other."""
+        codes, _ = self._code_points([text])
+        total = codes.shape[0]
+        min_n, max_n = self.ngram_range
+        starts, lengths, features = [], [], []
+        hashes = np.full(total, _FNV_OFFSET, dtype=np.uint32)
+        shift = np.uint32(32 - self.bits)
+        for n in range(1, min(max_n, total) + 1):
+            hashes = (hashes[: total - n + 1] * _FNV_PRIME) ^ codes[n - 1 :]
+            if n >= min_n:
+                starts.append(np.arange(hashes.shape[0], dtype=np.int64))
+                lengths.append(np.full(hashes.shape[0], n, dtype=np.int64))
+                features.append(((hashes * _FIBONACCI) >> shift).astype(np.int32))
+        normalised = codes.tobytes().decode("utf-32-le", "surrogatepass")
+        if not features:
+            empty = np.zeros(0, dtype=np.int64)
+            return normalised, empty, empty, empty.astype(np.int32)
+        return normalised, np.concatenate(starts), np.concatenate(lengths), np.concatenate(features)
+
     def _borrow_table(self) -> np.ndarray:
         try:
             return self._free_tables.pop()

@@ -79,6 +79,20 @@ class FnvHashScorer:
             decision += self.words.features(texts)
         return 1.0 / (1.0 + np.exp(-decision))
 
+    def feature_terms(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One text's decision taken apart, for explanations: (its features, their counts, (features, labels)
+        float64 terms tf·weight / ‖tf·idf‖). intercept + the terms' sum (+ the word terms in v4) is `__call__`'s
+        decision, up to the order of float64 additions."""
+        counts = self.hasher([text])
+        indices = counts.indices
+        if not indices.shape[0]:
+            return indices, counts.counts, np.zeros((0, self.n_labels))
+        tf = np.log(counts.counts) + 1.0
+        gathered = self._rows.take(indices).view(self._dtype).reshape(indices.shape[0], -1).astype(np.float64)
+        weighted = gathered * tf[:, None]
+        norm = np.sqrt(np.dot(weighted[:, -1], weighted[:, -1]))
+        return indices, counts.counts, weighted[:, :-1] / norm
+
     def _add(self, decision: np.ndarray, counts: HashedCounts) -> None:
         """Adds each row's Σ tf·weight / ‖tf·idf‖ to `decision`; tf = 1 + log(count), as scikit-learn's sublinear tf."""
         indptr = counts.indptr

@@ -176,6 +176,11 @@ class WordVectors:
 
     def matches(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The words found in each text's first line, as CSR parts: (indptr, row of `vectors` of each word)."""
+        indptr, rows, _, _ = self.spans(texts)
+        return indptr, rows
+
+    def spans(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`matches`, plus where each word is: (indptr, rows, start of each word in its text, its length)."""
         codes, offsets = _code_points(texts)
         total, width = codes.shape[0], self.max_length
         longest = np.zeros(total, dtype=np.int64)  # length of the longest word starting at each code point
@@ -206,8 +211,8 @@ class WordVectors:
             last[:-1] = starts[1:] != starts[:-1]
             longest[starts[last]] = pairs[last] % width + 1
             found_row[starts[last]] = self.rows[slots[last]]
-        indptr, taken = _greedy_walk(longest, offsets)
-        return indptr, found_row[taken]
+        indptr, at = _greedy_walk(longest, offsets)
+        return indptr, found_row[at], at - np.repeat(offsets[:-1], np.diff(indptr)), longest[at]
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
         """(texts, dimensions) float64: `weight` × the mean word vector of each first line; zeros where no word was

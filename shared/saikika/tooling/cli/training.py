@@ -1,4 +1,4 @@
-"""`saikika train`, `evaluate` and `catalogue`: models made and measured from labeled rows."""
+"""`saikika train`, `evaluate`, `catalogue` and `explain`: models made, measured and explained."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from saikika.tooling.cli.common import console
+from saikika.tooling.explain_command import explain
 
 
 @click.command()
@@ -163,4 +164,4 @@ def catalogue_command(rows: int, seed: int, out: Path) -> None:
     console.print(f"{count} items → {out}")
 
 
-COMMANDS = (train, evaluate, catalogue_command)
+COMMANDS = (train, evaluate, catalogue_command, explain)
