@@ -20,21 +20,23 @@ locals {
     { name = "model_version", type = "STRING", mode = "REQUIRED", description = "The model version that predicted." },
     { name = "predicted_at", type = "TIMESTAMP", mode = "REQUIRED", description = "When it was predicted." },
   ]
-  http_trace = { name = "request_id", type = "STRING", mode = "NULLABLE", description = "The HTTP request (online path); null on the event path." }
   prediction_tables = {
     # Event path: predictions/dt=YYYY-MM-DD/<message id>.jsonl; online path (predict_http's sampled request log):
     # predictions/dt=YYYY-MM-DD/http-<writer>-<time>-<sequence>.jsonl, whose lines carry `request_id` instead.
     predictions = {
-      prefix      = "predictions/"
-      layout      = "{dt:DATE}"
-      trace       = { name = "message_id", type = "STRING", mode = "NULLABLE", description = "The items message." }
+      prefix = "predictions/"
+      layout = "{dt:DATE}"
+      traces = [
+        { name = "message_id", type = "STRING", mode = "NULLABLE", description = "The items message (event path)." },
+        { name = "request_id", type = "STRING", mode = "NULLABLE", description = "The HTTP request (online path)." },
+      ]
       description = "Predictions of the event path (items published to Pub/Sub), one row per item and message."
     }
     # Batch runs: batch/dt=YYYY-MM-DD/run=<run id>/part-SSSSS-of-NNNNN.jsonl (_SUCCESS and _RUN.json are not .jsonl).
     batch_predictions = {
       prefix      = "batch/"
       layout      = "{dt:DATE}/{run:STRING}"
-      trace       = { name = "run_id", type = "STRING", mode = "NULLABLE", description = "The batch run." }
+      traces      = [{ name = "run_id", type = "STRING", mode = "NULLABLE", description = "The batch run." }]
       description = "Predictions of batch runs (the batch function and Dataflow jobs), one row per item and run."
     }
   }
@@ -49,7 +51,7 @@ resource "google_bigquery_table" "predictions" {
   description         = each.value.description
   deletion_protection = true
 
-  schema = jsonencode(concat(local.prediction_fields, [each.value.trace], each.key == "predictions" ? [local.http_trace] : []))
+  schema = jsonencode(concat(local.prediction_fields, each.value.traces))
 
   external_data_configuration {
     autodetect            = false

@@ -102,13 +102,13 @@ class Column:
 
 
 def external_tables(hcl: dict) -> dict[str, list[Column]]:
-    """Each external table's columns: its schema (the shared fields and its trace field), then its hive
+    """Each external table's columns: its schema (the shared fields and its trace fields), then its hive
     partition keys as the CUSTOM layout types them."""
     fields = terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_fields"))
     tables = terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_tables"))
     columns = {}
     for table, spec in tables.items():
-        schema = [*fields, spec["trace"]]
+        schema = [*fields, *spec["traces"]]
         columns[table] = [Column(f["name"], f["type"], f.get("mode") == "REPEATED") for f in schema] + [
             Column(key, kind) for key, kind in _LAYOUT_KEY.findall(spec["layout"])
         ]

@@ -17,10 +17,6 @@ PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 LIBRARY = REPO / "shared" / "saikika"
 README_MAX_LINES = 260
 
-# Pages written on other branches (the settings table is generated there; the BigQuery page moves there with its
-# tables). Links to them are allowed to dangle until the branches are merged; the strict xfail below fails as soon
-# as they exist, so this set is emptied then rather than left to excuse a broken link later.
-PAGES_FROM_OTHER_BRANCHES = {REPO / "docs" / "configuration.md", REPO / "docs" / "bigquery.md"}
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
@@ -54,8 +50,6 @@ def test_every_relative_link_resolves(page):
     for target in relative_links(page):
         path, _, anchor = target.partition("#")
         resolved = (page.parent / path).resolve() if path else page
-        if resolved in PAGES_FROM_OTHER_BRANCHES and not resolved.exists():
-            continue
         if not resolved.exists():
             broken.append(f"{target}: no such file")
         elif anchor and resolved.suffix == ".md" and anchor not in heading_anchors(resolved):
@@ -63,14 +57,9 @@ def test_every_relative_link_resolves(page):
     assert not broken, f"{page.relative_to(REPO)}: " + "; ".join(broken)
 
 
-@pytest.mark.xfail(strict=True, reason="written on other branches; once merged, empty PAGES_FROM_OTHER_BRANCHES")
-def test_pages_from_other_branches_are_merged():
-    assert all(page.exists() for page in PAGES_FROM_OTHER_BRANCHES)
-
-
 def test_every_docs_page_is_linked_from_the_readme():
     linked = {(README.parent / target.partition("#")[0]).resolve() for target in relative_links(README)}
-    pages = set((REPO / "docs").glob("*.md")) | PAGES_FROM_OTHER_BRANCHES
+    pages = set((REPO / "docs").glob("*.md"))
     assert not pages - linked, "add to the README's Read on list: " + ", ".join(str(p) for p in pages - linked)
 
 

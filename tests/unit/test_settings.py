@@ -51,6 +51,7 @@ EVERY_VARIABLE = {
     "SAIKIKA_RESCORE_INPUT": ("rescore_input", "", "gs://c/*.jsonl", "gs://c/*.jsonl"),
     "SAIKIKA_WORD_VECTORS": ("word_vectors", "", "word-vectors/ja.npz", "word-vectors/ja.npz"),
     "SAIKIKA_WORD_VECTORS_SHA256": ("word_vectors_sha256", "", DIGEST.upper(), DIGEST),
+    "SAIKIKA_HTTP_LOG_SAMPLING": ("http_log_sampling", 1.0, "0.25", 0.25),
 }
 # Set together or not at all (a cross-field rule).
 COMPANIONS = {

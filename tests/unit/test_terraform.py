@@ -239,8 +239,8 @@ def test_bigquery_tables_read_exactly_the_objects_the_code_writes(hcl):
     # The schema names the record's fields (saikika.core.records) and the line's trace key.
     fields = {f["name"] for f in unwrap(local(hcl, "prediction_fields"))}
     assert fields == set(records.FIELDS)
-    assert layouts["predictions"]["table"]["trace"]["name"] == "message_id"
-    assert layouts["batch_predictions"]["table"]["trace"]["name"] == "run_id"
+    assert [t["name"] for t in layouts["predictions"]["table"]["traces"]] == ["message_id", "request_id"]
+    assert [t["name"] for t in layouts["batch_predictions"]["table"]["traces"]] == ["run_id"]
     assert set(records.prediction("i", [], {}, "v", "t", run_id="r")) == set(records.FIELDS) | {"run_id"}
 
 

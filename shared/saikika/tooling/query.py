@@ -37,17 +37,18 @@ class ExternalTable:
     """One BigQuery external table over the predictions bucket: where its files are and how they partition."""
 
     prefix: str
-    trace: str
+    traces: tuple[str, ...]
     hive_keys: dict[str, str]
 
     def columns(self) -> dict[str, str]:
-        return {**RECORD_COLUMNS, self.trace: "VARCHAR"}
+        return {**RECORD_COLUMNS, **dict.fromkeys(self.traces, "VARCHAR")}
 
 
 TABLES = {
-    # The event path's `predictions/dt=DAY/<message id>.jsonl` (saikika.core.objects.predictions).
-    "predictions": ExternalTable("predictions/", "message_id", {"dt": "DATE"}),
-    "batch_predictions": ExternalTable(objects.BATCH_OUTPUT_PREFIX, "run_id", {"dt": "DATE", "run": "VARCHAR"}),
+    # The event path's `predictions/dt=DAY/<message id>.jsonl` (saikika.core.objects.predictions) and the online
+    # path's sampled requests beside them (objects.http_predictions).
+    "predictions": ExternalTable("predictions/", ("message_id", "request_id"), {"dt": "DATE"}),
+    "batch_predictions": ExternalTable(objects.BATCH_OUTPUT_PREFIX, ("run_id",), {"dt": "DATE", "run": "VARCHAR"}),
 }
 # The view latest_predictions, in BigQuery's dialect, as terraform deploys it with the default 90-day window
 # (a unit test compares it with terraform's). `{dataset}` is filled with the dataset the query names.
@@ -57,7 +58,8 @@ SELECT * EXCEPT (newest)
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY id ORDER BY predicted_at DESC, source DESC) AS newest
   FROM (
-    SELECT id, labels, scores, model_version, predicted_at, dt, 'event' AS path, message_id AS source
+    SELECT id, labels, scores, model_version, predicted_at, dt,
+      IF(request_id IS NULL, 'event', 'http') AS path, COALESCE(message_id, request_id) AS source
     FROM `{dataset}.predictions`
     WHERE dt >= DATE_SUB(CURRENT_DATE(), INTERVAL {days} DAY)
     UNION ALL
