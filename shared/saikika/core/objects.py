@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 # ---- data bucket ----------------------------------------------------------------------------------
 TRAINING_PREFIX = "training/"
 FEEDBACK_PREFIX = "training/feedback"
+# Base data a person (or the demo) uploads: an exported catalogue, read where it is; any name under training/ works.
+BASE_TRAINING_PREFIX = "training/base/"
 FEEDBACK_FOLDER = FEEDBACK_PREFIX + "/"
 HOLDOUT_OBJECT = "eval/holdout.jsonl"
 BATCH_INPUT_PREFIX = "batch/input/"
@@ -211,3 +213,8 @@ def batch_errors_folder(day: datetime, run_id: str) -> str:
 def batch_part(index: int, count: int) -> str:
     """Beam's shard naming (`-SSSSS-of-NNNNN`), so function runs and pipeline runs look alike."""
     return f"{BATCH_PART_PREFIX}{index:05d}-of-{count:05d}.jsonl"
+
+
+def base_training(name: str) -> str:
+    """Where an exported catalogue of labeled rows goes for retraining (`training/base/NAME`)."""
+    return f"{BASE_TRAINING_PREFIX}{name}"

@@ -271,9 +271,9 @@ def export_the_catalogue(demo: Demo, v1: FirstModel) -> None:
     # The catalogue as it was when v1 was trained: its rows carry that time, so the corrections published since
     # are newer and win (newest event per item; the object itself is written after them).
     exported = jsonl.dumps({**item.to_json(), rows.EVENT_TIME_FIELD: v1.trained_at} for item in v1.catalogue)
-    gcs.create_only(demo.data_bucket, "training/base/catalogue.jsonl", exported, jsonl.CONTENT_TYPE)
+    gcs.create_only(demo.data_bucket, objects.base_training("catalogue.jsonl"), exported, jsonl.CONTENT_TYPE)
     demo.console.print(
-        f"  the catalogue exported to gs://{demo.data_bucket.name}/training/base/catalogue.jsonl "
+        f"  the catalogue exported to gs://{demo.data_bucket.name}/{objects.base_training('catalogue.jsonl')} "
         f"(event_time {v1.trained_at}: the corrections are newer)"
     )
 
