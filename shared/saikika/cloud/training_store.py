@@ -455,7 +455,7 @@ def read_holdout(bucket: gcs.Bucket) -> LabeledRows | None:
     if blob is None:
         return None
     rows = LabeledRows()
-    rows.add_lines(holdout_uri(bucket), blob.download_as_text().splitlines())
+    rows.add_lines(holdout_uri(bucket), jsonl.lines(blob.download_as_text()))
     return rows
 
 
