@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from saikika.core import jsonl
 from saikika.cloud import registry
+from saikika.core import jsonl
 from saikika.core.decisions import Outcome
 from saikika.core.events import PubSubMessage
 from saikika.core.settings import Settings

@@ -8,9 +8,8 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from saikika.core import jsonl
 from saikika.cloud import registry
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.tooling.local_stack import LocalStack
 from saikika.tooling.polling import wait_until
 

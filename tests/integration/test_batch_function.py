@@ -10,9 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from saikika.core import jsonl
 from saikika.cloud import batch_pipeline, registry
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.core.events import ObjectEvent
 from saikika.core.items import parse_item
 from saikika.core.settings import Settings

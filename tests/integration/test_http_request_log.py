@@ -11,8 +11,7 @@ import urllib.request
 
 import pytest
 
-from saikika.core import jsonl
-from saikika.core import objects, records
+from saikika.core import jsonl, objects, records
 from saikika.tooling.polling import wait_until
 from tests.integration.helpers import promote, start_stack, today
 

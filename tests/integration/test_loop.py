@@ -13,9 +13,8 @@ import urllib.request
 
 import pytest
 
-from saikika.core import jsonl
 from saikika.cloud import registry
-from saikika.core import objects, rows
+from saikika.core import jsonl, objects, rows
 from saikika.core.decisions import Action
 from saikika.model import artifact, catalogue, training
 from tests.integration.helpers import (

@@ -10,9 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from saikika.core import jsonl
 from saikika.cloud import batch_pipeline
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.model import artifact, catalogue, training
 from tests import googlesql
 from tests.integration.helpers import publish, saikika_cli, today, wait_for_prediction_lines, wait_until

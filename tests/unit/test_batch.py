@@ -16,9 +16,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from saikika.core import jsonl
 from saikika.cloud import batch_pipeline, launchers
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.core.errors import ModelIntegrityError
 from saikika.handlers.batch import parts_of
 from saikika.model import artifact, catalogue

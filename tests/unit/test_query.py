@@ -10,9 +10,8 @@ import socket
 import pytest
 from click.testing import CliRunner
 
-from saikika.core import jsonl
 from saikika.cloud import batch_pipeline
-from saikika.core import objects, records
+from saikika.core import jsonl, objects, records
 from saikika.model import artifact, catalogue
 from saikika.tooling import query
 from saikika.tooling.cli import main
