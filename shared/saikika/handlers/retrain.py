@@ -400,6 +400,7 @@ class LiveQualityStep:
             return None
 
     def _measure(self, run: Run, snap: training_store.Snapshot) -> LiveQuality | None:
+        started = time.perf_counter()
         champion = registry.read_champion(self.models_bucket)
         metadata = registry.read_metadata(self.models_bucket, champion.version) if champion else None
         if champion is None or metadata is None:
@@ -427,7 +428,10 @@ class LiveQualityStep:
         name = objects.live_quality(datetime.fromtimestamp(run.started, UTC), champion.version)
         gcs.create_json(self.models_bucket, name, quality.to_json())
         level = logging.WARNING if quality.degraded else logging.INFO
-        logs.event(log, level, "live quality", trigger=run.trigger, object=name, **quality.log_fields())
+        seconds = round(time.perf_counter() - started, 3)
+        logs.event(
+            log, level, "live quality", trigger=run.trigger, object=name, seconds=seconds, **quality.log_fields()
+        )
         return quality
 
 
