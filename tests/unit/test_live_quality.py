@@ -161,6 +161,7 @@ def test_the_object_has_the_contract_keys_and_round_trips_through_json():
     data = json.loads(json.dumps(quality.to_json()))
     assert set(data) == CONTRACT_KEYS
     assert LiveQuality.from_json(data) == quality
+    assert LiveQuality.from_json({**data, "added_by_a_later_release": 1}) == quality
     assert set(data["per_label"]["a"]) == {"precision", "recall", "f1", "support"}
 
 

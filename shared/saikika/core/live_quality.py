@@ -14,7 +14,7 @@ and names the worst label (the lowest F1 among labels with support).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,9 @@ class LiveQuality:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LiveQuality:
-        return cls(**{**data, "per_label": {label: dict(f) for label, f in data["per_label"].items()}})
+        """Keys a later release may add are left out, so older readers keep reading newer objects."""
+        known = {key: value for key, value in data.items() if key in _FIELDS}
+        return cls(**{**known, "per_label": {label: dict(f) for label, f in data["per_label"].items()}})
 
     @property
     def worst(self) -> tuple[str, float] | None:
@@ -59,6 +61,9 @@ class LiveQuality:
         fields = {key: value for key, value in self.to_json().items() if key != "per_label"}
         worst = self.worst
         return {**fields, "worst_label": worst[0] if worst else None, "worst_label_f1": worst[1] if worst else None}
+
+
+_FIELDS = frozenset(field.name for field in fields(LiveQuality))
 
 
 @dataclass(frozen=True)
