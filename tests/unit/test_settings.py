@@ -52,6 +52,8 @@ EVERY_VARIABLE = {
     "SAIKIKA_WORD_VECTORS": ("word_vectors", "", "word-vectors/ja.npz", "word-vectors/ja.npz"),
     "SAIKIKA_WORD_VECTORS_SHA256": ("word_vectors_sha256", "", DIGEST.upper(), DIGEST),
     "SAIKIKA_HTTP_LOG_SAMPLING": ("http_log_sampling", 1.0, "0.25", 0.25),
+    "SAIKIKA_STALL_AFTER_S": ("stall_after_s", 21600.0, "600", 600.0),
+    "SAIKIKA_STALL_FAILED_RUNS": ("stall_failed_runs", 3, "2", 2),
 }
 # Set together or not at all (a cross-field rule).
 COMPANIONS = {

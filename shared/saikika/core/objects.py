@@ -6,7 +6,8 @@
   function predicts; retraining ignores them) and `catalogue/*.jsonl` (what re-score on promotion predicts);
 - models bucket: `models/<version>/` (a version's files; `metadata.json` last, as its commit marker),
   `models/champion.json` (the pointer), `models/history/` (the decision log), `retrain/` (the lease,
-  state, pending work and run records of retraining) and `word-vectors/` (pretrained title word vectors that
+  state, pending work and run records of retraining), `monitoring/` (live quality, label drift and the loop's
+  health; docs/monitoring.md) and `word-vectors/` (pretrained title word vectors that
   retraining may read, uploaded by an engineer; nothing is triggered by them);
 - predictions bucket: `predictions/` (the event path's `dt=<day>/<message id>.jsonl` and the online path's sampled
   `dt=<day>/http-<writer>-<time>-<sequence>.jsonl`) and `rejected/`, and batch runs' output under
@@ -52,6 +53,32 @@ RETRAIN_PENDING_PREFIX = "retrain/pending/"
 # trained on (a crash after the push, a re-upload of the same bytes) finds it and pushes nothing.
 RETRAIN_TRAINED_PREFIX = "retrain/trained/"
 
+# ---- monitoring (models bucket; the notification is only on models/, so nothing here triggers anything) -------
+MONITORING_PREFIX = "monitoring/"
+# One live-quality object per retrain run that scored feedback the champion never trained on (names sort by time).
+LIVE_QUALITY_PREFIX = "monitoring/quality/"
+# The event path's label mix per day, and one object per batch run.
+DRIFT_PREFIX = "monitoring/drift/"
+BATCH_DRIFT_PREFIX = "monitoring/drift/batch/"
+# The loop's health, rewritten by every tick (`saikika status` reads it).
+HEALTH_OBJECT = "monitoring/health.json"
+
+
+def live_quality(started: datetime, champion_version: str) -> str:
+    """A run's live quality of the champion: the run's start first, so names sort by time."""
+    return f"{LIVE_QUALITY_PREFIX}{_stamp(started)}-{champion_version}.json"
+
+
+def drift_day(day: str) -> str:
+    """The event path's label drift of one day (`YYYY-MM-DD`)."""
+    return f"{DRIFT_PREFIX}dt={day}.json"
+
+
+def rejected_day(day: str) -> str:
+    """The folder of one day's rejected items (`rejected/dt=<day>/`; other sources have folders of their own)."""
+    return f"rejected/dt={day}/"
+
+
 # ---- compacted training data (data bucket; outside training/, so writing it triggers nothing) ---------
 COMPACTED_PREFIX = "compacted/"
 COMPACTION_MANIFEST = "compacted/manifest.json"
@@ -93,6 +120,21 @@ def is_batch_input(name: str) -> bool:
 
 def _stamp(when: datetime) -> str:
     return f"{when:%Y%m%dT%H%M%S.%fZ}"
+
+
+def stamped_from(prefix: str, when: datetime) -> str:
+    """The first possible name under a time-stamped prefix (run records, the decision log, live quality) written at
+    or after `when`: a listing's start offset, so a look back is bounded by time, not by history."""
+    return f"{prefix}{_stamp(when)}"
+
+
+def stamp_of(name: str, prefix: str) -> str | None:
+    """The time stamp a time-stamped name under `prefix` starts with, else None."""
+    stamp = name[len(prefix) : len(prefix) + 23]
+    return stamp if name.startswith(prefix) and _STAMP.fullmatch(stamp) else None
+
+
+_STAMP = re.compile(r"\d{8}T\d{6}\.\d{6}Z")
 
 
 def decision_log_entry(when: datetime, version: str) -> str:

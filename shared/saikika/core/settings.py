@@ -246,6 +246,17 @@ class Settings:
         meaning="the share of `predict_http` requests whose predictions are logged under `predictions/` for BigQuery "
         "and monitoring (written off the request path; [api](api.md))",
     )
+    stall_after_s: float = setting(
+        21600.0,
+        minimum=0,
+        meaning="pending work older than this with no successful run since it arrived: the loop is stalled "
+        "([monitoring](monitoring.md#loop-health))",
+    )
+    stall_failed_runs: int = setting(
+        3,
+        minimum=1,
+        meaning="this many failed runs in a row: the loop is stalled; this many rejected candidates in a row: degraded",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
