@@ -110,8 +110,9 @@ def count_runs(previous: RunCount, newest_first: Iterable[RunRecord], cursor: st
 
 
 def count_candidates(previous: CandidateCount, newest_first: Iterable[Decision], cursor: str) -> CandidateCount:
-    """The count after the decision-log entries written since `previous.cursor` (newest first): a promotion (judged
-    or by hand) ends the streak; a candidate the promote function rejected adds one; a rollback neither."""
+    """The count after the decision-log entries written since `previous.cursor` (newest first): a promotion (judged,
+    by hand, or a rollback: the champion moved) ends the streak; a candidate the promote function rejected adds one;
+    a candidate found already champion neither."""
     rejected = 0
     for decision in newest_first:
         if decision.outcome is Outcome.PROMOTED:
