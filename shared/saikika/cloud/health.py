@@ -93,7 +93,7 @@ def champion(models: gcs.Bucket) -> ChampionHealth | None:
 def _after(bucket: gcs.Bucket, prefix: str, cursor: str | None, look_back: datetime) -> list[str]:
     """Names under a time-stamped prefix written after `cursor` (none yet: since `look_back`), oldest first."""
     offset = cursor or objects.stamped_from(prefix, look_back)
-    return [blob.name for blob in bucket.list_blobs(prefix=prefix, start_offset=offset) if blob.name != cursor]
+    return [blob.name for blob in bucket.list_blobs(prefix=prefix, start_offset=offset) if blob.name > (cursor or "")]
 
 
 def _count_runs(models: gcs.Bucket, previous: RunCount, look_back: datetime) -> RunCount:
