@@ -9,15 +9,18 @@ import os
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import pytest
 
 from saikika.cloud import gcs
+from saikika.cloud import health as health_step
 from saikika.core import objects, rows
+from saikika.core.settings import Settings
 from saikika.model import catalogue
 from saikika.model.artifact import sha256_hex
 from saikika.tooling.local_stack import FUNCTIONS, RETRAIN_REQUESTS_TOPIC, LocalStack
-from tests.integration.helpers import REPO, publish, wait_until
+from tests.integration.helpers import REPO, count_requests, publish, wait_until
 
 pytestmark = pytest.mark.emulators
 
@@ -124,6 +127,19 @@ def test_a_loop_whose_runs_keep_failing_is_stalled_and_says_so(failing_stack):
     # Every tick since counted only the records after its cursor: the two failures are never counted again.
     later = [e for e in log_lines(failing_stack, "loop health") if e["status"] == "stalled"]
     assert len(later) > len(lines) and {e["consecutive_failed_runs"] for e in later} == {2}
+
+    # A tick with its cursors stored lists from them and reads no run record or decision it counted before.
+    calls = count_requests(client)
+    settings = Settings.from_env({**failing_stack.env, **failing_stack.extra_env})
+    assessed = health_step.update(settings, client, time.time())
+    assert assessed.status == "stalled" and assessed.consecutive_failed_runs == 2
+    runs, decisions = objects.RETRAIN_RUNS_PREFIX, objects.DECISION_LOG_PREFIX
+    assert not [c for c in calls if quote(runs, safe="") in c or quote(decisions, safe="") in c], calls
+    # Whatever the history: the previous health, the pointer, the state, today's drift (no champion: no metadata);
+    # five listings (pending, runs, decisions, live quality from the cursors; today's rejected items); one write.
+    assert len([c for c in calls if "/download/" in c]) == 4, calls
+    assert len([c for c in calls if c.startswith("GET") and c.endswith("/o")]) == 5, calls
+    assert len([c for c in calls if c.startswith("POST")]) == 1, calls
 
 
 def test_the_session_stack_with_its_champion_and_nothing_pending_is_ok_after_a_tick(stack, publisher):
