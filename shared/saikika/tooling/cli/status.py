@@ -15,6 +15,8 @@ from saikika.tooling.cli.common import _models_bucket
 
 # Exit codes by status (docs/cli.md): 1 and 2 are click's (an error, a usage mistake).
 EXIT_CODES = {"ok": 0, "degraded": 3, "no-champion": 3, "stalled": 4}
+# A health older than this was not rewritten by the last ticks (one a minute).
+STALE_AFTER_S = 600.0
 _STYLES = {"ok": "green", "degraded": "yellow", "no-champion": "yellow", "stalled": "bold red"}
 
 
@@ -57,7 +59,7 @@ def _rows(health: dict) -> list[tuple[str, str]]:
     quality, drift = health.get("last_live_quality"), health.get("drift")
     return [
         *(("problem", f"[red]{problem}[/]") for problem in health.get("problems", [])),
-        ("checked", _when(health.get("checked_at"))),
+        ("checked", _when(health.get("checked_at")) + _stale(health.get("checked_at"))),
         ("champion", f"{champion['version']}, promoted {_when(champion.get('since'))}" if champion else "none"),
         ("offline micro F1", _number(champion and champion.get("offline_micro_f1"))),
         ("last run", f"{run['status']} {_when(run.get('started_at'))}: {run.get('reason', '')}" if run else "none yet"),
@@ -84,18 +86,26 @@ def _drift(drift: dict) -> str:
     return f"{_number(drift.get('divergence'))} on {drift.get('day')} (bound {drift.get('bound')}){above}"
 
 
+def _stale(iso: str | None) -> str:
+    """The tick rewrites the health every minute: an old one means the tick (or its monitoring step) stopped."""
+    age = _age_s(iso)
+    return "" if age is None or age < STALE_AFTER_S else " [red]old: is the retrain tick running?[/]"
+
+
 def _oldest(age_s: float | None) -> str:
     return "" if age_s is None else f", the oldest waiting {_duration(age_s)}"
 
 
 def _when(iso: str | None) -> str:
-    if not iso:
-        return ""
+    ago = _age_s(iso)
+    return (iso or "") if ago is None else f"{iso} ({_duration(ago)} ago)"
+
+
+def _age_s(iso: str | None) -> float | None:
     try:
-        ago = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
+        return (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds() if iso else None
     except ValueError:
-        return iso
-    return f"{iso} ({_duration(ago)} ago)"
+        return None
 
 
 def _duration(seconds: float) -> str:
