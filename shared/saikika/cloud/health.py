@@ -91,7 +91,9 @@ def champion(models: gcs.Bucket) -> ChampionHealth | None:
 
 
 def _after(bucket: gcs.Bucket, prefix: str, cursor: str | None, look_back: datetime) -> list[str]:
-    """Names under a time-stamped prefix written after `cursor` (none yet: since `look_back`), oldest first."""
+    """Names under a time-stamped prefix written after `cursor` (none yet: since `look_back`), oldest first. Run
+    records appear in name order (runs hold the lease one at a time, a training job's included), decision-log
+    entries are stamped when written: nothing new lands before a cursor."""
     offset = cursor or objects.stamped_from(prefix, look_back)
     return [blob.name for blob in bucket.list_blobs(prefix=prefix, start_offset=offset) if blob.name > (cursor or "")]
 
