@@ -216,3 +216,19 @@ def test_the_object_of_an_earlier_tick_is_read_with_its_counters_and_cursors():
     again = LoopHealth.from_json(written.to_json())
     assert again.runs == RunCount(2, "t", "retrain/runs/x.json")
     assert again.candidates == CandidateCount(0, "models/history/a.json")
+
+
+def test_a_look_back_offset_sorts_between_the_records_before_and_after_it():
+    from datetime import UTC, datetime, timedelta
+
+    from saikika.core import objects
+
+    when = datetime(2027, 1, 15, 12, tzinfo=UTC)
+    offset = objects.stamped_from(objects.RETRAIN_RUNS_PREFIX, when)
+    before, after = (objects.retrain_run(when + timedelta(microseconds=d)) for d in (-1, 0))
+    assert before < offset <= after
+    assert objects.stamp_of(after, objects.RETRAIN_RUNS_PREFIX) == "20270115T120000.000000Z"
+    quality = objects.live_quality(when, "v1")
+    assert quality.startswith(objects.LIVE_QUALITY_PREFIX + objects.stamp_of(after, objects.RETRAIN_RUNS_PREFIX))
+    assert objects.stamp_of("retrain/runs/not-a-stamp.json", objects.RETRAIN_RUNS_PREFIX) is None
+    assert objects.drift_day("2027-01-15") == "monitoring/drift/dt=2027-01-15.json"
