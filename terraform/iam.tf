@@ -25,12 +25,16 @@ locals {
     # Compaction: day shards and their manifest under compacted/ (overwritten under a generation precondition),
     # and the folded feedback objects deleted (objectUser: delete; the bucket keeps them as noncurrent versions).
     { account = "retrain", bucket = "data", role = "roles/storage.objectUser", prefixes = ["compacted/", "training/feedback/"], except = [] },
-    { account = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/"], except = [] },
-    # New versions, and each run's live quality of the champion (create-only, under monitoring/quality/).
-    { account = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/", "monitoring/quality/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
-    # The champion (its labels; live quality scores it) and pretrained title word vectors (SAIKIKA_WORD_VECTORS),
-    # uploaded by an engineer with `saikika word-vectors push`.
-    { account = "retrain", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/", "word-vectors/"], except = [] },
+    # monitoring/: the tick rewrites monitoring/health.json (under a generation precondition) and, each run, the
+    # champion's live quality and the day's label drift.
+    { account = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/", "monitoring/"], except = [] },
+    { account = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
+    # Pretrained title word vectors (SAIKIKA_WORD_VECTORS), uploaded by an engineer with `saikika word-vectors push`.
+    # The champion pointer, its metadata.json and the decision log: what the loop's health reports (read only).
+    { account = "retrain", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["word-vectors/", "models/"], except = [] },
+    # No prefixes: listing only (names and custom metadata), no object read. The loop's health counts today's
+    # rejected items (rejected/dt=<day>/).
+    { account = "retrain", bucket = "predictions", role = "roles/storage.objectViewer", prefixes = [], except = [] },
     { account = "promote", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/", "compacted/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectUser", prefixes = ["models/champion.json", "models/history/"], except = [] },
@@ -71,10 +75,11 @@ resource "google_storage_bucket_iam_member" "fn" {
   member = "serviceAccount:${local.accounts[each.value.account]}"
 
   condition {
-    title       = "${each.value.account} ${each.value.bucket} ${join(" ", each.value.prefixes)}"
+    title       = "${each.value.account} ${each.value.bucket} ${length(each.value.prefixes) == 0 ? "(listing only)" : join(" ", each.value.prefixes)}"
     description = "Objects under the listed prefixes only; listing is a bucket-level check."
     # An `except` entry starting with "/" matches a name's end (models/<version>/decision.json); others its start.
-    expression = format("resource.type == 'storage.googleapis.com/Bucket' || ((%s)%s)",
+    # No prefixes: the bucket-level check alone (listing), no object.
+    expression = length(each.value.prefixes) == 0 ? "resource.type == 'storage.googleapis.com/Bucket'" : format("resource.type == 'storage.googleapis.com/Bucket' || ((%s)%s)",
       # A prefix holding a {placeholder} (one path segment, such as a day) is matched with extract().
       join(" || ", [for p in each.value.prefixes : strcontains(p, "{")
         ? "(resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${split("{", p)[0]}') && resource.name.extract('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${p}') != '')"

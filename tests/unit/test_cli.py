@@ -27,6 +27,7 @@ COMMAND_TREE = {
     "models rollback",
     "package",
     "query",
+    "status",
     "train",
     "word-vectors import",
     "word-vectors push",

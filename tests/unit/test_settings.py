@@ -55,6 +55,8 @@ EVERY_VARIABLE = {
     "SAIKIKA_LIVE_QUALITY_MIN_ROWS": ("live_quality_min_rows", 20, "5", 5),
     "SAIKIKA_LIVE_F1_FLOOR": ("live_f1_floor", 0.5, "0.7", 0.7),
     "SAIKIKA_LIVE_F1_MARGIN": ("live_f1_margin", 0.1, "0.05", 0.05),
+    "SAIKIKA_STALL_AFTER_S": ("stall_after_s", 21600.0, "600", 600.0),
+    "SAIKIKA_STALL_FAILED_RUNS": ("stall_failed_runs", 3, "2", 2),
 }
 # Set together or not at all (a cross-field rule).
 COMPANIONS = {

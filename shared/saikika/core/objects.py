@@ -6,9 +6,9 @@
   function predicts; retraining ignores them) and `catalogue/*.jsonl` (what re-score on promotion predicts);
 - models bucket: `models/<version>/` (a version's files; `metadata.json` last, as its commit marker),
   `models/champion.json` (the pointer), `models/history/` (the decision log), `retrain/` (the lease,
-  state, pending work and run records of retraining) and `word-vectors/` (pretrained title word vectors that
-  retraining may read, uploaded by an engineer; nothing is triggered by them) and `monitoring/` (what the loop
-  records of itself: `quality/`, the live quality of each run; outside `models/`, so nothing is triggered by it);
+  state, pending work and run records of retraining), `monitoring/` (live quality, label drift and the loop's
+  health; docs/monitoring.md) and `word-vectors/` (pretrained title word vectors that
+  retraining may read, uploaded by an engineer; nothing is triggered by them);
 - predictions bucket: `predictions/` (the event path's `dt=<day>/<message id>.jsonl` and the online path's sampled
   `dt=<day>/http-<writer>-<time>-<sequence>.jsonl`) and `rejected/`, and batch runs' output under
   `batch/dt=<date>/run=<run id>/` (`part-SSSSS-of-NNNNN.jsonl`, then `_SUCCESS`) with their bad lines under
@@ -52,9 +52,27 @@ RETRAIN_PENDING_PREFIX = "retrain/pending/"
 # One object per training-data digest a run started on, naming the version it produced: a run on data already
 # trained on (a crash after the push, a re-upload of the same bytes) finds it and pushes nothing.
 RETRAIN_TRAINED_PREFIX = "retrain/trained/"
-# What the loop records of itself (docs/monitoring.md); the models bucket's notification is on models/ only.
+
+# ---- monitoring (models bucket; the notification is only on models/, so nothing here triggers anything) -------
 MONITORING_PREFIX = "monitoring/"
-LIVE_QUALITY_PREFIX = MONITORING_PREFIX + "quality/"
+# One live-quality object per retrain run that scored feedback the champion never trained on (names sort by time).
+LIVE_QUALITY_PREFIX = "monitoring/quality/"
+# The event path's label mix per day, and one object per batch run.
+DRIFT_PREFIX = "monitoring/drift/"
+BATCH_DRIFT_PREFIX = "monitoring/drift/batch/"
+# The loop's health, rewritten by every tick (`saikika status` reads it).
+HEALTH_OBJECT = "monitoring/health.json"
+
+
+def drift_day(day: str) -> str:
+    """The event path's label drift of one day (`YYYY-MM-DD`)."""
+    return f"{DRIFT_PREFIX}dt={day}.json"
+
+
+def rejected_day(day: str) -> str:
+    """The folder of one day's rejected items (`rejected/dt=<day>/`; other sources have folders of their own)."""
+    return f"rejected/dt={day}/"
+
 
 # ---- compacted training data (data bucket; outside training/, so writing it triggers nothing) ---------
 COMPACTED_PREFIX = "compacted/"
@@ -97,6 +115,21 @@ def is_batch_input(name: str) -> bool:
 
 def _stamp(when: datetime) -> str:
     return f"{when:%Y%m%dT%H%M%S.%fZ}"
+
+
+def stamped_from(prefix: str, when: datetime) -> str:
+    """The first possible name under a time-stamped prefix (run records, the decision log, live quality) written at
+    or after `when`: a listing's start offset, so a look back is bounded by time, not by history."""
+    return f"{prefix}{_stamp(when)}"
+
+
+def stamp_of(name: str, prefix: str) -> str | None:
+    """The time stamp a time-stamped name under `prefix` starts with, else None."""
+    stamp = name[len(prefix) : len(prefix) + 23]
+    return stamp if name.startswith(prefix) and _STAMP.fullmatch(stamp) else None
+
+
+_STAMP = re.compile(r"\d{8}T\d{6}\.\d{6}Z")
 
 
 def decision_log_entry(when: datetime, version: str) -> str:

@@ -123,8 +123,36 @@ class Variable:
             raise ConfigError(f"environment variable {self.name} must be at most {spec.maximum:g}, got {raw!r}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class MonitoringSettings:
+    """The settings of the loop watching itself ([monitoring](monitoring.md)): a base of `Settings`, read the same
+    way, listed after its own fields."""
+
+    live_quality_min_rows: int = setting(
+        20, minimum=0, meaning="fewer feedback rows than this: live quality is recorded but never called degraded"
+    )
+    live_f1_floor: float = setting(0.5, minimum=0, maximum=1, meaning="live micro F1 below this is degraded")
+    live_f1_margin: float = setting(
+        0.1,
+        minimum=0,
+        maximum=1,
+        meaning="live micro F1 more than this below the champion's offline micro F1 is degraded",
+    )
+    stall_after_s: float = setting(
+        21600.0,
+        minimum=0,
+        meaning="pending work older than this with no successful run since it arrived: the loop is stalled "
+        "([monitoring](monitoring.md#loop-health))",
+    )
+    stall_failed_runs: int = setting(
+        3,
+        minimum=1,
+        meaning="this many failed runs in a row: the loop is stalled; this many rejected candidates in a row: degraded",
+    )
+
+
 @dataclass(frozen=True)
-class Settings:
+class Settings(MonitoringSettings):
     project: str = setting(meaning="the Google Cloud project id", env="GOOGLE_CLOUD_PROJECT")
     data_bucket: str = setting(meaning="the bucket of training data and feedback")
     models_bucket: str = setting(meaning="the bucket of model versions and the champion pointer")
@@ -246,17 +274,6 @@ class Settings:
         meaning="the share of `predict_http` requests whose predictions are logged under `predictions/` for BigQuery "
         "and monitoring (written off the request path; [api](api.md))",
     )
-    live_quality_min_rows: int = setting(
-        20, minimum=0, meaning="fewer feedback rows than this: live quality is recorded but never called degraded"
-    )
-    live_f1_floor: float = setting(0.5, minimum=0, maximum=1, meaning="live micro F1 below this is degraded")
-    live_f1_margin: float = setting(
-        0.1,
-        minimum=0,
-        maximum=1,
-        meaning="live micro F1 more than this below the champion's offline micro F1 is degraded",
-    )
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Every field from `env` (default: the process environment); one ConfigError naming every bad variable."""
@@ -294,7 +311,9 @@ def _check_together(settings: Settings) -> None:
 def _variables() -> tuple[Variable, ...]:
     hints = typing.get_type_hints(Settings)
     found = []
-    for f in dataclasses.fields(Settings):
+    inherited = {f.name for f in dataclasses.fields(MonitoringSettings)}
+    # Settings' own fields first, then the monitoring ones (dataclasses list a base's fields first).
+    for f in sorted(dataclasses.fields(Settings), key=lambda f: f.name in inherited):
         spec = f.metadata.get(_SPEC, Spec())
         if hints[f.name] not in _PARSERS:
             raise TypeError(f"Settings.{f.name}: a setting is str, int, float or bool, not {f.type}")

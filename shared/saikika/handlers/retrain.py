@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from saikika.cloud import champion_cache, gcs, launchers, lease, registry, training_store
+from saikika.cloud import champion_cache, gcs, health, launchers, lease, registry, training_store
 from saikika.cloud.retrain_state import RetrainStore
 from saikika.core import jsonl, logs, objects, splits
 from saikika.core.errors import ConfigError, TrainingDataError, TransientError
@@ -135,6 +135,7 @@ class Retrainer:
     ):
         self.settings = settings
         client = client or gcs.client(settings.project)
+        self.client = client
         self.data_bucket = client.bucket(settings.data_bucket)
         self.models_bucket = client.bucket(settings.models_bucket)
         self.store = RetrainStore(self.models_bucket)
@@ -164,7 +165,18 @@ class Retrainer:
         reason, force = _request(message)
         if force:
             self.store.add_request(message.id, message.publish_time, reason, iso(self._clock()))
-        return self.tick(trigger=f"retrain-requests message {message.id}: {reason}")
+        try:
+            return self.tick(trigger=f"retrain-requests message {message.id}: {reason}")
+        finally:
+            self.monitor()  # after the decision (and any run): every scheduler minute, the loop's health
+
+    def monitor(self) -> None:
+        """The tick's monitoring step. It never fails the tick: a failure is one line with its reason (and the
+        health object, left as it was, says by its `checked_at` how old it is)."""
+        try:
+            health.update(self.settings, self.client, self._clock())
+        except Exception as exc:  # noqa: BLE001  (monitoring must not fail or retry the retrain decision)
+            logs.event(log, logging.ERROR, "loop health not computed", reason=f"{type(exc).__name__}: {exc}")
 
     # ---- is a run due? ------------------------------------------------------------------------
     def pending(self) -> list[Pending]:
