@@ -24,6 +24,7 @@ COMMAND_TREE = {
     "models promote",
     "models push",
     "models rollback",
+    "monitor",
     "package",
     "query",
     "train",

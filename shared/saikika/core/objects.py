@@ -52,6 +52,45 @@ RETRAIN_PENDING_PREFIX = "retrain/pending/"
 # trained on (a crash after the push, a re-upload of the same bytes) finds it and pushes nothing.
 RETRAIN_TRAINED_PREFIX = "retrain/trained/"
 
+# ---- monitoring (models bucket; outside models/, so writing it triggers nothing) -------------------------
+MONITORING_PREFIX = "monitoring/"
+# One LiveQuality object per retrain run that scored feedback: `<run start stamp>-<champion version>.json`.
+LIVE_QUALITY_PREFIX = MONITORING_PREFIX + "quality/"
+# One LabelDrift object per day of the event path (`dt=<day>.json`) and per batch run (`batch/<run id>.json`).
+DRIFT_PREFIX = MONITORING_PREFIX + "drift/"
+DRIFT_DAY_PREFIX = DRIFT_PREFIX + "dt="
+BATCH_DRIFT_PREFIX = DRIFT_PREFIX + "batch/"
+HEALTH_OBJECT = MONITORING_PREFIX + "health.json"
+
+
+def live_quality(started: datetime, champion_version: str) -> str:
+    return f"{LIVE_QUALITY_PREFIX}{_stamp(started)}-{champion_version}.json"
+
+
+def drift_day(day: str) -> str:
+    """The event path's label drift of one day (`YYYY-MM-DD`)."""
+    return f"{DRIFT_DAY_PREFIX}{day}.json"
+
+
+def batch_drift(run_id: str) -> str:
+    return f"{BATCH_DRIFT_PREFIX}{_safe(run_id)}.json"
+
+
+def stamped_from(prefix: str, when: datetime) -> str:
+    """The first possible name under a prefix of time-stamped names (run records, the decision log, live quality)
+    written at or after `when`: a listing's start offset, so a window costs what it holds, not all history."""
+    return prefix + _stamp(when)
+
+
+_STAMP = re.compile(r"(\d{8}T\d{6}\.\d{6}Z)")
+
+
+def stamp_time(name: str) -> datetime | None:
+    """The time stamp a time-stamped name carries (its last path segment's), if any."""
+    match = _STAMP.search(name.rsplit("/", 1)[-1])
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC) if match else None
+
+
 # ---- compacted training data (data bucket; outside training/, so writing it triggers nothing) ---------
 COMPACTED_PREFIX = "compacted/"
 COMPACTION_MANIFEST = "compacted/manifest.json"
@@ -158,6 +197,16 @@ def _dated(prefix: str, published: datetime, message_id: str, suffix: str) -> st
 
 def predictions(published: datetime, message_id: str) -> str:
     return _dated("predictions", published, message_id, ".jsonl")
+
+
+REJECTED_PREFIX = "rejected/"
+# The message sources whose rejected inputs are kept one object per message (`batch` keeps a run's bad lines in files).
+REJECTED_SOURCES = ("items", "feedback")
+
+
+def rejected_days(source: str = "items") -> str:
+    """The prefix of a source's rejected objects' day folders (`rejected/dt=` for items, `rejected/<source>/dt=`)."""
+    return f"{REJECTED_PREFIX}dt=" if source == "items" else f"{REJECTED_PREFIX}{source}/dt="
 
 
 def rejected(published: datetime, message_id: str, source: str = "items") -> str:
