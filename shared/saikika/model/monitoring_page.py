@@ -65,6 +65,16 @@ def _dates(axis) -> None:
     axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
+MAX_DAY_TICKS = 12
+
+
+def _day_ticks(axis, days: list[datetime]) -> None:
+    """One tick per day (every few days past MAX_DAY_TICKS), named by its date: the bars are days, not hours."""
+    step = -(-len(days) // MAX_DAY_TICKS)
+    axis.set_xticks(days[::step])
+    axis.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+
+
 def _empty(text: str, size: tuple[float, float] = (9, 2)) -> bytes:
     figure, axis = plt.subplots(figsize=size)
     axis.axis("off")
@@ -102,12 +112,23 @@ def live_quality_png(quality: Mapping[str, Any]) -> bytes:
             start, end = min(xs), max(xs)
             if pad is not None:
                 start, end = start - pad, end + pad
-            axis.hlines(entry["offline_micro_f1"], start, end, colors=[colour], linestyles="dashed", label="offline")
+            axis.hlines(
+                entry["offline_micro_f1"],
+                start,
+                end,
+                colors=[colour],
+                linestyles="dashed",
+                label=f"{entry['version']} offline",
+            )
     axis.set(ylabel="micro F1", title="live micro F1 per run (x: degraded); dashed: the version's offline micro F1")
     axis.set_ylim(0, 1.02)
     _dates(axis)
     axis.legend(fontsize="x-small", loc="lower left")
     return _done(figure)
+
+
+# tab10 without its grey, which is kept for (other) and (none).
+LABEL_COLOURS = [plt.get_cmap("tab10")(i) for i in range(10) if i != 7]
 
 
 def label_mix_png(mix: Mapping[str, Any]) -> bytes:
@@ -117,16 +138,16 @@ def label_mix_png(mix: Mapping[str, Any]) -> bytes:
         2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True
     )
     days = [_day(day) for day in mix["days"]]
-    colours = plt.get_cmap("tab10")
     base = [0.0] * len(days)
     for index, label in enumerate(mix["labels"]):
-        colour = {OTHER: "#bdbdbd", NONE: "#424242"}.get(label, colours(index % 10))
+        colour = {OTHER: "#bdbdbd", NONE: "#424242"}.get(label, LABEL_COLOURS[index % len(LABEL_COLOURS)])
         shares = mix["shares"][label]
         top.bar(days, shares, bottom=base, width=0.8, color=colour, label=label)
         base = [b + s for b, s in zip(base, shares)]
     top.set(ylabel="share of label occurrences", title="label mix per day (event and online path)")
     top.set_ylim(0, 1)
-    top.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    handles, names = top.get_legend_handles_labels()
+    top.legend(handles[::-1], names[::-1], fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     divergence = [d if d is not None else float("nan") for d in mix["divergence"]]
     bottom.plot(days, divergence, marker="o", color="tab:blue", label="divergence")
     bounds = [b if b is not None else float("nan") for b in mix["bound"]]
@@ -136,7 +157,7 @@ def label_mix_png(mix: Mapping[str, Any]) -> bytes:
         bottom.scatter(*zip(*above), color="tab:red", zorder=3)
     bottom.set(ylabel="JS divergence")
     bottom.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    _dates(bottom)
+    _day_ticks(bottom, days)
     return _done(figure)
 
 
@@ -158,7 +179,7 @@ def daily_png(days: list[Mapping[str, Any]]) -> bytes:
     axes[2].set(ylabel="rejected messages")
     for axis in axes:
         axis.yaxis.get_major_locator().set_params(integer=True)
-    _dates(axes[2])
+    _day_ticks(axes[2], x)
     return _done(figure)
 
 
@@ -172,17 +193,20 @@ def timeline_png(runs: list[Mapping[str, Any]], decisions: list[Mapping[str, Any
     decisions = [entry for entry in decisions if _when(entry.get("decided_at"))]
     if not runs and not decisions:
         return _empty("no retrain run or decision in the window")
-    rows = [*RUN_ROWS, *sorted({str(r["status"]) for r in runs} - set(RUN_ROWS))]
-    figure, axis = plt.subplots(figsize=(9, 0.45 * (len(rows) + 2) + 1.2))
+    seen = {str(r["status"]) for r in runs}
+    rows = [*(s for s in RUN_ROWS if s in seen), *sorted(seen - set(RUN_ROWS))]
+    outcomes = sorted({str(entry["outcome"]) for entry in decisions})
+    figure, axis = plt.subplots(figsize=(9, 0.5 * (len(rows) + len(outcomes)) + 1.5))
     for status in rows:
         mine = [_when(run["started_at"]) for run in runs if run["status"] == status]
         if mine:
             axis.scatter(mine, [status] * len(mine), color=RUN_COLOURS.get(status, "tab:grey"), s=36)
-    for outcome in sorted({str(entry["outcome"]) for entry in decisions}):
+    for outcome in outcomes:
         marker, colour = DECISION_MARKERS.get(outcome, ("o", "tab:grey"))
         mine = [_when(entry["decided_at"]) for entry in decisions if entry["outcome"] == outcome]
         axis.scatter(mine, [f"decision: {outcome}"] * len(mine), marker=marker, color=colour, s=64)
     axis.set(title="retrain runs by outcome, and promotion decisions")
+    axis.margins(y=0.5 / max(1, len(rows) + len(outcomes)))
     axis.grid(axis="x", color="#eeeeee")
     _dates(axis)
     return _done(figure)
@@ -246,14 +270,17 @@ def health_table(health: Mapping[str, Any] | None) -> str:
         [
             ("status", badge),
             ("problems", f"<ul>{problems}</ul>" if health.get("problems") else problems),
-            ("champion", f"{_text(champion.get('version'))} since {_text(champion.get('since'))}"),
+            (
+                "champion",
+                f"{_text(champion.get('version'))} since {_text(champion.get('since'))} ({_age(champion.get('age_s'))})",
+            ),
             ("champion offline micro F1", _text(champion.get("offline_micro_f1"))),
             (
                 "last run",
                 f"{_text(last.get('status'))} at {_text(last.get('started_at'))}: {_text(last.get('reason'))}",
             ),
             ("last successful run", _text(health.get("last_successful_run_at"))),
-            ("pending work", f"{_text(pending.get('count'))} (oldest {_text(pending.get('oldest_age_s'))} s)"),
+            ("pending work", f"{_text(pending.get('count'))} (the oldest {_age(pending.get('oldest_age_s'))} old)"),
             ("failed runs in a row", _text(health.get("consecutive_failed_runs"))),
             ("rejected candidates in a row", _text(health.get("consecutive_rejected_candidates"))),
             ("last live micro F1", f"{_text(live.get('micro_f1'))} on {_text(live.get('rows'))} rows"),
@@ -265,6 +292,15 @@ def health_table(health: Mapping[str, Any] | None) -> str:
             ("checked at", _text(health.get("checked_at"))),
         ]
     )
+
+
+def _age(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "—"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _headline_rows(head: Mapping[str, Any]) -> list[tuple[str, str]]:
