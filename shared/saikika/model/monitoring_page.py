@@ -177,8 +177,9 @@ def daily_png(days: list[Mapping[str, Any]]) -> bytes:
     axes[1].set(ylabel="feedback rows")
     axes[2].bar(x, [day["rejected_inputs"] for day in days], width=0.8, color="tab:red")
     axes[2].set(ylabel="rejected messages")
-    for axis in axes:
+    for axis in axes:  # counts: from 0, whole numbers, and a visible axis on a day of zeros
         axis.yaxis.get_major_locator().set_params(integer=True)
+        axis.set_ylim(0, max(1.0, axis.get_ylim()[1]))
     _day_ticks(axes[2], x)
     return _done(figure)
 
@@ -308,7 +309,12 @@ def _headline_rows(head: Mapping[str, Any]) -> list[tuple[str, str]]:
     runs = ", ".join(f"{n} {_text(status)}" for status, n in sorted(head["runs"].items())) or "none"
     return [
         ("champion", _text(head["champion"])),
-        ("newest live micro F1", f"{_text(head['live_micro_f1'])} ({_text(head['live_champion_version'])})"),
+        (
+            "newest live micro F1",
+            "—"
+            if head["live_micro_f1"] is None
+            else f"{_text(head['live_micro_f1'])} ({_text(head['live_champion_version'])})",
+        ),
         ("drift today", f"{_text(drift.get('divergence'))} (bound {_text(drift.get('bound'))})" if drift else "—"),
         ("retrain runs", runs),
     ]
