@@ -307,7 +307,7 @@ def test_an_empty_folder_still_writes_a_whole_page(tmp_path):
         assert (tmp_path / "out" / name).is_file(), name
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["headline"]["champion"] is None and summary["daily"] == []
-    assert any("no data bucket" in note for note in summary["notes"])
+    assert any("no data objects" in note for note in summary["notes"])
 
 
 def test_a_missing_source_is_one_line(tmp_path):
@@ -315,3 +315,19 @@ def test_a_missing_source_is_one_line(tmp_path):
     assert result.exit_code == 1 and "no such folder" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["monitor", "--source", "gs://bucket/folder", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "give the models bucket" in result.output
+
+
+def test_an_object_that_is_not_json_is_left_out_and_named(tmp_path):
+    put(tmp_path / "objects", "models", objects.HEALTH_OBJECT, "{not json")
+    put(tmp_path / "objects", "models", objects.live_quality(NOW, "v1"), "[1, 2]")
+    result = CliRunner().invoke(
+        main, ["monitor", "--source", str(tmp_path / "objects"), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["health"] is None and summary["live_quality"]["runs"] == []
+    left_out = [note for note in summary["notes"] if note.startswith("left out")]
+    assert left_out == [
+        f"left out, not a JSON object: {objects.live_quality(NOW, 'v1')}",
+        f"left out, not a JSON object: {objects.HEALTH_OBJECT}",
+    ]

@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -119,24 +119,25 @@ class FolderSource:
 
 
 def read(source: Source, since: datetime) -> MonitoringObjects:
-    """The window's objects (from `since` on), for `saikika.core.monitoring_summary.summarise`."""
-    day = f"{since:%Y-%m-%d}"
-    quality = _read_all(source, objects.LIVE_QUALITY_PREFIX, objects.stamped_from(objects.LIVE_QUALITY_PREFIX, since))
-    drift_days = _read_all(source, objects.DRIFT_DAY_PREFIX, objects.drift_day(day))
-    batch_drift = [d for d in _read_all(source, objects.BATCH_DRIFT_PREFIX) if str(d.get("day", "")) >= day]
+    """The window's objects (from `since` on), for `saikika.core.monitoring_summary.summarise`. An object that is
+    not a JSON object is left out and named in the notes: one bad object does not hide the page."""
+    day, models = f"{since:%Y-%m-%d}", _ModelsReader(source)
+    quality = models.all(objects.LIVE_QUALITY_PREFIX, objects.stamped_from(objects.LIVE_QUALITY_PREFIX, since))
+    drift_days = models.all(objects.DRIFT_DAY_PREFIX, objects.drift_day(day))
+    batch_drift = [d for d in models.all(objects.BATCH_DRIFT_PREFIX) if str(d.get("day", "")) >= day]
     decisions = [
         {**entry, "decided_at": entry.get("decided_at") or _stamp_iso(name)}
-        for name, entry in _named(
-            source, objects.DECISION_LOG_PREFIX, objects.stamped_from(objects.DECISION_LOG_PREFIX, since)
+        for name, entry in models.named(
+            objects.DECISION_LOG_PREFIX, objects.stamped_from(objects.DECISION_LOG_PREFIX, since)
         )
     ]
-    runs = _read_all(source, objects.RETRAIN_RUNS_PREFIX, objects.stamped_from(objects.RETRAIN_RUNS_PREFIX, since))
-    health = _json(source.read(MODELS, objects.HEALTH_OBJECT))
+    runs = models.all(objects.RETRAIN_RUNS_PREFIX, objects.stamped_from(objects.RETRAIN_RUNS_PREFIX, since))
+    health = models.json(objects.HEALTH_OBJECT)
     champions = {q.get("champion_version") for q in quality} | {
         d.get("version") for d in decisions if d.get("outcome") == "promoted"
     }
     champions.add(((health or {}).get("champion") or {}).get("version"))
-    notes = [f"not read: no {kind} bucket (set SAIKIKA_{kind.upper()}_BUCKET)" for kind in (DATA, PREDICTIONS)]
+    offline = {v: models.offline_micro_f1(v) for v in sorted(champions - {None}, key=str)}
     return MonitoringObjects(
         since=day,
         live_quality=tuple(sorted(quality, key=lambda q: str(q.get("run_started")))),
@@ -144,36 +145,65 @@ def read(source: Source, since: datetime) -> MonitoringObjects:
         batch_drift=tuple(sorted(batch_drift, key=lambda d: (str(d.get("day")), str(d.get("computed_at"))))),
         health=health,
         decisions=tuple(sorted(decisions, key=lambda d: str(d["decided_at"]))),
-        offline_micro_f1={v: _offline_micro_f1(source, v) for v in sorted(champions - {None})},
+        offline_micro_f1=offline,
         runs=tuple(sorted(runs, key=lambda r: str(r.get("started_at")))),
         rejected=rejected_per_day(source, day) if source.has(PREDICTIONS) else {},
         feedback_rows=feedback_rows_per_day(source, day) if source.has(DATA) else {},
-        notes=tuple(note for kind, note in zip((DATA, PREDICTIONS), notes) if not source.has(kind)),
+        notes=(*_missing(source), *(f"left out, not a JSON object: {name}" for name in models.unreadable)),
     )
 
 
+def _missing(source: Source) -> list[str]:
+    return [
+        f"not counted: no {kind} objects (a {kind} bucket: set SAIKIKA_{kind.upper()}_BUCKET; a folder: FOLDER/{kind}/)"
+        for kind in (DATA, PREDICTIONS)
+        if not source.has(kind)
+    ]
+
+
+@dataclass
+class _ModelsReader:
+    """JSON objects of the models bucket; the names of those that are not JSON objects are kept in `unreadable`."""
+
+    source: Source
+    unreadable: list[str] = field(default_factory=list)
+
+    def json(self, name: str) -> dict | None:
+        data = self.source.read(MODELS, name)
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            self.unreadable.append(name)
+            return None
+        return value
+
+    def named(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, dict]]:
+        for listed in self.source.list(MODELS, prefix, start):
+            if listed.name.endswith(".json") and (value := self.json(listed.name)) is not None:
+                yield listed.name, value
+
+    def all(self, prefix: str, start: str | None = None) -> list[dict]:
+        return [value for _name, value in self.named(prefix, start)]
+
+    def offline_micro_f1(self, version: str) -> float | None:
+        metadata = self.json(objects.version_file(version, objects.METADATA_FILE)) or {}
+        return (metadata.get("metrics") or {}).get("micro_f1")
+
+
 def _json(data: bytes | None):
-    return None if data is None else json.loads(data)
-
-
-def _named(source: Source, prefix: str, start: str | None = None) -> Iterator[tuple[str, dict]]:
-    for listed in source.list(MODELS, prefix, start):
-        if listed.name.endswith(".json") and (value := _json(source.read(MODELS, listed.name))) is not None:
-            yield listed.name, value
-
-
-def _read_all(source: Source, prefix: str, start: str | None = None) -> list[dict]:
-    return [value for _name, value in _named(source, prefix, start)]
+    try:
+        return None if data is None else json.loads(data)
+    except ValueError:
+        return None
 
 
 def _stamp_iso(name: str) -> str | None:
     when = objects.stamp_time(name)
     return None if when is None else when.isoformat()
-
-
-def _offline_micro_f1(source: Source, version: str) -> float | None:
-    metadata = _json(source.read(MODELS, objects.version_file(version, objects.METADATA_FILE))) or {}
-    return (metadata.get("metrics") or {}).get("micro_f1")
 
 
 def rejected_per_day(source: Source, since_day: str) -> dict[str, dict[str, int]]:
