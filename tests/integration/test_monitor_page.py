@@ -15,11 +15,13 @@ from datetime import timedelta
 
 import pytest
 
-from saikika.cloud import gcs
+from saikika.cloud import gcs, monitoring_source
 from saikika.core import objects
 from saikika.model import catalogue
+from saikika.tooling.cli.monitor import bucket_source
 from saikika.tooling.polling import wait_until
 from tests.integration.helpers import (
+    count_requests,
     feedback_rows,
     promote,
     publish,
@@ -198,3 +200,16 @@ def test_the_page_shows_what_the_buckets_hold(own_stack, written, tmp_path):
         assert counts["rejected_inputs"] == sum(objects.day_of(b.name) == day for b in rejected)
     assert set(drift) <= set(by_day) and by_day[f"{today():%Y-%m-%d}"]["feedback_rows"] == 3
     assert by_day[f"{today():%Y-%m-%d}"]["rejected_by_source"] == {"items": 1, "feedback": 1}
+
+
+def test_the_page_reads_no_prediction_object(own_stack, written):
+    source = bucket_source(own_stack.env["SAIKIKA_MODELS_BUCKET"], own_stack.env)
+    [client] = {id(bucket.client): bucket.client for bucket in source.buckets.values()}.values()
+    requests = count_requests(client)
+    found = monitoring_source.read(source, today() - timedelta(days=29))
+    assert found.feedback_rows and found.rejected  # the data and predictions buckets were read
+    predictions = own_stack.env["SAIKIKA_PREDICTIONS_BUCKET"]
+    on_predictions = [call for call in requests if f"/b/{predictions}/" in call]
+    # Two listings (rejected items messages, rejected feedback messages) and no object read there.
+    assert len(on_predictions) == 2 and all(call.endswith(f"/b/{predictions}/o") for call in on_predictions)
+    assert not [call for call in requests if "predictions%2F" in call]

@@ -331,3 +331,10 @@ def test_an_object_that_is_not_json_is_left_out_and_named(tmp_path):
         f"left out, not a JSON object: {objects.live_quality(NOW, 'v1')}",
         f"left out, not a JSON object: {objects.HEALTH_OBJECT}",
     ]
+
+
+@pytest.mark.parametrize("source", objects.REJECTED_SOURCES)
+def test_the_rejected_listing_prefix_is_where_rejected_objects_are_written(source):
+    name = objects.rejected(NOW, "12345", source)
+    assert name.startswith(objects.rejected_days(source) + f"{NOW:%Y-%m-%d}/")
+    assert objects.day_of(name) == f"{NOW:%Y-%m-%d}"

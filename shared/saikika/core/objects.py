@@ -212,8 +212,7 @@ def rejected_days(source: str = "items") -> str:
 def rejected(published: datetime, message_id: str, source: str = "items") -> str:
     # Items keep the documented `rejected/dt=...` path; other sources get a folder of their own,
     # since message ids are only unique within a topic.
-    prefix = "rejected" if source == "items" else f"rejected/{source}"
-    return _dated(prefix, published, message_id, ".json")
+    return rejected_days(source) + f"{published:%Y-%m-%d}/{_safe(message_id)}.json"
 
 
 # Sampled online predictions (predict_http's request-response log), beside the event path's in the same `dt=` days,
