@@ -9,7 +9,7 @@ import html
 import io
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import matplotlib
@@ -95,8 +95,8 @@ def live_quality_png(quality: Mapping[str, Any]) -> bytes:
         return _empty("no live quality yet: written by retrain runs that score feedback the champion never saw")
     figure, axis = plt.subplots(figsize=(9, 4))
     times = [_when(run["run_started"]) for run in runs]
-    span = (max(times) - min(times)) or (max(times) - max(times).replace(hour=0, minute=0))
-    pad = span * 0.02 if span.total_seconds() else None
+    # Each version's offline line reaches a little past its runs, so a version scored once still gets one.
+    pad = max((max(times) - min(times)) * 0.02, timedelta(minutes=30))
     colours = plt.get_cmap("tab10")
     for index, entry in enumerate(quality["versions"]):
         colour = colours(index % 10)
@@ -109,13 +109,10 @@ def live_quality_png(quality: Mapping[str, Any]) -> bytes:
         if degraded:
             axis.scatter(*zip(*degraded), marker="x", s=80, color="tab:red", zorder=3)
         if entry.get("offline_micro_f1") is not None:
-            start, end = min(xs), max(xs)
-            if pad is not None:
-                start, end = start - pad, end + pad
             axis.hlines(
                 entry["offline_micro_f1"],
-                start,
-                end,
+                min(xs) - pad,
+                max(xs) + pad,
                 colors=[colour],
                 linestyles="dashed",
                 label=f"{entry['version']} offline",
