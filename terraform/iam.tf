@@ -26,9 +26,11 @@ locals {
     # and the folded feedback objects deleted (objectUser: delete; the bucket keeps them as noncurrent versions).
     { account = "retrain", bucket = "data", role = "roles/storage.objectUser", prefixes = ["compacted/", "training/feedback/"], except = [] },
     { account = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/"], except = [] },
-    { account = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
-    # Pretrained title word vectors (SAIKIKA_WORD_VECTORS), uploaded by an engineer with `saikika word-vectors push`.
-    { account = "retrain", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["word-vectors/"], except = [] },
+    # New versions, and each run's live quality of the champion (create-only, under monitoring/quality/).
+    { account = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/", "monitoring/quality/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
+    # The champion (its labels; live quality scores it) and pretrained title word vectors (SAIKIKA_WORD_VECTORS),
+    # uploaded by an engineer with `saikika word-vectors push`.
+    { account = "retrain", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/", "word-vectors/"], except = [] },
     { account = "promote", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/", "compacted/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectUser", prefixes = ["models/champion.json", "models/history/"], except = [] },

@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from saikika.cloud import registry
+from saikika.core import jsonl
 from saikika.core.decisions import Outcome
 from saikika.core.events import PubSubMessage
 from saikika.core.settings import Settings
@@ -134,7 +135,7 @@ class ChaosStack:
         for blob in self.client.bucket(self.predictions.name).list_blobs(prefix=prefix + f"{today():%Y-%m-%d}/"):
             record = blob.download_as_text()
             if prefix.startswith("predictions"):
-                found += [json.loads(line) for line in record.splitlines() if id_prefix in line]
+                found += [json.loads(line) for line in jsonl.lines(record) if id_prefix in line]
             elif id_prefix in record:
                 found += [e for e in json.loads(record)["errors"] if (e.get("id") or "").startswith(id_prefix)]
         return [entry for entry in found if entry["id"].startswith(id_prefix)]

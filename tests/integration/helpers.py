@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from saikika.cloud import registry
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.tooling.local_stack import LocalStack
 from saikika.tooling.polling import wait_until
 
@@ -55,7 +55,7 @@ def feedback_rows(data_bucket, message_id: str, timeout_s: float = 60) -> list[d
         if not text:
             manifest, _ = training_store.read_manifest(data_bucket)
             text = "".join(data_bucket.blob(s.name).download_as_text() for s in manifest.shards)
-        found = [json.loads(line) for line in text.splitlines() if line.strip()]
+        found = [json.loads(line) for line in jsonl.lines(text) if line.strip()]
         return [row for row in found if row.get("message_id") == message_id]
 
     return wait_until(f"the rows of feedback message {message_id}", find, timeout_s, every_s=0.2)
@@ -63,7 +63,7 @@ def feedback_rows(data_bucket, message_id: str, timeout_s: float = 60) -> list[d
 
 def wait_for_prediction_lines(bucket, message_id: str) -> list[dict]:
     blob = wait_for_blob(bucket, objects.predictions(today(), message_id))
-    return [json.loads(line) for line in blob.download_as_text().splitlines()]
+    return [json.loads(line) for line in jsonl.lines(blob.download_as_text())]
 
 
 def wait_for_rejected(bucket, message_id: str) -> dict:

@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 
 from saikika.cloud import batch_pipeline, registry
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.core.events import ObjectEvent
 from saikika.core.items import parse_item
 from saikika.core.settings import Settings
@@ -61,8 +61,8 @@ def read_run(bucket, folder: str, errors: str) -> tuple[dict, list[dict], list[d
     """_SUCCESS, prediction lines, error lines, and part → generation."""
     success = json.loads(bucket.blob(folder + objects.BATCH_SUCCESS_FILE).download_as_bytes())
     parts = {b.name: b for b in bucket.list_blobs(prefix=folder + "part-")}
-    lines = [json.loads(line) for b in parts.values() for line in b.download_as_text().splitlines()]
-    bad = [json.loads(line) for b in bucket.list_blobs(prefix=errors) for line in b.download_as_text().splitlines()]
+    lines = [json.loads(line) for b in parts.values() for line in jsonl.lines(b.download_as_text())]
+    bad = [json.loads(line) for b in bucket.list_blobs(prefix=errors) for line in jsonl.lines(b.download_as_text())]
     return success, lines, bad, {name: b.generation for name, b in parts.items()}
 
 
@@ -83,7 +83,7 @@ def redeliver(stack: LocalStack, bucket: str, name: str, generation: int) -> Non
 
 def log_of(stack: LocalStack, function: str) -> list[dict]:
     text = (stack.state_dir / "logs" / f"function-{function}.log").read_text()
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in jsonl.lines(text) if line.startswith("{")]
 
 
 def test_a_file_is_predicted_by_the_function_with_the_default_settings(stack, model_files):
@@ -258,7 +258,7 @@ def test_batch_pipeline_scores_equal_predict_http(stack, corpus_records, tmp_pat
     batch = {
         line["id"]: line
         for part in (tmp_path / "out").glob("part-*.jsonl")
-        for line in map(json.loads, part.read_text().splitlines())
+        for line in map(json.loads, jsonl.lines(part.read_text()))
     }
     served, versions = {}, set()
     for start in range(0, len(lines), 100):
@@ -312,7 +312,7 @@ def test_rescore_on_promotion_scores_the_catalogue_with_the_new_champion(tmp_pat
         predicted = [
             json.loads(line)
             for b in predictions.list_blobs(prefix=folder + "part-")
-            for line in b.download_as_text().splitlines()
+            for line in jsonl.lines(b.download_as_text())
         ]
         assert sorted(line["id"] for line in predicted) == sorted(ids)
         record = json.loads(predictions.blob(folder + objects.BATCH_RUN_FILE).download_as_bytes())

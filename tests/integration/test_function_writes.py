@@ -89,12 +89,14 @@ def scenario_feedback(stack, bucket, model_files):
 
 
 def scenario_retrain(stack, bucket, model_files):
+    # A champion older than the feedback below, so the run also writes its live quality under monitoring/quality/.
+    registry.push(bucket("models"), *model_files)
+    registry.set_champion(bucket("models"), model_files.metadata, None, reason="test")
     before = listing(stack)
     # Feedback too, so the run's compaction (shards and manifest under compacted/) is among the observed writes.
     feedback_name = objects.feedback(today(), "w-1")
-    bucket("data").blob(feedback_name).upload_from_string(
-        '{"id": "fw-1", "title": "tent", "labels": ["waterproof"], "event_time": "2026-11-01T00:00:00Z"}\n'
-    )
+    row = {"id": "fw-1", "title": "tent", "labels": ["waterproof"], "event_time": today().isoformat()}
+    bucket("data").blob(feedback_name).upload_from_string(json.dumps(row) + "\n")
     bucket("data").blob("training/base/catalogue.jsonl").upload_from_string(rows.dumps(catalogue.generate(400, seed=3)))
     before[("data", "training/base/catalogue.jsonl")] = -1  # the test's own writes
     before[("data", feedback_name)] = -1
@@ -179,7 +181,12 @@ def test_each_function_writes_only_its_own_objects(writes):
         "predict": {("predictions", "predictions/dt="), ("predictions", "rejected/dt=")},
         "predict_http": {("predictions", "predictions/dt=")},
         "feedback": {("data", "training/feedback/dt="), ("predictions", "rejected/feedback/dt=")},
-        "retrain": {("models", objects.MODELS_PREFIX), ("models", "retrain/"), ("data", objects.COMPACTED_PREFIX)},
+        "retrain": {
+            ("models", objects.MODELS_PREFIX),
+            ("models", "retrain/"),
+            ("models", objects.LIVE_QUALITY_PREFIX),
+            ("data", objects.COMPACTED_PREFIX),
+        },
         "promote": {("models", objects.MODELS_PREFIX)},
         "batch": {
             ("predictions", objects.BATCH_OUTPUT_PREFIX + "dt="),

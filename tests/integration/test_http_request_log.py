@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from saikika.core import objects, records
+from saikika.core import jsonl, objects, records
 from saikika.tooling.polling import wait_until
 from tests.integration.helpers import promote, start_stack, today
 
@@ -42,7 +42,7 @@ def logged_lines(stack) -> list[dict]:
     bucket = stack.storage_client().bucket(stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
     prefix = f"predictions/dt={today():%Y-%m-%d}/{objects.HTTP_PREDICTIONS_MARK}"
     return [
-        json.loads(line) for blob in bucket.list_blobs(prefix=prefix) for line in blob.download_as_text().splitlines()
+        json.loads(line) for blob in bucket.list_blobs(prefix=prefix) for line in jsonl.lines(blob.download_as_text())
     ]
 
 

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from saikika.cloud import registry
-from saikika.core import objects, rows
+from saikika.core import jsonl, objects, rows
 from saikika.core.decisions import Action
 from saikika.model import artifact, catalogue, training
 from tests.integration.helpers import (
@@ -80,7 +80,7 @@ def upload_rows(data_bucket, name: str, items) -> None:
 
 def log_of(loop, function: str) -> list[dict]:
     text = (loop.state_dir / "logs" / f"function-{function}.log").read_text()
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in jsonl.lines(text) if line.startswith("{")]
 
 
 def test_feedback_becomes_training_data_and_bad_feedback_is_rejected(loop, buckets):

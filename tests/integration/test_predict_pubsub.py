@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.core.items import MESSAGE_MAX_BYTES, parse_item
 from saikika.model import artifact
 from tests.integration.helpers import gcloud_publish, publish, today, wait_for_prediction_lines, wait_for_rejected
@@ -153,7 +153,7 @@ def test_a_backlog_days_old_is_predicted_and_its_feedback_kept(stack, storage_cl
     outcome = Predictor(settings, storage_client).handle(item)
     assert (outcome.predictions_object, outcome.rejected_object) == (objects.predictions(published, "backlog-1"), None)
     [line] = [
-        json.loads(x) for x in predictions_bucket.blob(outcome.predictions_object).download_as_text().splitlines()
+        json.loads(x) for x in jsonl.lines(predictions_bucket.blob(outcome.predictions_object).download_as_text())
     ]
     assert line["id"] == "old" and "waterproof" in line["scores"]
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from saikika.cloud import batch_pipeline
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.model import artifact, catalogue, training
 from tests import googlesql
 from tests.integration.helpers import publish, saikika_cli, today, wait_for_prediction_lines, wait_until
@@ -42,7 +42,7 @@ def written(stack, publisher, predictions_bucket, model_files, tmp_path_factory)
         run_folder = objects.batch_run_folder(today(), run_id)
         for part in sorted(out.glob("part-*.jsonl")):
             predictions_bucket.blob(run_folder + part.name).upload_from_filename(str(part))
-            lines = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+            lines = [json.loads(line) for line in jsonl.lines(part.read_text(encoding="utf-8"))]
             batch_lines.setdefault(files.metadata["version"], []).extend(lines)
     assert len(batch_lines) == 2 and all(len(lines) == 40 for lines in batch_lines.values())
     return {
@@ -99,7 +99,7 @@ def test_label_counts_of_a_day_are_the_lines_of_that_day_counted(stack, written,
             json.loads(line)
             for blob in predictions_bucket.list_blobs(prefix=f"predictions/dt={day}/")
             if blob.name.endswith(".jsonl")
-            for line in blob.download_as_text().splitlines()
+            for line in jsonl.lines(blob.download_as_text())
             if line.strip()
         ]
         return Counter(label for line in lines for label in line["labels"])

@@ -17,7 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from saikika.cloud import batch_pipeline, launchers
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.core.errors import ModelIntegrityError
 from saikika.handlers.batch import parts_of
 from saikika.model import artifact, catalogue
@@ -49,7 +49,7 @@ def test_a_catalogue_is_predicted_as_the_predictors_would(tmp_path, catalogue_fi
     assert json.loads((out / "_SUCCESS").read_text()) == success
     parts = sorted(out.glob("part-*-of-*.jsonl"))
     assert parts and all(p.name.startswith("part-0000") for p in parts)
-    lines = [json.loads(line) for part in parts for line in part.read_text().splitlines()]
+    lines = [json.loads(line) for part in parts for line in jsonl.lines(part.read_text())]
     assert sorted(line["id"] for line in lines) == sorted(item.id for item in items)
     assert {line["run_id"] for line in lines} == {success["run_id"]}
     assert {line["model_version"] for line in lines} == {model_files.metadata["version"]}
@@ -60,7 +60,7 @@ def test_a_catalogue_is_predicted_as_the_predictors_would(tmp_path, catalogue_fi
         assert by_id[item.id]["labels"] == prediction.labels
         assert by_id[item.id]["scores"] == prediction.scores
     errors = [
-        json.loads(line) for part in (out / "errors").glob("part-*.jsonl") for line in part.read_text().splitlines()
+        json.loads(line) for part in (out / "errors").glob("part-*.jsonl") for line in jsonl.lines(part.read_text())
     ]
     assert sorted(e["line"] for e in errors) == [151, 302, 303]
     assert all(e["file"].endswith("catalogue.jsonl") and e["error"] for e in errors)

@@ -20,6 +20,7 @@ COMMAND_TREE = {
     "evaluate",
     "explain",
     "local up",
+    "local wait",
     "models list",
     "models promote",
     "models push",

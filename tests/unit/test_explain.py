@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from saikika.core import jsonl
 from saikika.core.items import Item
 from saikika.model import artifact, catalogue, explain, training
 from saikika.model.featuriser import CharNgramHasher
@@ -152,7 +153,7 @@ def test_batch_runs_explain_with_the_same_code(tmp_path, model_files, served):
     written = {
         line["id"]: line
         for part in out.glob("part-*.jsonl")
-        for line in map(json_module.loads, part.read_text(encoding="utf-8").splitlines())
+        for line in map(json_module.loads, jsonl.lines(part.read_text(encoding="utf-8")))
     }
     assert set(written) == {item.id for item in ITEMS}
     for item in ITEMS:

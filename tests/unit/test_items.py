@@ -86,3 +86,19 @@ def test_labeled_items_need_labels_and_dedupe_them():
 def test_model_text_joins_all_fields():
     item = parse_item({"id": "a", "title": "T", "description": "D", "tags": ["x", "y"]})
     assert item.text() == "T\nD\nx y"
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x1c", "\x0b", "\r"])
+def test_a_record_holding_a_line_separator_stays_one_line(separator, tmp_path):
+    # `dumps` writes non-ASCII as it is, so a title may hold U+2028 or U+0085 raw: `str.splitlines` would cut the
+    # record there; `jsonl.lines` splits at "\n" alone.
+    from saikika.cloud import data_files
+    from saikika.core import jsonl
+
+    records = [{"id": f"i{n}", "title": f"a{separator}b", "labels": ["kids"]} for n in range(3)]
+    text = jsonl.dumps(records)
+    assert [json.loads(line) for line in jsonl.lines(text)] == records
+    path = tmp_path / "rows.jsonl"
+    path.write_text(text, encoding="utf-8", newline="")
+    rows = data_files.load_rows([str(path)])
+    assert [item.title for item in rows.items] == [f"a{separator}b"] * 3 and rows.invalid == []

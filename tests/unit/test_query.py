@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from saikika.cloud import batch_pipeline
-from saikika.core import objects, records
+from saikika.core import jsonl, objects, records
 from saikika.model import artifact, catalogue
 from saikika.tooling import query
 from saikika.tooling.cli import main
@@ -106,7 +106,7 @@ def test_a_batch_run_folder_answers_as_its_files_say(tmp_path, model_files):
     out = root / objects.batch_run_folder(day, "run-1")
     batch_pipeline.run(str(source), str(out), str(tmp_path / "model"), run_id="run-1")
     assert (out / objects.BATCH_SUCCESS_FILE).exists()
-    lines = [json.loads(line) for part in out.glob("part-*.jsonl") for line in part.read_text().splitlines()]
+    lines = [json.loads(line) for part in out.glob("part-*.jsonl") for line in jsonl.lines(part.read_text())]
 
     sql = "SELECT run, dt, COUNT(*) AS n, COUNT(DISTINCT id) AS ids FROM `PROJECT.saikika.batch_predictions` GROUP BY run, dt"
     result = CliRunner().invoke(main, ["query", sql, "--predictions", str(root), "--format", "json"])

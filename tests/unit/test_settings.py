@@ -52,6 +52,9 @@ EVERY_VARIABLE = {
     "SAIKIKA_WORD_VECTORS": ("word_vectors", "", "word-vectors/ja.npz", "word-vectors/ja.npz"),
     "SAIKIKA_WORD_VECTORS_SHA256": ("word_vectors_sha256", "", DIGEST.upper(), DIGEST),
     "SAIKIKA_HTTP_LOG_SAMPLING": ("http_log_sampling", 1.0, "0.25", 0.25),
+    "SAIKIKA_LIVE_QUALITY_MIN_ROWS": ("live_quality_min_rows", 20, "5", 5),
+    "SAIKIKA_LIVE_F1_FLOOR": ("live_f1_floor", 0.5, "0.7", 0.7),
+    "SAIKIKA_LIVE_F1_MARGIN": ("live_f1_margin", 0.1, "0.05", 0.05),
 }
 # Set together or not at all (a cross-field rule).
 COMPANIONS = {

@@ -40,7 +40,7 @@ def iter_items(locations: Iterable[str], invalid: list[dict], project: str | Non
 def load_rows(locations: Iterable[str], project: str | None = None) -> LabeledRows:
     rows = LabeledRows()
     for location in locations:
-        rows.add_lines(location, read_text(location, project).splitlines())
+        rows.add_lines(location, jsonl.lines(read_text(location, project)))
     return rows
 
 

@@ -397,6 +397,22 @@ def iter_rows(bucket: gcs.Bucket, snap: Snapshot, invalid: list[dict] | None = N
         yield from training_rows(source, _stream_lines(bucket, obj.name, obj.generation), obj.updated, rank, invalid)
 
 
+def rows_after(bucket: gcs.Bucket, snap: Snapshot, after: float) -> Iterator[TrainingRow]:
+    """The snapshot's feedback rows whose event time is after `after` (epoch seconds): only the shards of that day
+    and later, and the loose feedback objects of those days, are read (feedback lands in the day it was published,
+    its event time): what a run costs grows with the feedback since then, never with the days before."""
+    since = _day(after)
+    shards = [shard for shard in snap.shards if shard.day >= since]
+    loose = [
+        obj
+        for obj in snap.loose
+        if obj.name.startswith(objects.FEEDBACK_FOLDER) and (objects.day_of(obj.name) or _day(obj.updated)) >= since
+    ]
+    for row in iter_rows(bucket, Snapshot(snap.manifest_generation, tuple(shards), tuple(loose))):
+        if row.rank == FEEDBACK_RANK and row.event_time > after:
+            yield row
+
+
 def _id_hash(item_id: str) -> int:
     return int.from_bytes(
         hashlib.blake2b(item_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little", signed=True
@@ -455,7 +471,7 @@ def read_holdout(bucket: gcs.Bucket) -> LabeledRows | None:
     if blob is None:
         return None
     rows = LabeledRows()
-    rows.add_lines(holdout_uri(bucket), blob.download_as_text().splitlines())
+    rows.add_lines(holdout_uri(bucket), jsonl.lines(blob.download_as_text()))
     return rows
 
 

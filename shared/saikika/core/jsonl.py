@@ -23,5 +23,13 @@ def loads(text: str | bytes) -> Any:
         raise NotJson("nested too deeply") from exc
 
 
+def lines(text: str) -> list[str]:
+    """The lines of JSONL text, split at "\\n" alone: `str.splitlines` also splits at U+2028, U+0085 and other
+    separators that `dumps` writes as they are inside strings, which would cut a record in two. Blank lines are
+    kept (line numbers in error reports stay right); the empty rest after a final newline is not a line."""
+    found = text.split("\n")
+    return found[:-1] if found and found[-1] == "" else found
+
+
 def dumps(records: Iterable[Any]) -> str:
     return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)

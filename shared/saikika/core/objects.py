@@ -7,7 +7,9 @@
 - models bucket: `models/<version>/` (a version's files; `metadata.json` last, as its commit marker),
   `models/champion.json` (the pointer), `models/history/` (the decision log), `retrain/` (the lease,
   state, pending work and run records of retraining) and `word-vectors/` (pretrained title word vectors that
-  retraining may read, uploaded by an engineer; nothing is triggered by them);
+  retraining may read, uploaded by an engineer; nothing is triggered by them) and `monitoring/` (what the loop
+  records of itself: `quality/`, the live quality of each run; `drift/`, the label drift of each day and batch
+  run; `health.json`; outside `models/`, so nothing is triggered by it);
 - predictions bucket: `predictions/` (the event path's `dt=<day>/<message id>.jsonl` and the online path's sampled
   `dt=<day>/http-<writer>-<time>-<sequence>.jsonl`) and `rejected/`, and batch runs' output under
   `batch/dt=<date>/run=<run id>/` (`part-SSSSS-of-NNNNN.jsonl`, then `_SUCCESS`) with their bad lines under
@@ -51,20 +53,16 @@ RETRAIN_PENDING_PREFIX = "retrain/pending/"
 # One object per training-data digest a run started on, naming the version it produced: a run on data already
 # trained on (a crash after the push, a re-upload of the same bytes) finds it and pushes nothing.
 RETRAIN_TRAINED_PREFIX = "retrain/trained/"
+# What the loop records of itself (docs/monitoring.md); the models bucket's notification is on models/ only.
+MONITORING_PREFIX = "monitoring/"
+LIVE_QUALITY_PREFIX = MONITORING_PREFIX + "quality/"
 
 # ---- monitoring (models bucket; outside models/, so writing it triggers nothing) -------------------------
-MONITORING_PREFIX = "monitoring/"
-# One LiveQuality object per retrain run that scored feedback: `<run start stamp>-<champion version>.json`.
-LIVE_QUALITY_PREFIX = MONITORING_PREFIX + "quality/"
 # One LabelDrift object per day of the event path (`dt=<day>.json`) and per batch run (`batch/<run id>.json`).
 DRIFT_PREFIX = MONITORING_PREFIX + "drift/"
 DRIFT_DAY_PREFIX = DRIFT_PREFIX + "dt="
 BATCH_DRIFT_PREFIX = DRIFT_PREFIX + "batch/"
 HEALTH_OBJECT = MONITORING_PREFIX + "health.json"
-
-
-def live_quality(started: datetime, champion_version: str) -> str:
-    return f"{LIVE_QUALITY_PREFIX}{_stamp(started)}-{champion_version}.json"
 
 
 def drift_day(day: str) -> str:
@@ -166,6 +164,11 @@ def pending_work(marker: str) -> tuple[float, bool] | None:
         return None
     when = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
     return when.timestamp(), match.group(2) is not None
+
+
+def live_quality(started: datetime, version: str) -> str:
+    """One run's live quality of the champion `version`: named by the run's start, so the names sort by time."""
+    return f"{LIVE_QUALITY_PREFIX}{_stamp(started)}-{_safe(version)}.json"
 
 
 def retrain_trained(digest: str) -> str:

@@ -246,6 +246,16 @@ class Settings:
         meaning="the share of `predict_http` requests whose predictions are logged under `predictions/` for BigQuery "
         "and monitoring (written off the request path; [api](api.md))",
     )
+    live_quality_min_rows: int = setting(
+        20, minimum=0, meaning="fewer feedback rows than this: live quality is recorded but never called degraded"
+    )
+    live_f1_floor: float = setting(0.5, minimum=0, maximum=1, meaning="live micro F1 below this is degraded")
+    live_f1_margin: float = setting(
+        0.1,
+        minimum=0,
+        maximum=1,
+        meaning="live micro F1 more than this below the champion's offline micro F1 is degraded",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -25,14 +25,19 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
-from saikika.cloud import gcs, launchers, lease, registry, training_store
+import numpy as np
+
+from saikika.cloud import champion_cache, gcs, launchers, lease, registry, training_store
 from saikika.cloud.retrain_state import RetrainStore
 from saikika.core import jsonl, logs, objects, splits
 from saikika.core.errors import ConfigError, TrainingDataError, TransientError
-from saikika.core.events import ObjectEvent, PubSubMessage
+from saikika.core.events import ObjectEvent, PubSubMessage, parse_rfc3339
 from saikika.core.items import Item
+from saikika.core.live_quality import DegradedRule, LiveQuality, Window, label_matrices, measure
+from saikika.core.metrics import above_thresholds
 from saikika.core.retraining import (
     Action,
     Attempt,
@@ -49,8 +54,10 @@ from saikika.core.retraining import (
     due,
     iso,
 )
+from saikika.core.rows import TrainingRow
 from saikika.core.settings import Settings
 from saikika.model import report
+from saikika.model.label_model import LabelModel
 from saikika.model.training import DEFAULT_CONFIG, LabelPolicy, TrainedModel, TrainingConfig, serialize, train_from
 
 __all__ = ["Retrainer", "RetryLater", "RunResult", "RunStatus", "Pending", "Run"]
@@ -62,6 +69,8 @@ JOB_LEASE_WAIT_S = 120.0
 # A run that started on a set of pending work and never finished (a crash, an instance killed for memory) is
 # retried this many times, then recorded as failed and its work consumed.
 MAX_ATTEMPTS = 3
+# Feedback rows scored per call of the champion's scorer when measuring live quality: memory holds one chunk's texts.
+SCORE_CHUNK = 1_000
 
 
 @dataclass(frozen=True)
@@ -225,7 +234,8 @@ class Retrainer:
 class RunSteps:
     """A run's steps, in order: `begin` (the start and its attempt counted), then `run`: `_snapshot` (compaction,
     the data's digest), `_unchanged` (trained on already?), `_hand_off` (too big for a function),
-    `CandidateTrainer.train`, `_finish` (the run recorded, its work consumed)."""
+    `LiveQualityStep` (the champion tested on the feedback it never trained on), `CandidateTrainer.train`,
+    `_finish` (the run recorded, its work consumed)."""
 
     def __init__(
         self,
@@ -240,6 +250,7 @@ class RunSteps:
         self.store = store
         self._clock = clock
         self._launcher = launcher
+        self._live_quality = LiveQualityStep(settings, data_bucket, store.bucket, clock)
         self._trainer = CandidateTrainer(settings, data_bucket, store.bucket, clock)
 
     def begin(
@@ -284,6 +295,7 @@ class RunSteps:
             return self._unchanged(run, snap, trained_on.version)
         if run.hand_off_above is not None and snap.bytes > run.hand_off_above:
             return self._hand_off(run, snap)
+        self._live_quality(run, snap)
         outcome = self._trainer.train(run, snap, self._summary(snap))
         if outcome.result.status is RunStatus.TRAINED:
             # Recorded right after the push: a crash before the run is recorded retrains nothing twice.
@@ -363,6 +375,89 @@ class RunSteps:
             digest=data.get("digest"),
             seconds=record.seconds,
         )
+
+
+class LiveQualityStep:
+    """Test-then-train (`saikika.core.live_quality`): before a run trains, the champion is scored on the snapshot's
+    feedback rows newer than its newest training row (`training_store.rows_after`: recent day shards only), and the
+    figures are written create-only to `monitoring/quality/` and logged as one `live quality` line. A figure for
+    operators: whatever goes wrong here is logged and the run goes on."""
+
+    def __init__(
+        self, settings: Settings, data_bucket: gcs.Bucket, models_bucket: gcs.Bucket, clock: Callable[[], float]
+    ):
+        self.data_bucket = data_bucket
+        self.models_bucket = models_bucket
+        self._clock = clock
+        self._rule = DegradedRule(settings.live_quality_min_rows, settings.live_f1_floor, settings.live_f1_margin)
+
+    def __call__(self, run: Run, snap: training_store.Snapshot) -> LiveQuality | None:
+        try:
+            return self._measure(run, snap)
+        except Exception as exc:  # noqa: BLE001  (never fails the run: logged with its reason)
+            reason = f"{type(exc).__name__}: {exc}"
+            logs.event(log, logging.WARNING, "live quality not computed", trigger=run.trigger, reason=reason)
+            return None
+
+    def _measure(self, run: Run, snap: training_store.Snapshot) -> LiveQuality | None:
+        started = time.perf_counter()
+        champion = registry.read_champion(self.models_bucket)
+        metadata = registry.read_metadata(self.models_bucket, champion.version) if champion else None
+        if champion is None or metadata is None:
+            logs.event(log, logging.DEBUG, "live quality: no champion to score", trigger=run.trigger)
+            return None
+        trained_until = _trained_until(metadata)
+        rows = training_store.rows_after(self.data_bucket, snap, trained_until)
+        first = list(islice(rows, SCORE_CHUNK))
+        if not first:
+            message = "live quality: no feedback newer than the champion's training"
+            logs.event(log, logging.DEBUG, message, trigger=run.trigger, champion_version=champion.version)
+            return None
+        model = champion_cache.load_version(self.models_bucket, champion.version, champion.inference_sha256)
+        truth, predicted, times = _score(model, first, rows)
+        window = Window(
+            champion.version,
+            iso(run.started),
+            iso(self._clock()),
+            iso(min(times)),
+            iso(max(times)),
+            iso(trained_until),
+            (metadata.get("metrics") or {}).get("micro_f1"),
+        )
+        quality = measure(*label_matrices(truth, predicted), window, self._rule)
+        name = objects.live_quality(datetime.fromtimestamp(run.started, UTC), champion.version)
+        gcs.create_json(self.models_bucket, name, quality.to_json())
+        level = logging.WARNING if quality.degraded else logging.INFO
+        seconds = round(time.perf_counter() - started, 3)
+        logs.event(
+            log, level, "live quality", trigger=run.trigger, object=name, seconds=seconds, **quality.log_fields()
+        )
+        return quality
+
+
+def _trained_until(metadata: Mapping[str, Any]) -> float:
+    """Epoch seconds of a version's newest training row; a version pushed by hand may not say: its creation."""
+    raw = (metadata.get("training_data") or {}).get("newest_event_time") or metadata.get("created_at")
+    if not raw:
+        raise ValueError(f"metadata.json of {metadata.get('version')} names no newest training row nor created_at")
+    return parse_rfc3339(raw).timestamp()
+
+
+def _score(
+    model: LabelModel, first: list[TrainingRow], rest: Iterator[TrainingRow]
+) -> tuple[list[tuple[str, ...]], list[list[str]], list[float]]:
+    """(confirmed labels, the model's labels, event time) of every row, scored a chunk at a time."""
+    truth: list[tuple[str, ...]] = []
+    predicted: list[list[str]] = []
+    times: list[float] = []
+    chunk = first
+    while chunk:
+        carried = above_thresholds(model.scores([row.item.text() for row in chunk]), model.thresholds)
+        predicted += [[model.labels[j] for j in np.flatnonzero(passing)] for passing in carried]
+        truth += [tuple(row.item.labels or ()) for row in chunk]
+        times += [row.event_time for row in chunk]
+        chunk = list(islice(rest, SCORE_CHUNK))
+    return truth, predicted, times
 
 
 class CandidateTrainer:

@@ -122,7 +122,7 @@ def predict_and_show(demo: Demo, items: list[Item], title: str) -> list[dict]:
     today = datetime.now(UTC)
     names = [objects.predictions(today, message_id) for message_id in message_ids]
     found = wait_for_objects(demo.predictions_bucket, names)
-    records = [json.loads(line) for name in names for line in found[name].splitlines()]
+    records = [json.loads(line) for name in names for line in jsonl.lines(found[name])]
     truth = {item.id: item.labels for item in items}
     titles = {item.id: item.title for item in items}
     table = Table(title=title)

@@ -70,6 +70,7 @@ ITEMS_TOPIC = "items"
 FEEDBACK_TOPIC = "feedback"
 BUCKET_EVENTS_TOPIC = "bucket-events"
 RETRAIN_REQUESTS_TOPIC = "retrain-requests"
+ENV_FILE = "local.env"
 _CLIENT_ENV = ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 
 
@@ -203,6 +204,26 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def write_env_file(path: Path, stack_env: Mapping[str, str], project: str) -> None:
+    """`local.env`: the stack's settings, and what the gcloud CLI needs to talk to the emulators as documented
+    (`gcloud pubsub topics publish`, `gcloud storage cat`): endpoint overrides, a token file (the emulators take
+    any), the project and a gcloud config folder of the stack's own, so no account of the user's is touched or
+    needed. Written last: its presence says the stack is ready (`saikika local wait`)."""
+    config = (path.parent / "gcloud").resolve()
+    config.mkdir(parents=True, exist_ok=True)
+    token = config / "access-token"
+    token.write_text("local-emulators\n")
+    gcloud = {
+        "CLOUDSDK_CONFIG": str(config),
+        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
+        "CLOUDSDK_CORE_PROJECT": project,
+        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{stack_env['PUBSUB_EMULATOR_HOST']}/",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{stack_env['STORAGE_EMULATOR_HOST']}/",
+    }
+    path.write_text("".join(f"{k}={v}\n" for k, v in sorted({**stack_env, **gcloud}.items())))
+
+
 def function_env(stack_env: Mapping[str, str], extra_env: Mapping[str, str]) -> dict[str, str]:
     """A function's environment: the stack's settings over the caller's SAIKIKA_* ones, nothing else inherited."""
     passthrough = {k: v for k, v in os.environ.items() if k.startswith("SAIKIKA_")}
@@ -253,6 +274,7 @@ class LocalStack:
 
     def _start(self) -> None:
         self.functions_dir = (self.functions_dir or find_functions_dir()).resolve()
+        self.env_file.unlink(missing_ok=True)  # a stopped stack's settings must not look ready
         pubsub_host, gcs_url = f"127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
         self.env = _stack_env(self.project, pubsub_host, gcs_url)
         # Clients made later in this process talk to the emulators too (restored by stop()).
@@ -263,9 +285,13 @@ class LocalStack:
         create_buckets(self.storage_client())
         self._start_functions()
         self._wire_functions()
-        (self.state_dir / "local.env").write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
+        write_env_file(self.env_file, self.env, self.project)
         ready = {k: v for k, v in self.env.items() if "URL" in k or "HOST" in k}
         logs.event(log, logging.INFO, "local stack ready", **ready)
+
+    @property
+    def env_file(self) -> Path:  # written last by start(): its presence says the stack is ready
+        return self.state_dir / ENV_FILE
 
     def _wire_functions(self) -> None:
         """Pub/Sub pushes to the functions that listen on a topic; the tick reaches retrain as Cloud Scheduler's."""
@@ -286,6 +312,7 @@ class LocalStack:
         """Stop the tick and every process group started, newest first; restore the environment."""
         self._tick.stop()
         self._children.stop()
+        self.env_file.unlink(missing_ok=True)
         self._saved_environ.close()
 
     def client_environment(self) -> AbstractContextManager[None]:

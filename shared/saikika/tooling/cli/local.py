@@ -51,6 +51,25 @@ def local_up(state_dir: Path, functions_dir: Path | None) -> None:
         console.print("stopped")
 
 
+@local.command("wait")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".saikika"), show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0), default=300.0, show_default=True, help="seconds")
+def local_wait(state_dir: Path, timeout: float) -> None:
+    """Return once a `saikika local up` started in the background is READY (its local.env is written)."""
+    from saikika.tooling.local_stack import ENV_FILE
+    from saikika.tooling.polling import wait_until
+
+    env_file = state_dir / ENV_FILE
+    try:
+        wait_until(f"{env_file}", env_file.exists, timeout_s=timeout, every_s=0.5)
+    except TimeoutError:
+        raise click.ClickException(
+            f"no local stack became ready within {timeout:.0f} s ({env_file} was not written): is `saikika local up` "
+            f"running? Its logs are in {state_dir / 'logs'}"
+        ) from None
+    print("READY", flush=True)
+
+
 @click.command()
 @click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".saikika"), show_default=True)
 def demo(state_dir: Path) -> None:
