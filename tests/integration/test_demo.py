@@ -1,9 +1,10 @@
 """`make demo`, the README's main job, run as a person runs it (`saikika demo`, a real process on a fresh stack):
 it ends with exit 0, its story names both versions and the decision, and the report it copies holds every file
-its page links."""
+its page links; it ends with the monitoring page, whose headline it prints."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -45,3 +46,16 @@ def test_the_demo_report_holds_every_file_its_page_links(demo_run):
     assert links, "the report links its figures"
     missing = [link for link in links if not (page.parent / link).is_file()]
     assert not missing, f"{page} links files that were not copied: {missing}"
+
+
+def test_the_demo_ends_with_the_monitoring_page(demo_run):
+    state, done = demo_run
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    page = state / "demo" / "monitor" / "index.html"
+    missing = [link for link in LINK.findall(page.read_text(encoding="utf-8")) if not (page.parent / link).is_file()]
+    assert not missing, f"{page} links files that are not there: {missing}"
+    summary = json.loads((page.parent / "summary.json").read_text(encoding="utf-8"))
+    # The headline printed is the page's: the champion is the version the story promoted last.
+    assert f"champion: {summary['headline']['champion']}" in done.stdout + done.stderr
+    assert summary["runs"]["outcomes"].get("trained", 0) >= 1
+    assert any(d["outcome"] == "promoted" for d in summary["decisions"]["decisions"])

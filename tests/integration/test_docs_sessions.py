@@ -1,7 +1,8 @@
 """The docs' sessions run as written: each ```sh block of docs/cli.md under a `<!-- session: NAME -->` marker is
 run by bash, in order, from a folder laid out like the repository's root (`.venv` and `functions/` there), after
 `. .venv/bin/activate` as the page says: the first session without the cloud, then the local stack by hand
-(`saikika local up &`, gcloud publishing an item and reading its prediction back, curl, `models list`)."""
+(`saikika local up &`, gcloud publishing an item and reading its prediction back, curl, `models list`,
+`monitor`)."""
 
 from __future__ import annotations
 
@@ -76,4 +77,5 @@ def test_the_local_stack_session_publishes_reads_back_and_stops(checkout):
     assert read_back and '"model_version"' in read_back[0], done.stdout[-3000:]
     assert '"predictions"' in done.stdout  # curl: predict_http's answer
     assert "★" in done.stdout or "★" in done.stderr  # models list marks the champion
+    assert (checkout / "page" / "index.html").is_file() and (checkout / "page" / "summary.json").is_file()
     assert not (checkout / ".saikika" / "local.env").exists()  # the stack stopped (kill %1; wait)

@@ -25,6 +25,7 @@ COMMAND_TREE = {
     "models promote",
     "models push",
     "models rollback",
+    "monitor",
     "package",
     "query",
     "status",

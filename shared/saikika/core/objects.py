@@ -6,9 +6,10 @@
   function predicts; retraining ignores them) and `catalogue/*.jsonl` (what re-score on promotion predicts);
 - models bucket: `models/<version>/` (a version's files; `metadata.json` last, as its commit marker),
   `models/champion.json` (the pointer), `models/history/` (the decision log), `retrain/` (the lease,
-  state, pending work and run records of retraining), `monitoring/` (live quality, label drift and the loop's
-  health; docs/monitoring.md) and `word-vectors/` (pretrained title word vectors that
-  retraining may read, uploaded by an engineer; nothing is triggered by them);
+  state, pending work and run records of retraining) and `word-vectors/` (pretrained title word vectors that
+  retraining may read, uploaded by an engineer; nothing is triggered by them) and `monitoring/` (what the loop
+  records of itself: `quality/`, the live quality of each run; `drift/`, the label drift of each day and batch
+  run; `health.json`; outside `models/`, so nothing is triggered by it);
 - predictions bucket: `predictions/` (the event path's `dt=<day>/<message id>.jsonl` and the online path's sampled
   `dt=<day>/http-<writer>-<time>-<sequence>.jsonl`) and `rejected/`, and batch runs' output under
   `batch/dt=<date>/run=<run id>/` (`part-SSSSS-of-NNNNN.jsonl`, then `_SUCCESS`) with their bad lines under
@@ -56,22 +57,27 @@ RETRAIN_TRAINED_PREFIX = "retrain/trained/"
 # ---- monitoring (models bucket; the notification is only on models/, so nothing here triggers anything) -------
 MONITORING_PREFIX = "monitoring/"
 # One live-quality object per retrain run that scored feedback the champion never trained on (names sort by time).
-LIVE_QUALITY_PREFIX = "monitoring/quality/"
-# The event path's label mix per day, and one object per batch run.
-DRIFT_PREFIX = "monitoring/drift/"
-BATCH_DRIFT_PREFIX = "monitoring/drift/batch/"
+LIVE_QUALITY_PREFIX = MONITORING_PREFIX + "quality/"
+# One LabelDrift object per day of the event path (`dt=<day>.json`) and per batch run (`batch/<run id>.json`).
+DRIFT_PREFIX = MONITORING_PREFIX + "drift/"
+DRIFT_DAY_PREFIX = DRIFT_PREFIX + "dt="
+BATCH_DRIFT_PREFIX = DRIFT_PREFIX + "batch/"
 # The loop's health, rewritten by every tick (`saikika status` reads it).
-HEALTH_OBJECT = "monitoring/health.json"
+HEALTH_OBJECT = MONITORING_PREFIX + "health.json"
 
 
 def drift_day(day: str) -> str:
     """The event path's label drift of one day (`YYYY-MM-DD`)."""
-    return f"{DRIFT_PREFIX}dt={day}.json"
+    return f"{DRIFT_DAY_PREFIX}{day}.json"
+
+
+def batch_drift(run_id: str) -> str:
+    return f"{BATCH_DRIFT_PREFIX}{_safe(run_id)}.json"
 
 
 def rejected_day(day: str) -> str:
     """The folder of one day's rejected items (`rejected/dt=<day>/`; other sources have folders of their own)."""
-    return f"rejected/dt={day}/"
+    return f"{rejected_days()}{day}/"
 
 
 # ---- compacted training data (data bucket; outside training/, so writing it triggers nothing) ---------
@@ -117,6 +123,15 @@ def _stamp(when: datetime) -> str:
     return f"{when:%Y%m%dT%H%M%S.%fZ}"
 
 
+_STAMP = re.compile(r"\d{8}T\d{6}\.\d{6}Z")
+
+
+def stamp_time(name: str) -> datetime | None:
+    """The time stamp a time-stamped name carries (its last path segment's), if any."""
+    match = _STAMP.search(name.rsplit("/", 1)[-1])
+    return datetime.strptime(match.group(0), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC) if match else None
+
+
 def stamped_from(prefix: str, when: datetime) -> str:
     """The first possible name under a time-stamped prefix (run records, the decision log, live quality) written at
     or after `when`: a listing's start offset, so a look back is bounded by time, not by history."""
@@ -127,9 +142,6 @@ def stamp_of(name: str, prefix: str) -> str | None:
     """The time stamp a time-stamped name under `prefix` starts with, else None."""
     stamp = name[len(prefix) : len(prefix) + 23]
     return stamp if name.startswith(prefix) and _STAMP.fullmatch(stamp) else None
-
-
-_STAMP = re.compile(r"\d{8}T\d{6}\.\d{6}Z")
 
 
 def decision_log_entry(when: datetime, version: str) -> str:
@@ -202,11 +214,20 @@ def predictions(published: datetime, message_id: str) -> str:
     return _dated("predictions", published, message_id, ".jsonl")
 
 
+REJECTED_PREFIX = "rejected/"
+# The message sources whose rejected inputs are kept one object per message (`batch` keeps a run's bad lines in files).
+REJECTED_SOURCES = ("items", "feedback")
+
+
+def rejected_days(source: str = "items") -> str:
+    """The prefix of a source's rejected objects' day folders (`rejected/dt=` for items, `rejected/<source>/dt=`)."""
+    return f"{REJECTED_PREFIX}dt=" if source == "items" else f"{REJECTED_PREFIX}{source}/dt="
+
+
 def rejected(published: datetime, message_id: str, source: str = "items") -> str:
     # Items keep the documented `rejected/dt=...` path; other sources get a folder of their own,
     # since message ids are only unique within a topic.
-    prefix = "rejected" if source == "items" else f"rejected/{source}"
-    return _dated(prefix, published, message_id, ".json")
+    return rejected_days(source) + f"{published:%Y-%m-%d}/{_safe(message_id)}.json"
 
 
 # Sampled online predictions (predict_http's request-response log), beside the event path's in the same `dt=` days,

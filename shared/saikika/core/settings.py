@@ -274,6 +274,7 @@ class Settings(MonitoringSettings):
         meaning="the share of `predict_http` requests whose predictions are logged under `predictions/` for BigQuery "
         "and monitoring (written off the request path; [api](api.md))",
     )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Every field from `env` (default: the process environment); one ConfigError naming every bad variable."""

@@ -165,6 +165,7 @@ def run(state_dir: Path) -> None:
         show_the_decision(demo, decision, copy_the_report(demo, decision["version"]))
         if decision["outcome"] == "promoted":
             predict_after_the_hot_swap(demo, float(fast_loop["SAIKIKA_MODEL_TTL_S"]))
+        write_the_monitoring_page(demo)
         demo.step("Shutting down")
     console.print(f"\n[bold green]Demo finished in {time.perf_counter() - started:.0f} s[/]")
 
@@ -335,6 +336,21 @@ def predict_after_the_hot_swap(demo: Demo, model_ttl_s: float) -> None:
     records = predict_and_show(demo, newer, "Predictions after the swap")
     versions = {record["model_version"] for record in records}
     demo.console.print(f"  served by: {', '.join(sorted(versions))}")
+
+
+def write_the_monitoring_page(demo: Demo) -> None:
+    """What `saikika monitor` writes, from the stack's buckets: the page's path and its headline."""
+    from saikika.cloud.monitoring_source import DATA, MODELS, PREDICTIONS, BucketSource
+    from saikika.core.monitoring_summary import headline_lines
+    from saikika.tooling.cli.monitor import write_page
+
+    demo.step("The monitoring page (saikika monitor)")
+    source = BucketSource({DATA: demo.data_bucket, MODELS: demo.models_bucket, PREDICTIONS: demo.predictions_bucket})
+    out = demo.work / "monitor"
+    summary = write_page(source, out)
+    demo.console.print(f"  {out / 'index.html'} (figures and summary.json beside it)")
+    for line in headline_lines(summary):
+        demo.console.print(f"  {line}")
 
 
 def _decision_when_settled(models_bucket) -> dict | None:
