@@ -51,7 +51,7 @@ def log_entry(line: str | dict, resource_type: str, labels: dict[str, str]) -> d
 # ---- the query language -----------------------------------------------------------------------------------
 _TOKEN = re.compile(
     r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<op>!=|>=|<=|=~|!~|[=:<>])|(?P<paren>[()])'
-    r"|(?P<word>[^\s()=:<>!\"]+))"
+    r'|(?P<word>[^\s()=:<>!"](?:[^\s()=:<>!"]|"[^"]*")*))'
 )
 
 
@@ -259,7 +259,10 @@ class Terraform:
             return self.resolve(self._lookup(whole.group(1), each), each)
         parts, last = [], 0
         for match in _INTERPOLATION.finditer(value):
-            parts += [_unescape(value[last : match.start()]), str(self.resolve(self._lookup(match.group(1), each), each))]
+            parts += [
+                _unescape(value[last : match.start()]),
+                str(self.resolve(self._lookup(match.group(1), each), each)),
+            ]
             last = match.end()
         return "".join([*parts, _unescape(value[last:])])
 
