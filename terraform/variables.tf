@@ -281,3 +281,9 @@ variable "alert_notification_period" {
   type        = string
   default     = "3600s"
 }
+
+variable "served_quality_days" {
+  description = "How many days of feedback and prediction partitions the served_quality view looks back over."
+  type        = number
+  default     = 90
+}

@@ -66,7 +66,10 @@ def _resolver(hcl: dict):
         "var.project_id": DOCS_PROJECT,
         "google_bigquery_dataset.saikika.dataset_id": defaults["bigquery_dataset"],
     }
-    tables = terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_tables"))
+    tables = {
+        "predictions": terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_tables")),
+        "feedback": terraform_hcl.unwrap(terraform_hcl.local(hcl, "feedback_tables")),
+    }
 
     def resolve(match: re.Match) -> str:
         expression = match.group(1).strip()
@@ -74,9 +77,9 @@ def _resolver(hcl: dict):
             return str(known[expression])
         if expression.startswith("var.") and defaults.get(expression[4:]) is not None:
             return str(defaults[expression[4:]])
-        table = re.fullmatch(r'google_bigquery_table\.predictions\["(\w+)"\]\.table_id', expression)
-        if table and table.group(1) in tables:
-            return table.group(1)
+        table = re.fullmatch(r'google_bigquery_table\.(\w+)\["(\w+)"\]\.table_id', expression)
+        if table and table.group(2) in tables.get(table.group(1), {}):
+            return table.group(2)
         raise ValueError(f"no value for the terraform interpolation ${{{expression}}}")
 
     return resolve
@@ -102,17 +105,19 @@ class Column:
 
 
 def external_tables(hcl: dict) -> dict[str, list[Column]]:
-    """Each external table's columns: its schema (the shared fields and its trace fields), then its hive
-    partition keys as the CUSTOM layout types them."""
+    """Each external table's columns: its schema (the predictions' shared fields and each table's trace fields;
+    the feedback row's fields), then its hive partition keys as the CUSTOM layout types them."""
     fields = terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_fields"))
     tables = terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_tables"))
-    columns = {}
-    for table, spec in tables.items():
-        schema = [*fields, *spec["traces"]]
-        columns[table] = [Column(f["name"], f["type"], f.get("mode") == "REPEATED") for f in schema] + [
-            Column(key, kind) for key, kind in _LAYOUT_KEY.findall(spec["layout"])
-        ]
-    return columns
+    feedback_fields = terraform_hcl.unwrap(terraform_hcl.local(hcl, "feedback_fields"))
+    feedback_tables = terraform_hcl.unwrap(terraform_hcl.local(hcl, "feedback_tables"))
+    schemas = {table: ([*fields, *spec["traces"]], spec["layout"]) for table, spec in tables.items()}
+    schemas |= {table: (feedback_fields, spec["layout"]) for table, spec in feedback_tables.items()}
+    return {
+        table: [Column(f["name"], f["type"], f.get("mode") == "REPEATED") for f in schema]
+        + [Column(key, kind) for key, kind in _LAYOUT_KEY.findall(layout)]
+        for table, (schema, layout) in schemas.items()
+    }
 
 
 def views(hcl: dict) -> dict[str, str]:
