@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from tests import terraform_hcl
@@ -215,3 +216,43 @@ _BIGQUERY_TYPES = {
     "TIME": "TIME",
     "JSON": "JSON",
 }
+
+
+# ---- the answer a view must give, from the files ----------------------------------------------------------------
+def served_quality_by_hand(predictions: list[dict], feedback: list[dict]) -> dict[tuple[str, str], dict]:
+    """What the view served_quality must answer, computed in Python from the lines themselves (prediction records
+    and feedback rows): each (feedback message, item) once, judged by its item's latest prediction at or before the
+    feedback's event time, counted per model version and label."""
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text)
+
+    judged = []
+    for key in sorted({(row["message_id"], row["id"]) for row in feedback}):
+        row = next(r for r in feedback if (r["message_id"], r["id"]) == key)
+        served = [p for p in predictions if p["id"] == row["id"] and at(p["predicted_at"]) <= at(row["event_time"])]
+        if served:
+            latest = max(served, key=lambda p: (p["predicted_at"], p.get("message_id") or p.get("request_id")))
+            judged.append((latest["model_version"], set(row["labels"]), set(latest["labels"])))
+    per_version = {version: sum(1 for v, _, _ in judged if v == version) for version, _, _ in judged}
+    answer: dict[tuple[str, str], dict] = {}
+    for version, confirmed, predicted in judged:
+        for label in confirmed | predicted:
+            counts = answer.setdefault((version, label), {"tp": 0, "fp": 0, "fn": 0, "rows": per_version[version]})
+            counts["tp" if label in confirmed & predicted else "fp" if label in predicted else "fn"] += 1
+    return answer
+
+
+def served_quality_agrees(rows: list[dict], expected: dict[tuple[str, str], dict]) -> bool:
+    """Whether the documented served-quality query's rows (precision and recall rounded to 3) are `expected`."""
+    if {(r["model_version"], r["label"]) for r in rows} != set(expected):
+        return False
+    for row in rows:
+        counts = expected[(row["model_version"], row["label"])]
+        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+        found = (row["feedback_rows"], row["true_positives"], row["false_positives"], row["false_negatives"])
+        precision = round(tp / (tp + fp), 3) if tp + fp else None
+        recall = round(tp / (tp + fn), 3) if tp + fn else None
+        if found != (counts["rows"], tp, fp, fn) or (row["precision"], row["recall"]) != (precision, recall):
+            return False
+    return True
