@@ -21,8 +21,9 @@ locals {
     retrain_runs = "${local.saikika_logs} AND jsonPayload.message=~\"^retrain \" AND jsonPayload.status:*"
   }
 
-  # The subscriptions that keep dead letters (pubsub.tf): Cloud Monitoring's filter is a full RE2 match.
-  dead_letter_subscriptions = "${var.name_prefix}-.+-dead-letter-keep"
+  # The subscriptions that keep dead letters (pubsub.tf), in Cloud Monitoring's filter language (a full RE2 match):
+  # their backlog, for the alert and the dashboard.
+  dead_letter_backlog = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.labels.subscription_id = monitoring.regex.full_match(\"${var.name_prefix}-.+-dead-letter-keep\")"
 
   # What each log-match alert policy says, and how bad it is.
   log_alerts = {
@@ -170,7 +171,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
     display_name = "undelivered messages in a dead-letter subscription"
 
     condition_threshold {
-      filter          = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.labels.subscription_id = monitoring.regex.full_match(\"${local.dead_letter_subscriptions}\")"
+      filter          = local.dead_letter_backlog
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"
@@ -201,7 +202,7 @@ locals {
     { title = "Live micro F1 (median per hour, by champion)", filter = "${local.user_metric}/${google_logging_metric.loop["live_micro_f1"].name}\"", aligner = "ALIGN_PERCENTILE_50", group_by = [], plot = "LINE", period = "3600s" },
     { title = "Label drift divergence (99th percentile per hour, by source)", filter = "${local.user_metric}/${google_logging_metric.loop["label_drift_divergence"].name}\"", aligner = "ALIGN_PERCENTILE_99", group_by = [], plot = "LINE", period = "3600s" },
     { title = "Retrain runs by outcome", filter = "${local.user_metric}/${google_logging_metric.loop["retrain_runs"].name}\"", aligner = "ALIGN_DELTA", group_by = ["metric.label.status"], plot = "STACKED_BAR", period = "3600s" },
-    { title = "Dead-letter backlog (undelivered messages)", filter = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" resource.type=\"pubsub_subscription\" resource.label.subscription_id=monitoring.regex.full_match(\"${local.dead_letter_subscriptions}\")", aligner = "ALIGN_MAX", group_by = [], plot = "LINE", period = "300s" },
+    { title = "Dead-letter backlog (undelivered messages)", filter = local.dead_letter_backlog, aligner = "ALIGN_MAX", group_by = [], plot = "LINE", period = "300s" },
     { title = "Errors by function (functions and training job)", filter = "${local.user_metric}/${google_logging_metric.loop["errors"].name}\"", aligner = "ALIGN_DELTA", group_by = ["metric.label.service"], plot = "STACKED_BAR", period = "300s" },
   ]
 }

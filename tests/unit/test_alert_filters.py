@@ -265,3 +265,15 @@ def test_regular_expressions_search_and_are_case_sensitive():
 def test_what_is_not_implemented_or_not_a_filter_is_refused(text):
     with pytest.raises(alert_filters.ParseError):
         alert_filters.parse(text)
+
+
+def test_the_dashboard_charts_every_metric_and_the_dead_letter_backlog(terraform):
+    charts = alert_filters._one(terraform.locals["dashboard_charts"])
+    filters = [chart["filter"] for chart in charts]
+    for metric in METRICS:
+        assert any(f'google_logging_metric.loop["{metric}"].name' in text for text in filters), metric
+    assert "${local.dead_letter_backlog}" in filters
+    from tests import terraform_hcl
+
+    dashboard = terraform_hcl.resources(terraform.hcl, "google_monitoring_dashboard")["loop"]
+    assert "local.dashboard_charts" in dashboard["dashboard_json"]
