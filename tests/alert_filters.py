@@ -228,7 +228,7 @@ _INTERPOLATION = re.compile(r"\$\{([^{}]*)\}")
 _PATH_PART = re.compile(r'\.(\w+)|\["([^"]*)"\]|\[([^\]]+)\]')
 
 
-def _one(node):
+def one(node):
     """python-hcl2 wraps an object value in a list of one."""
     return node[0] if isinstance(node, list) and len(node) == 1 and isinstance(node[0], dict) else node
 
@@ -282,9 +282,9 @@ class Terraform:
             if not part:
                 raise ParseError(f"cannot follow {rest!r} in ${{{expression}}}")
             key = part.group(1) or part.group(2) or str(self._lookup(part.group(3), each))
-            node = _one(self.resolve(_one(node), each))[key]
+            node = one(self.resolve(one(node), each))[key]
             rest = rest[part.end() :]
-        return _one(node)
+        return one(node)
 
     def _for_each(self, body: dict) -> dict:
         source = body.get("for_each")
@@ -325,7 +325,7 @@ class Terraform:
         prefix = self.variables["name_prefix"]
         found = {
             key: ("cloud_run_revision", {"service_name": f"{prefix}-{key.replace('_', '-')}"})
-            for key in _one(self.locals["functions"])
+            for key in one(self.locals["functions"])
         }
         found["training_job"] = ("cloud_run_job", {"job_name": self.resolve(self.locals["training_job_name"])})
         return found

@@ -268,7 +268,7 @@ def test_what_is_not_implemented_or_not_a_filter_is_refused(text):
 
 
 def test_the_dashboard_charts_every_metric_and_the_dead_letter_backlog(terraform):
-    charts = alert_filters._one(terraform.locals["dashboard_charts"])
+    charts = alert_filters.one(terraform.locals["dashboard_charts"])
     filters = [chart["filter"] for chart in charts]
     for metric in METRICS:
         assert any(f'google_logging_metric.loop["{metric}"].name' in text for text in filters), metric
