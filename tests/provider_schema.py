@@ -28,6 +28,8 @@ _REPRESENTS = re.compile(
     r"(resources|data-sources)/\w+ (google_\w+)\}"
 )
 _ANCHOR = re.compile(r"\{@link https://registry\.terraform\.io/\S+#(\w+) ")
+# The cache's format: raise it when `extract` changes what it writes, so an old cache is not read.
+SCHEMA_FORMAT = 1
 # Terraform's meta-arguments and blocks, valid on every resource (`dynamic` is checked through its content).
 META = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection"}
 
@@ -97,7 +99,7 @@ def extract(wheel_path: Path) -> dict[str, dict[str, dict]]:
 def load() -> dict[str, dict[str, dict]]:
     """The schema, from the JSON cache beside the wheel (written on first use)."""
     path = wheel()
-    cached = CACHE / f"{path.stem}.schema.json"
+    cached = CACHE / f"{path.stem}.schema-v{SCHEMA_FORMAT}.json"
     if not cached.is_file():
         schema = extract(path)
         temporary = cached.with_suffix(".tmp")

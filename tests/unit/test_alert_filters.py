@@ -79,12 +79,13 @@ def test_each_metric_counts_its_lines_and_extracts_its_value_and_labels(terrafor
 
 
 def _near_misses(name: str, line: dict) -> list[dict]:
-    """The same line with the one thing changed that must keep it from matching `name`."""
+    """The same line with the one thing changed that must keep it from matching `name` (None: the field removed, as
+    a rename in the code would)."""
     changed = {
-        "loop_stalled": [{"status": status} for status in ("ok", "degraded", "no-champion")]
+        "loop_stalled": [{"status": status} for status in ("ok", "degraded", "no-champion", None)]
         + [{"message": "loop health checked"}, {"message": "live quality"}],
         "live_quality_degraded": [{"degraded": False}, {"degraded": None}, {"message": "label drift"}],
-        "label_drift": [{"above_bound": False}, {"message": "live quality"}, {"message": "label drifts"}],
+        "label_drift": [{"above_bound": False}, {"above_bound": None}, {"message": "live quality"}],
         "errors": [{"severity": severity} for severity in ("WARNING", "INFO", "NOTICE", "DEBUG", "DEFAULT")],
         "live_micro_f1": [{"message": "live quality skipped"}, {"message": "label drift"}],
         "label_drift_divergence": [{"message": "live quality"}, {"message": "label drift not computed"}],
