@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench bench-scale chaos chaos-api package lock clean word-vectors
+.PHONY: install demo test test-fast lint bench bench-scale chaos chaos-api package lock clean word-vectors provider-schema
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ $(WORD_VECTORS): word_vectors/requirements.txt shared/saikika/tooling/word_vecto
 
 word-vectors: $(WORD_VECTORS)
 
+# The google provider's schema (cdktn-provider-google, hash-pinned in tests/provider_schema_requirements.txt),
+# downloaded without its dependencies and never installed: tests/unit/test_terraform_schema.py reads the jsii
+# manifest out of the wheel, in place of `terraform validate` (which needs the provider itself).
+PROVIDER_SCHEMA := .cache/provider-schema/cdktn_provider_google-19.10.0-py3-none-any.whl
+$(PROVIDER_SCHEMA): tests/provider_schema_requirements.txt $(STAMP)
+	$(BIN)/pip download --quiet --no-deps --require-hashes -r tests/provider_schema_requirements.txt --dest .cache/provider-schema
+
+provider-schema: $(PROVIDER_SCHEMA)
+
 demo: $(STAMP)
 	$(BIN)/saikika demo
 
@@ -41,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint $(CHECKOV_STAMP) $(WORD_VECTORS)
+test: lint $(CHECKOV_STAMP) $(WORD_VECTORS) $(PROVIDER_SCHEMA)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The pure tests alone, while editing (docs/testing.md): no emulators, no .venv-checkov, no downloads, no word

@@ -264,3 +264,26 @@ variable "http_log_sampling" {
     error_message = "http_log_sampling must be between 0 and 1."
   }
 }
+
+variable "alert_emails" {
+  description = "E-mail addresses told of every alert (docs/monitoring.md, \"Alerts and dashboard\"); none: the alerts are still created and show in the console."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", address))])
+    error_message = "alert_emails: each entry must be an e-mail address."
+  }
+}
+
+variable "alert_notification_period" {
+  description = "At most one notification per this period for each log-match alert (a burst of matching entries is one notification)."
+  type        = string
+  default     = "3600s"
+}
+
+variable "served_quality_days" {
+  description = "How many days of feedback and prediction partitions the served_quality view looks back over."
+  type        = number
+  default     = 90
+}

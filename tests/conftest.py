@@ -26,6 +26,7 @@ SLOW = (
     "tests/unit/test_quality_livedoor.py",
     "tests/unit/test_layers.py",
     "tests/unit/test_terraform.py",
+    "tests/unit/test_terraform_schema.py",
     "tests/unit/test_docs.py::test_bench_markdown_is_what_its_script_writes_from_the_committed_json",
     "tests/unit/test_word_vectors.py::test_streamed_training_with_word_vectors_matches_in_memory",
     "tests/unit/test_model.py::test_the_report_plots_the_best_supported_labels_and_never_fails_on_their_number",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from tests import terraform_hcl
@@ -66,7 +67,10 @@ def _resolver(hcl: dict):
         "var.project_id": DOCS_PROJECT,
         "google_bigquery_dataset.saikika.dataset_id": defaults["bigquery_dataset"],
     }
-    tables = terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_tables"))
+    tables = {
+        "predictions": terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_tables")),
+        "feedback": terraform_hcl.unwrap(terraform_hcl.local(hcl, "feedback_tables")),
+    }
 
     def resolve(match: re.Match) -> str:
         expression = match.group(1).strip()
@@ -74,9 +78,9 @@ def _resolver(hcl: dict):
             return str(known[expression])
         if expression.startswith("var.") and defaults.get(expression[4:]) is not None:
             return str(defaults[expression[4:]])
-        table = re.fullmatch(r'google_bigquery_table\.predictions\["(\w+)"\]\.table_id', expression)
-        if table and table.group(1) in tables:
-            return table.group(1)
+        table = re.fullmatch(r'google_bigquery_table\.(\w+)\["(\w+)"\]\.table_id', expression)
+        if table and table.group(2) in tables.get(table.group(1), {}):
+            return table.group(2)
         raise ValueError(f"no value for the terraform interpolation ${{{expression}}}")
 
     return resolve
@@ -102,17 +106,19 @@ class Column:
 
 
 def external_tables(hcl: dict) -> dict[str, list[Column]]:
-    """Each external table's columns: its schema (the shared fields and its trace fields), then its hive
-    partition keys as the CUSTOM layout types them."""
+    """Each external table's columns: its schema (the predictions' shared fields and each table's trace fields;
+    the feedback row's fields), then its hive partition keys as the CUSTOM layout types them."""
     fields = terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_fields"))
     tables = terraform_hcl.unwrap(terraform_hcl.local(hcl, "prediction_tables"))
-    columns = {}
-    for table, spec in tables.items():
-        schema = [*fields, *spec["traces"]]
-        columns[table] = [Column(f["name"], f["type"], f.get("mode") == "REPEATED") for f in schema] + [
-            Column(key, kind) for key, kind in _LAYOUT_KEY.findall(spec["layout"])
-        ]
-    return columns
+    feedback_fields = terraform_hcl.unwrap(terraform_hcl.local(hcl, "feedback_fields"))
+    feedback_tables = terraform_hcl.unwrap(terraform_hcl.local(hcl, "feedback_tables"))
+    schemas = {table: ([*fields, *spec["traces"]], spec["layout"]) for table, spec in tables.items()}
+    schemas |= {table: (feedback_fields, spec["layout"]) for table, spec in feedback_tables.items()}
+    return {
+        table: [Column(f["name"], f["type"], f.get("mode") == "REPEATED") for f in schema]
+        + [Column(key, kind) for key, kind in _LAYOUT_KEY.findall(layout)]
+        for table, (schema, layout) in schemas.items()
+    }
 
 
 def views(hcl: dict) -> dict[str, str]:
@@ -210,3 +216,43 @@ _BIGQUERY_TYPES = {
     "TIME": "TIME",
     "JSON": "JSON",
 }
+
+
+# ---- the answer a view must give, from the files ----------------------------------------------------------------
+def served_quality_by_hand(predictions: list[dict], feedback: list[dict]) -> dict[tuple[str, str], dict]:
+    """What the view served_quality must answer, computed in Python from the lines themselves (prediction records
+    and feedback rows): each (feedback message, item) once, judged by its item's latest prediction at or before the
+    feedback's event time, counted per model version and label."""
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text)
+
+    judged = []
+    for key in sorted({(row["message_id"], row["id"]) for row in feedback}):
+        row = next(r for r in feedback if (r["message_id"], r["id"]) == key)
+        served = [p for p in predictions if p["id"] == row["id"] and at(p["predicted_at"]) <= at(row["event_time"])]
+        if served:
+            latest = max(served, key=lambda p: (p["predicted_at"], p.get("message_id") or p.get("request_id")))
+            judged.append((latest["model_version"], set(row["labels"]), set(latest["labels"])))
+    per_version = {version: sum(1 for v, _, _ in judged if v == version) for version, _, _ in judged}
+    answer: dict[tuple[str, str], dict] = {}
+    for version, confirmed, predicted in judged:
+        for label in confirmed | predicted:
+            counts = answer.setdefault((version, label), {"tp": 0, "fp": 0, "fn": 0, "rows": per_version[version]})
+            counts["tp" if label in confirmed & predicted else "fp" if label in predicted else "fn"] += 1
+    return answer
+
+
+def served_quality_agrees(rows: list[dict], expected: dict[tuple[str, str], dict]) -> bool:
+    """Whether the documented served-quality query's rows (precision and recall rounded to 3) are `expected`."""
+    if {(r["model_version"], r["label"]) for r in rows} != set(expected):
+        return False
+    for row in rows:
+        counts = expected[(row["model_version"], row["label"])]
+        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+        found = (row["feedback_rows"], row["true_positives"], row["false_positives"], row["false_negatives"])
+        precision = round(tp / (tp + fp), 3) if tp + fp else None
+        recall = round(tp / (tp + fn), 3) if tp + fn else None
+        if found != (counts["rows"], tp, fp, fn) or (row["precision"], row["recall"]) != (precision, recall):
+            return False
+    return True

@@ -1,6 +1,7 @@
 """`saikika query` runs each query of docs/bigquery.md on predictions the product wrote itself, and each answer is
-the one the files hold: items published to the local stack (the event path, `predictions/dt=DAY/...`) and two Beam
-batch runs over one catalogue with two model versions, put where batch runs write them (`batch/dt=DAY/run=RUN/`)."""
+the one the files hold: items published to the local stack (the event path, `predictions/dt=DAY/...`), two Beam
+batch runs over one catalogue with two model versions, put where batch runs write them (`batch/dt=DAY/run=RUN/`),
+and feedback published to the stack's feedback topic (the feedback function's objects, compacted or not)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from saikika.cloud import batch_pipeline
 from saikika.core import jsonl, objects
 from saikika.model import artifact, catalogue, training
 from tests import googlesql
-from tests.integration.helpers import publish, saikika_cli, today, wait_for_prediction_lines, wait_until
+from tests.integration.helpers import (
+    feedback_rows,
+    publish,
+    saikika_cli,
+    today,
+    wait_for_prediction_lines,
+    wait_until,
+)
 
 pytestmark = pytest.mark.emulators
 DOC = googlesql.ROOT / "docs" / "bigquery.md"
@@ -66,7 +74,7 @@ def query(stack, sql: str) -> list[dict]:
 
 
 def test_every_query_of_the_page_is_checked_here():
-    assert len([s for s in googlesql.documented_statements() if s.path == DOC]) == 3
+    assert len([s for s in googlesql.documented_statements() if s.path == DOC]) == 4
 
 
 def test_labels_of_one_item_come_from_the_newest_prediction_of_either_path(stack, written):
@@ -135,3 +143,53 @@ def test_items_whose_labels_changed_between_two_versions(stack, written):
     expected = {(i, old[i], new[i]) for i in old if old[i] != new[i]}
     assert {(r["id"], r["old_labels"], r["new_labels"]) for r in rows} == expected
     assert expected, "the two versions should disagree on some item, or this checks nothing"
+
+
+def _lines(bucket, prefix: str) -> list[dict]:
+    return [
+        json.loads(line)
+        for blob in bucket.list_blobs(prefix=prefix)
+        if blob.name.endswith(".jsonl")
+        for line in blob.download_as_text().splitlines()
+        if line.strip()
+    ]
+
+
+def test_served_quality_judges_the_published_feedback_against_what_was_served(
+    stack, written, publisher, storage_client, predictions_bucket
+):
+    """Feedback on items the event path predicted (half confirming what was served, half correcting it), through
+    the feedback function: the view's counts are the ones the files give, wherever the rows are (a retrain run may
+    have compacted them meanwhile), with every other test's predictions and feedback in the stack beside them."""
+    data_bucket = storage_client.bucket(stack.env["SAIKIKA_DATA_BUCKET"])
+    served = {line["id"]: line["labels"] for line in written["event"]}
+    confirming = [item for item in written["items"] if served[item.id]][:4]
+    correcting = [item for item in written["items"] if item not in confirming][:4]
+    labels = {item.id: served[item.id] for item in confirming} | {
+        item.id: [f"corrected-{n}"] for n, item in enumerate(correcting)
+    }
+    sent = [
+        {**{k: v for k, v in item.to_json().items() if k != "labels"}, "labels": labels[item.id]}
+        for item in confirming + correcting
+    ]
+    message_id = publish(stack, publisher, json.dumps({"items": sent}).encode(), topic="feedback")
+    assert len(feedback_rows(data_bucket, message_id)) == 8
+    sql = documented("served_quality")
+
+    def agreed():
+        def held():
+            return (
+                _lines(predictions_bucket, "predictions/"),
+                _lines(data_bucket, objects.FEEDBACK_FOLDER) + _lines(data_bucket, objects.COMPACTED_PREFIX),
+            )
+
+        before = held()
+        rows = query(stack, sql)
+        expected = googlesql.served_quality_by_hand(*before)
+        return rows if held() == before and googlesql.served_quality_agrees(rows, expected) else None
+
+    rows = wait_until("served quality to match the files", agreed, timeout_s=90, every_s=2)
+    corrected = [r for r in rows if r["label"].startswith("corrected-")]
+    assert len(corrected) == 4 and all(r["false_negatives"] == 1 and r["true_positives"] == 0 for r in corrected)
+    versions = {line["model_version"] for line in written["event"]}  # the champion(s) that served the event path
+    assert any(r["model_version"] in versions and r["true_positives"] >= 1 for r in rows)

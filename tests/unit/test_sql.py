@@ -29,14 +29,28 @@ def test_every_documented_and_deployed_statement_is_valid_googlesql(front_end):
 def test_the_catalog_holds_the_tables_and_the_view_the_docs_name(front_end):
     assert front_end.table_names() == [
         "PROJECT.saikika.batch_predictions",
+        "PROJECT.saikika.feedback",
+        "PROJECT.saikika.feedback_compacted",
         "PROJECT.saikika.latest_predictions",
         "PROJECT.saikika.predictions",
+        "PROJECT.saikika.served_quality",
     ]
     columns = {
         c.name: c.column.type
         for c in front_end.analyze("SELECT * FROM `PROJECT.saikika.batch_predictions`").output_column_list
     }
     assert list(columns)[-2:] == ["dt", "run"]  # the hive partition keys, as the external table exposes them
+    quality = front_end.analyze("SELECT * FROM `PROJECT.saikika.served_quality`").output_column_list
+    assert [c.name for c in quality] == [
+        "model_version",
+        "label",
+        "feedback_rows",
+        "true_positives",
+        "false_positives",
+        "false_negatives",
+        "precision",
+        "recall",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -63,6 +77,8 @@ def test_every_sql_block_is_found_with_its_line():
     readme = next(s for s in googlesql.documented_statements() if "UNNEST(labels) AS label" in s.sql)
     lines = readme.path.read_text(encoding="utf-8").splitlines()
     assert lines[readme.line - 2] == "```sql" and lines[readme.line - 1] == readme.sql.splitlines()[0]
-    [view] = googlesql.terraform_statements()
-    assert "`PROJECT.saikika.predictions`" in view.sql and "${" not in view.sql
-    assert view.sql == googlesql.views(terraform_hcl.load())["latest_predictions"]
+    latest, served = googlesql.terraform_statements()
+    assert "`PROJECT.saikika.predictions`" in latest.sql and "${" not in latest.sql
+    assert latest.sql == googlesql.views(terraform_hcl.load())["latest_predictions"]
+    assert "`PROJECT.saikika.feedback_compacted`" in served.sql and "INTERVAL 90 DAY" in served.sql
+    assert served.sql == googlesql.views(terraform_hcl.load())["served_quality"]

@@ -244,6 +244,47 @@ def test_bigquery_tables_read_exactly_the_objects_the_code_writes(hcl):
     assert set(records.prediction("i", [], {}, "v", "t", run_id="r")) == set(records.FIELDS) | {"run_id"}
 
 
+def test_the_feedback_tables_read_the_feedback_rows_and_nothing_else(hcl):
+    """Loose feedback and compacted shards, each as its own table over the data bucket; never the manifest, base
+    data, run records or another table's objects. The schema names every field a feedback row has."""
+    from datetime import datetime
+
+    from saikika.core import objects
+    from saikika.core.events import PubSubMessage
+    from saikika.core.items import Item
+    from saikika.handlers.feedback import feedback_records
+
+    day = datetime(2026, 11, 29, tzinfo=UTC)
+    tables = unwrap(local(hcl, "feedback_tables"))
+    config = unwrap(resources(hcl, "google_bigquery_table")["feedback"]["external_data_configuration"])
+    hive = unwrap(config["hive_partitioning_options"])
+    assert hive["require_partition_filter"] is True and hive["mode"] == "CUSTOM"
+    written = {
+        "feedback": [objects.feedback(day, "123")],
+        "feedback_compacted": [objects.compacted_shard("2026-11-29", day, "ab" * 32)],
+    }
+    never = [
+        objects.COMPACTION_MANIFEST,
+        objects.base_training("catalogue.jsonl"),
+        objects.retrain_run(day),
+        objects.retrain_pending("training/feedback/dt=2026-11-29/1.jsonl", 1, day),
+        "eval/holdout.jsonl",
+    ]
+    for key, table in tables.items():
+        uri = unwrap(config["source_uris"]).replace("${each.value.prefix}", table["prefix"])
+        prefix = hive["source_uri_prefix"].replace("${each.value.prefix}", table["prefix"])
+        prefix = prefix.replace("${each.value.layout}", table["layout"])
+        assert uri.startswith("gs://${google_storage_bucket.data.name}/")
+        for name in written[key]:
+            assert _matches(uri, name) and re.match(_layout_regex(prefix), name), (key, name)
+        for other in [n for k, names in written.items() if k != key for n in names] + never:
+            assert not _matches(uri, other), (key, other)
+    fields = {f["name"] for f in unwrap(local(hcl, "feedback_fields"))}
+    message = PubSubMessage("1", b"", day, {"source": "moderation"})
+    [row] = feedback_records([Item("i", title="t", tags=("x",), labels=("a",))], message, day)
+    assert set(row) == fields
+
+
 def test_the_latest_view_reads_both_tables_within_a_partition_bound(hcl):
     view = unwrap(unwrap(resources(hcl, "google_bigquery_table")["latest_predictions"]["view"])["query"])
     assert 'google_bigquery_table.predictions["predictions"]' in view

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from saikika.cloud import gcs, rejected_store
 from saikika.core import jsonl, logs, objects, rows
 from saikika.core.events import PubSubMessage
-from saikika.core.items import parse_message
+from saikika.core.items import Item, parse_message
 from saikika.core.settings import Settings
 
 log = logging.getLogger("saikika.feedback")
@@ -37,20 +37,7 @@ class FeedbackRecorder:
         data_name = None
         if parsed.items:
             data_name = objects.feedback(message.publish_time, message.id)
-            # Pub/Sub does not tell a subscriber who published: keep what the publisher says of itself.
-            source = {"source": message.attributes["source"]} if "source" in message.attributes else {}
-            # The row's event time is the message's publish time: a late or redelivered old correction never
-            # overrides a newer one (saikika.core.rows.precedence).
-            records = [
-                {
-                    **item.to_json(),
-                    rows.EVENT_TIME_FIELD: message.publish_time.isoformat(),
-                    "message_id": message.id,
-                    "received_at": now.isoformat(),
-                    **source,
-                }
-                for item in parsed.items
-            ]
+            records = feedback_records(parsed.items, message, now)
             duplicate |= not gcs.create_only(self.data_bucket, data_name, jsonl.dumps(records), jsonl.CONTENT_TYPE)
         logs.event(
             log,
@@ -66,3 +53,21 @@ class FeedbackRecorder:
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return data_name
+
+
+def feedback_records(items: list[Item], message: PubSubMessage, received: datetime) -> list[dict]:
+    """The training rows of one feedback message, as written under `training/feedback/` (and read by BigQuery's
+    `feedback` tables): each item with its labels, the message's publish time as its event time (a late or
+    redelivered old correction never overrides a newer one, saikika.core.rows.precedence), the message id, when it
+    was received and, if the publisher said so, its `source` (Pub/Sub does not tell a subscriber who published)."""
+    source = {"source": message.attributes["source"]} if "source" in message.attributes else {}
+    return [
+        {
+            **item.to_json(),
+            rows.EVENT_TIME_FIELD: message.publish_time.isoformat(),
+            "message_id": message.id,
+            "received_at": received.isoformat(),
+            **source,
+        }
+        for item in items
+    ]

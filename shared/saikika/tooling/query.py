@@ -1,8 +1,10 @@
-"""`saikika query 'SQL'`: a documented BigQuery query, run locally with DuckDB over the predictions files.
+"""`saikika query 'SQL'`: a documented BigQuery query, run locally with DuckDB over the predictions and feedback files.
 
 The files are laid out as BigQuery's external tables see them (terraform/bigquery.tf): `predictions` reads
-`predictions/**.jsonl` with the hive key `dt`, `batch_predictions` reads `batch/**.jsonl` with `dt` and `run`, and
-`latest_predictions` is the view, defined by its own query. The SQL is translated from BigQuery's dialect by
+`predictions/**.jsonl` with the hive key `dt`, `batch_predictions` reads `batch/**.jsonl` with `dt` and `run` (the
+predictions bucket); `feedback` reads `training/feedback/**.jsonl` and `feedback_compacted` `compacted/**.jsonl`,
+both with `dt` (the data bucket); `latest_predictions` and `served_quality` are the views, defined by their own
+queries. The SQL is translated from BigQuery's dialect by
 sqlglot and the tables are matched by name (`PROJECT.saikika.predictions` or just `predictions`), so an analyst can
 try a query on a folder, a bucket or the local stack before paying for it in BigQuery. Not checked here: BigQuery's
 required partition filter, and GoogleSQL validity itself (`make test` checks the documented queries with ZetaSQL).
@@ -32,23 +34,49 @@ RECORD_COLUMNS = {
 }
 
 
+# A feedback row (saikika.handlers.feedback.feedback_records) as DuckDB types: terraform's feedback_fields.
+FEEDBACK_COLUMNS = {
+    "id": "VARCHAR",
+    "title": "VARCHAR",
+    "description": "VARCHAR",
+    "tags": "VARCHAR[]",
+    "labels": "VARCHAR[]",
+    "event_time": "TIMESTAMPTZ",
+    "message_id": "VARCHAR",
+    "received_at": "TIMESTAMPTZ",
+    "source": "VARCHAR",
+}
+PREDICTIONS, DATA = "predictions", "data"  # the bucket a table's objects are in
+
+
 @dataclass(frozen=True)
 class ExternalTable:
-    """One BigQuery external table over the predictions bucket: where its files are and how they partition."""
+    """One BigQuery external table over a bucket: which bucket, where its files are and how they partition."""
 
+    bucket: str
     prefix: str
-    traces: tuple[str, ...]
+    fields: tuple[tuple[str, str], ...]
     hive_keys: dict[str, str]
 
     def columns(self) -> dict[str, str]:
-        return {**RECORD_COLUMNS, **dict.fromkeys(self.traces, "VARCHAR")}
+        return dict(self.fields)
+
+
+def _predictions_table(prefix: str, traces: tuple[str, ...], hive_keys: dict[str, str]) -> ExternalTable:
+    fields = (*RECORD_COLUMNS.items(), *((trace, "VARCHAR") for trace in traces))
+    return ExternalTable(PREDICTIONS, prefix, fields, hive_keys)
 
 
 TABLES = {
     # The event path's `predictions/dt=DAY/<message id>.jsonl` (saikika.core.objects.predictions) and the online
     # path's sampled requests beside them (objects.http_predictions).
-    "predictions": ExternalTable("predictions/", ("message_id", "request_id"), {"dt": "DATE"}),
-    "batch_predictions": ExternalTable(objects.BATCH_OUTPUT_PREFIX, ("run_id",), {"dt": "DATE", "run": "VARCHAR"}),
+    "predictions": _predictions_table("predictions/", ("message_id", "request_id"), {"dt": "DATE"}),
+    "batch_predictions": _predictions_table(objects.BATCH_OUTPUT_PREFIX, ("run_id",), {"dt": "DATE", "run": "VARCHAR"}),
+    # Feedback, loose (objects.feedback) and folded by retrain runs into daily shards (objects.compacted_shard).
+    "feedback": ExternalTable(DATA, objects.FEEDBACK_FOLDER, tuple(FEEDBACK_COLUMNS.items()), {"dt": "DATE"}),
+    "feedback_compacted": ExternalTable(
+        DATA, objects.COMPACTED_PREFIX, tuple(FEEDBACK_COLUMNS.items()), {"dt": "DATE"}
+    ),
 }
 # The view latest_predictions, in BigQuery's dialect, as terraform deploys it with the default 90-day window
 # (a unit test compares it with terraform's). `{dataset}` is filled with the dataset the query names.
@@ -72,6 +100,64 @@ WHERE newest = 1
 """
 
 
+# The view served_quality, as terraform deploys it with the default 90-day window (a unit test compares them).
+SERVED_QUALITY_DAYS = 90
+SERVED_QUALITY = """
+WITH feedback_rows AS (
+  SELECT id, labels, event_time, message_id,
+    ROW_NUMBER() OVER (PARTITION BY message_id, id ORDER BY received_at) AS copy
+  FROM (
+    SELECT id, labels, event_time, message_id, received_at
+    FROM `{dataset}.feedback`
+    WHERE dt >= DATE_SUB(CURRENT_DATE(), INTERVAL {days} DAY)
+    UNION ALL
+    SELECT id, labels, event_time, message_id, received_at
+    FROM `{dataset}.feedback_compacted`
+    WHERE dt >= DATE_SUB(CURRENT_DATE(), INTERVAL {days} DAY)
+  )
+),
+judged AS (
+  SELECT feedback_row.message_id, feedback_row.id, feedback_row.labels AS confirmed,
+    served.labels AS predicted, served.model_version,
+    ROW_NUMBER() OVER (
+      PARTITION BY feedback_row.message_id, feedback_row.id
+      ORDER BY served.predicted_at DESC, COALESCE(served.message_id, served.request_id) DESC
+    ) AS newest
+  FROM feedback_rows AS feedback_row
+  JOIN `{dataset}.predictions` AS served
+    ON served.id = feedback_row.id AND served.predicted_at <= feedback_row.event_time
+  WHERE feedback_row.copy = 1
+    AND served.dt >= DATE_SUB(CURRENT_DATE(), INTERVAL {days} DAY)
+),
+label_rows AS (
+  SELECT model_version, message_id, id, label,
+    LOGICAL_OR(is_confirmed) AS confirmed, LOGICAL_OR(is_predicted) AS predicted
+  FROM (
+    SELECT model_version, message_id, id, label, TRUE AS is_confirmed, FALSE AS is_predicted
+    FROM judged, UNNEST(confirmed) AS label
+    WHERE newest = 1
+    UNION ALL
+    SELECT model_version, message_id, id, label, FALSE AS is_confirmed, TRUE AS is_predicted
+    FROM judged, UNNEST(predicted) AS label
+    WHERE newest = 1
+  )
+  GROUP BY model_version, message_id, id, label
+),
+versions AS (
+  SELECT model_version, COUNT(*) AS feedback_rows FROM judged WHERE newest = 1 GROUP BY model_version
+)
+SELECT label_rows.model_version, label, versions.feedback_rows,
+  COUNTIF(confirmed AND predicted) AS true_positives,
+  COUNTIF(predicted AND NOT confirmed) AS false_positives,
+  COUNTIF(confirmed AND NOT predicted) AS false_negatives,
+  SAFE_DIVIDE(COUNTIF(confirmed AND predicted), COUNTIF(predicted)) AS precision,
+  SAFE_DIVIDE(COUNTIF(confirmed AND predicted), COUNTIF(confirmed)) AS recall
+FROM label_rows
+JOIN versions ON versions.model_version = label_rows.model_version
+GROUP BY label_rows.model_version, label, versions.feedback_rows
+"""
+
+
 class QueryError(click.ClickException):
     """A query that cannot run locally; the message says why and what to do."""
 
@@ -80,7 +166,11 @@ def latest_predictions_sql(dataset: str = "PROJECT.saikika", days: int = LATEST_
     return LATEST_PREDICTIONS.format(dataset=dataset, days=days).strip()
 
 
-VIEWS = {"latest_predictions": latest_predictions_sql()}
+def served_quality_sql(dataset: str = "PROJECT.saikika", days: int = SERVED_QUALITY_DAYS) -> str:
+    return SERVED_QUALITY.format(dataset=dataset, days=days).strip()
+
+
+VIEWS = {"latest_predictions": latest_predictions_sql(), "served_quality": served_quality_sql()}
 
 
 def _require_extra() -> None:
@@ -149,14 +239,16 @@ def _empty(columns: dict[str, str]) -> str:
     return "SELECT " + ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in columns.items()) + " WHERE false"
 
 
-def open_database(root: Path):
-    """An in-memory DuckDB with the tables and views over the predictions under `root`, laid out as in the bucket."""
+def open_database(root: Path, data_root: Path | None = None):
+    """An in-memory DuckDB with the tables and views over the predictions under `root` and the feedback under
+    `data_root` (default: `root` too; the two buckets' prefixes never collide), laid out as in the buckets."""
     import duckdb
 
     database = duckdb.connect()
     database.execute("SET TimeZone = 'UTC'")
+    roots = {PREDICTIONS: root, DATA: data_root or root}
     for name, table in TABLES.items():
-        folder = root / table.prefix
+        folder = roots[table.bucket] / table.prefix
         if any(folder.glob("**/*.jsonl")):
             # The `.jsonl` glob is the external table's source URI: `_SUCCESS` and `_RUN.json` are never read.
             source = (
@@ -180,12 +272,13 @@ def _struct(mapping: dict[str, str]) -> str:
     return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in mapping.items()) + "}"
 
 
-def run(sql: str, root: Path) -> tuple[list[str], list[dict]]:
-    """(column names, rows as JSON-ready dicts) of a BigQuery query over the predictions under `root`."""
+def run(sql: str, root: Path, data_root: Path | None = None) -> tuple[list[str], list[dict]]:
+    """(column names, rows as JSON-ready dicts) of a BigQuery query over the predictions under `root` and the
+    feedback under `data_root` (default `root`)."""
     import duckdb
 
     tables_named(sql)  # an unknown table is named as the query wrote it, not as DuckDB's catalog error
-    database = open_database(root)
+    database = open_database(root, data_root)
     try:
         cursor = database.execute(to_duckdb(sql))
     except duckdb.Error as exc:
@@ -215,7 +308,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
 
 
-def download(bucket_name: str, prefixes: set[str], into: Path, project: str) -> int:
+def download(bucket_name: str, prefixes: set[str], into: Path, project: str, role: str = PREDICTIONS) -> int:
     """Copy the `.jsonl` objects under `prefixes` of a bucket into `into`, keeping their names. Returns how many."""
     import requests
     from google.api_core import exceptions as gexc
@@ -237,7 +330,8 @@ def download(bucket_name: str, prefixes: set[str], into: Path, project: str) -> 
                     blob.download_to_filename(str(target), timeout=patience.timeout, retry=patience.retry)
                     copied += 1
     except gexc.NotFound:
-        raise QueryError(f"no bucket gs://{bucket_name}: check --predictions or SAIKIKA_PREDICTIONS_BUCKET") from None
+        option, variable = _SOURCES[role]
+        raise QueryError(f"no bucket gs://{bucket_name}: check {option} or {variable}") from None
     except (requests.ConnectionError, gexc.RetryError, *gcs.TRANSIENT_ERRORS) as exc:
         where = os.environ.get("STORAGE_EMULATOR_HOST", "storage.googleapis.com")
         raise QueryError(
@@ -246,26 +340,52 @@ def download(bucket_name: str, prefixes: set[str], into: Path, project: str) -> 
     return copied
 
 
-def _bucket_source(predictions: str | None, state_dir: Path) -> tuple[str, str]:
+# Where each bucket's objects come from: the command's option and the setting naming the bucket.
+_SOURCES = {PREDICTIONS: ("--predictions", "SAIKIKA_PREDICTIONS_BUCKET"), DATA: ("--data", "SAIKIKA_DATA_BUCKET")}
+
+
+def _bucket_source(given: str | None, role: str, state_dir: Path) -> tuple[str, str]:
     """(bucket, project) of a gs:// source, or of the settings: the environment's, else the local stack's file."""
-    if predictions:
-        bucket = predictions[len("gs://") :].strip("/")
+    option, variable = _SOURCES[role]
+    if given:
+        bucket = given[len("gs://") :].strip("/")
         if "/" in bucket:
-            raise QueryError(
-                f"--predictions {predictions}: give the bucket (gs://BUCKET), the tables' folders are fixed"
-            )
+            raise QueryError(f"{option} {given}: give the bucket (gs://BUCKET), the tables' folders are fixed")
         return bucket, os.environ.get("GOOGLE_CLOUD_PROJECT", "local")
     env_file = state_dir / "local.env"
-    if not os.environ.get("SAIKIKA_PREDICTIONS_BUCKET") and env_file.is_file():
+    if not os.environ.get(variable) and env_file.is_file():
         for key, value in read_env_file(env_file).items():
             os.environ.setdefault(key, value)  # this process's own environment: the client reads the emulator host
-    bucket = os.environ.get("SAIKIKA_PREDICTIONS_BUCKET")
+    bucket = os.environ.get(variable)
     if not bucket:
         raise QueryError(
-            f"no predictions to query: give --predictions FOLDER or gs://BUCKET, or start the local stack "
+            f"no {role} to query: give {option} FOLDER or gs://BUCKET, or start the local stack "
             f"(`saikika local up`, which writes {env_file})"
         )
     return bucket, os.environ.get("GOOGLE_CLOUD_PROJECT", "local")
+
+
+def _roots(sql: str, sources: dict[str, str | None], state_dir: Path, scratch: Path) -> dict[str, Path]:
+    """Each bucket's folder: a given folder, or what the query reads downloaded from its bucket into `scratch`.
+    A folder given for the predictions serves the feedback too unless --data says otherwise (the two buckets'
+    prefixes never collide)."""
+    needed = files_needed(sql)
+    roots: dict[str, Path] = {}
+    for role, given in sources.items():
+        option = _SOURCES[role][0]
+        if role == DATA and given is None and PREDICTIONS in roots and roots[PREDICTIONS] != scratch / PREDICTIONS:
+            roots[role] = roots[PREDICTIONS]
+        elif given and not given.startswith("gs://"):
+            roots[role] = Path(given)
+            if not roots[role].is_dir():
+                raise QueryError(f"{option} {given}: no such folder (or give gs://BUCKET)")
+        else:
+            roots[role] = scratch / role
+            prefixes = {TABLES[name].prefix for name in needed if TABLES[name].bucket == role}
+            if prefixes:
+                bucket, project = _bucket_source(given, role, state_dir)
+                download(bucket, prefixes, roots[role], project, role)
+    return roots
 
 
 def _print(columns: list[str], rows: list[dict], output_format: str) -> None:
@@ -290,20 +410,18 @@ def _print(columns: list[str], rows: list[dict], output_format: str) -> None:
     help="A folder holding predictions/ and batch/ as in the bucket, or gs://BUCKET. Default: the local stack's "
     "predictions bucket (SAIKIKA_PREDICTIONS_BUCKET, else .saikika/local.env).",
 )
+@click.option(
+    "--data",
+    help="A folder holding training/feedback/ and compacted/ as in the data bucket, or gs://BUCKET. Default: the "
+    "--predictions folder if one is given, else the local stack's data bucket (SAIKIKA_DATA_BUCKET).",
+)
 @click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".saikika"), show_default=True)
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def query_command(sql: str, predictions: str | None, state_dir: Path, output_format: str) -> None:
-    """Run a BigQuery query on the predictions locally (DuckDB): tables predictions, batch_predictions and the
-    view latest_predictions, as PROJECT.saikika.NAME or NAME."""
-    if predictions and not predictions.startswith("gs://"):
-        root = Path(predictions)
-        if not root.is_dir():
-            raise QueryError(f"--predictions {predictions}: no such folder (or give gs://BUCKET)")
-        columns, rows = run(sql, root)
-    else:
-        bucket, project = _bucket_source(predictions, state_dir)
-        prefixes = {TABLES[name].prefix for name in files_needed(sql)}
-        with tempfile.TemporaryDirectory(prefix="saikika-query-") as folder:
-            download(bucket, prefixes, Path(folder), project)
-            columns, rows = run(sql, Path(folder))
+def query_command(sql: str, predictions: str | None, data: str | None, state_dir: Path, output_format: str) -> None:
+    """Run a BigQuery query on the predictions and feedback locally (DuckDB): tables predictions, batch_predictions,
+    feedback, feedback_compacted and the views latest_predictions and served_quality, as PROJECT.saikika.NAME or
+    NAME."""
+    with tempfile.TemporaryDirectory(prefix="saikika-query-") as folder:
+        roots = _roots(sql, {PREDICTIONS: predictions, DATA: data}, state_dir, Path(folder))
+        columns, rows = run(sql, roots[PREDICTIONS], roots[DATA])
     _print(columns, rows, output_format)
