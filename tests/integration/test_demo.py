@@ -34,7 +34,8 @@ def test_the_demo_tells_the_whole_loop(demo_run):
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     story = done.stdout + done.stderr
     assert "Traceback" not in story
-    for told in ("v2 = ", "decision: ", "v2 report: "):
+    # The story, then the loop's health table as `saikika status` prints it.
+    for told in ("v2 = ", "decision: ", "v2 report: ", "monitoring/health.json", "failed runs in a row"):
         assert told in story, story[-4000:]
 
 

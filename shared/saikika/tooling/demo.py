@@ -165,6 +165,7 @@ def run(state_dir: Path) -> None:
         show_the_decision(demo, decision, copy_the_report(demo, decision["version"]))
         if decision["outcome"] == "promoted":
             predict_after_the_hot_swap(demo, float(fast_loop["SAIKIKA_MODEL_TTL_S"]))
+        show_the_loop_health(demo)
         write_the_monitoring_page(demo)
         demo.step("Shutting down")
     console.print(f"\n[bold green]Demo finished in {time.perf_counter() - started:.0f} s[/]")
@@ -336,6 +337,22 @@ def predict_after_the_hot_swap(demo: Demo, model_ttl_s: float) -> None:
     records = predict_and_show(demo, newer, "Predictions after the swap")
     versions = {record["model_version"] for record in records}
     demo.console.print(f"  served by: {', '.join(sorted(versions))}")
+
+
+def show_the_loop_health(demo: Demo) -> None:
+    """What `saikika status` prints: the health a retrain tick wrote after the demo's run (the tick comes every
+    second here, every minute in the cloud)."""
+    from saikika.tooling.cli.status import health_table
+
+    demo.step("The loop's health (saikika status)")
+    since = datetime.now(UTC).isoformat()
+
+    def fresh() -> dict | None:
+        found = gcs.read_json(demo.models_bucket, objects.HEALTH_OBJECT)
+        return found[0] if found and found[0].get("checked_at", "") >= since else None
+
+    health = wait_until("a retrain tick to write the loop's health", fresh, timeout_s=60, every_s=0.5)
+    demo.console.print(health_table(health, f"gs://{demo.models_bucket.name}/{objects.HEALTH_OBJECT}"))
 
 
 def write_the_monitoring_page(demo: Demo) -> None:

@@ -40,11 +40,11 @@ def status(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(health, ensure_ascii=False, indent=2))
     else:
-        Console().print(_table(health, f"gs://{bucket.name}/{objects.HEALTH_OBJECT}"))
+        Console().print(health_table(health, f"gs://{bucket.name}/{objects.HEALTH_OBJECT}"))
     sys.exit(EXIT_CODES.get(health.get("status"), 1))
 
 
-def _table(health: dict, where: str) -> Table:
+def health_table(health: dict, where: str) -> Table:
     table = Table(title=where, show_header=False)
     table.add_column("", style="bold", no_wrap=True)
     table.add_column("")
