@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from saikika.tooling.cli.common import console
@@ -41,8 +42,7 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
     started = time.perf_counter()
     config = _training_config(word_vectors)
     trained, invalid, mode = _train_rows(data, in_memory_rows, config)
-    if invalid:
-        console.print(f"[yellow]{len(invalid)} invalid row(s) skipped[/]; first: {invalid[0]}")
+    _report_invalid(invalid)
     files = training.serialize(
         trained,
         extra={
@@ -60,6 +60,21 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
         f"tuning-split top-1 {m['top1_accuracy']:.4f}, micro F1 {m['micro_f1']:.4f}, macro F1 {m['macro_f1']:.4f}, "
         f"{len(data_bytes) / 1e6:.1f} MB → {out}"
     )
+
+
+def _report_invalid(invalid: list[dict], shown: int = 10) -> None:
+    """The rows skipped, counted, with where they are (file and line numbers) and the first one's reason."""
+    if not invalid:
+        return
+    where: dict[str, list[str]] = {}
+    for row in invalid[:shown]:
+        where.setdefault(row["source"], []).append(str(row["line"]))
+    places = "; ".join(
+        f"{source} line{'s' if len(lines) > 1 else ''} {', '.join(lines)}" for source, lines in where.items()
+    )
+    more = f" and {len(invalid) - shown} more" if len(invalid) > shown else ""
+    details = escape(f"{places}{more} (first: {invalid[0]['error']})")
+    console.print(f"[yellow]{len(invalid)} invalid row(s) skipped[/]: {details}", highlight=False)
 
 
 def _training_config(word_vectors: Path | None):
@@ -130,6 +145,7 @@ def evaluate(model_dir: Path, data: tuple[str, ...], out: Path | None) -> None:
     rows = data_files.load_rows(data)
     result = evaluation.evaluate(loaded, rows.items)
     result["invalid_rows"] = len(rows.invalid)
+    _report_invalid(rows.invalid)
     result["model_version"] = loaded.version
     table = Table(title=f"{loaded.version} on {result['rows']} rows")
     for column in ("label", "precision", "recall", "F1", "support"):
@@ -148,6 +164,7 @@ def evaluate(model_dir: Path, data: tuple[str, ...], out: Path | None) -> None:
         f"macro F1 {result['macro_f1']:.4f}"
     )
     if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
