@@ -53,7 +53,7 @@ SERVING = Patience(timeout=(2, 3), retry=DEFAULT_RETRY.with_timeout(4))
 
 # What a person waiting at a command line can afford: a short connect timeout and a retry deadline of a few
 # seconds, then a sentence (the default policy retries a refused connection for two minutes).
-INTERACTIVE = Patience(timeout=(2, 10), retry=DEFAULT_RETRY.with_timeout(5))
+INTERACTIVE = Patience(timeout=(2, 10), retry=DEFAULT_RETRY.with_timeout(3))
 
 PUBLIC_ENDPOINT = "https://storage.googleapis.com"
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -13,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from saikika.tooling.cli.common import console
+from saikika.tooling.cli.common import console, progress_bars
 from saikika.tooling.explain_command import explain
 
 
@@ -105,30 +103,12 @@ def _train_rows(data: tuple[str, ...], in_memory_rows: int, config):
         invalid_per_pass.append([])
         return data_files.iter_items(data, invalid_per_pass[-1])
 
-    with _progress_bars() as report:
+    with progress_bars() as report:
         try:
             result = training.train_from(items, in_memory_rows, progress=report, config=config)
         except training.TrainingDataError as exc:
             raise click.ClickException(str(exc)) from exc
     return result.model, invalid_per_pass[-1], result.mode
-
-
-@contextmanager
-def _progress_bars() -> Iterator[Callable[[str, int, int], None]]:
-    """A training progress callback (stage, done, total) that draws one bar per stage."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total or None)
-            progress.update(tasks[stage], completed=done)
-
-        yield report
 
 
 @click.command()
