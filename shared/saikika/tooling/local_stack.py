@@ -229,6 +229,8 @@ class LocalStack:
     ack_deadline_s: int = 60
     # The retrain tick, as Cloud Scheduler sends it in the cloud (terraform: every minute).
     retrain_tick_s: float = 60.0
+    # Told each component as it answers ("the Pub/Sub emulator at …"): `saikika local up` prints them.
+    on_started: Callable[[str], None] = field(default=lambda _component: None, repr=False)
     env: dict[str, str] = field(default_factory=dict, init=False)
     _children: ProcessGroups = field(init=False)
     _saved_environ: ExitStack = field(default_factory=ExitStack, init=False)  # closed: os.environ restored
@@ -259,8 +261,10 @@ class LocalStack:
         self._saved_environ.enter_context(self.client_environment())
         start_pubsub_emulator(self._children, pubsub_host, self.project)
         create_topics(self.publisher(), self.project, _topics(self.functions))
+        self.on_started(f"the Pub/Sub emulator at {pubsub_host}")
         start_fake_gcs(self._children, gcs_url, self.project, pubsub_host)
         create_buckets(self.storage_client())
+        self.on_started(f"fake-gcs-server (Cloud Storage) at {gcs_url}")
         self._start_functions()
         self._wire_functions()
         (self.state_dir / "local.env").write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
@@ -352,6 +356,7 @@ class LocalStack:
 
     def _wait_function(self, spec: FunctionSpec) -> None:
         self._children.wait_http(spec.process_name, self.env[spec.env_key] + "/", 60, f"function {spec.name}")
+        self.on_started(f"function {spec.name} at {self.env[spec.env_key]}")
 
     def _function_env(self) -> dict[str, str]:
         return function_env(self.env, self.extra_env)

@@ -32,7 +32,9 @@ def local_up(state_dir: Path, functions_dir: Path | None) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stack = LocalStack(state_dir=state_dir, functions_dir=functions_dir)
+    stack = LocalStack(
+        state_dir=state_dir, functions_dir=functions_dir, on_started=lambda what: console.print(f"started {what}")
+    )
     try:
         stack.start()
     except StackError as exc:
