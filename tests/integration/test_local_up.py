@@ -51,9 +51,8 @@ def _live_in_sessions(session_ids: set[int]) -> list[str]:
 
 
 def test_local_up_serves_and_leaves_nothing_behind_after_sigterm(tmp_path):
-    saikika = Path(sys.executable).with_name("saikika")
     process = subprocess.Popen(
-        [str(saikika), "local", "up", "--state-dir", str(tmp_path / "state")],
+        [sys.executable, "-m", "saikika.tooling.cli", "local", "up", "--state-dir", str(tmp_path / "state")],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -74,3 +73,9 @@ def test_local_up_serves_and_leaves_nothing_behind_after_sigterm(tmp_path):
         process.wait(timeout=60)
     assert process.returncode == 0
     wait_until("every process of the stack to be gone", lambda: not _live_in_sessions(children), timeout_s=10)
+    # Each component is told as it starts, all before the line printed just before READY.
+    told = process.stderr.read().splitlines()
+    ready_at = next(n for n, line in enumerate(told) if line.startswith("environment:"))
+    for component in ("the Pub/Sub emulator", "fake-gcs-server", *(f"function {spec.name} " for spec in FUNCTIONS)):
+        started = [n for n, line in enumerate(told) if line.startswith(f"started {component}")]
+        assert started and started[0] < ready_at, (component, told)
