@@ -130,6 +130,7 @@ class _ParseLines(beam.DoFn):
                 except ItemError as exc:
                     self._read.inc()
                     self._rejected.inc()
+                    _tell("read")
                     _tell("rejected")
                     yield beam.pvalue.TaggedOutput(self.ERRORS, {"file": path, "line": number, "error": str(exc)})
                     continue

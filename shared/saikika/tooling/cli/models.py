@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from saikika.core.decisions import PROMOTED_BY_HAND, PUSHED_AND_PROMOTED, story
 from saikika.tooling.cli.common import _models_bucket, console
@@ -89,15 +89,18 @@ def models_list() -> None:
 
 
 def versions_table(title: str, rows: list[tuple[str, ...]]) -> Table:
-    """The versions as a table that fits the console: the version and figures kept whole on one line, what
-    happened and why wrapped (never cut)."""
+    """The versions (rows of ★, version, rows, micro F1, macro F1, top-1, decision, reason) as a table that fits
+    the console: the version and figures whole on one line, what happened and why below it wrapped, never cut."""
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for column in ("", "version", "rows", "micro\nF1", "macro\nF1", "top-1"):
-        table.add_column(column, no_wrap=True, justify="left" if column in ("", "version") else "right")
-    table.add_column("decision", overflow="fold", min_width=12, ratio=1)
-    table.add_column("reason", overflow="fold", min_width=12, ratio=2)
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in row))
+    table.add_column("  version", no_wrap=True)
+    for column in ("rows", "micro\nF1", "macro\nF1", "top-1"):
+        table.add_column(column, no_wrap=True, justify="right")
+    table.add_column("decision (why)", overflow="fold", min_width=16)
+    for star, version, *figures, decision, reason in rows:
+        told = Text(decision, style="bold")
+        if reason:
+            told.append(f"\n{reason}", style="italic")
+        table.add_row(f"{star or ' '} {version}", *figures, told)
     return table
 
 
