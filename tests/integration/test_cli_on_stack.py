@@ -75,3 +75,20 @@ def test_batch_with_a_model_that_is_neither_folder_nor_version_says_what_it_trie
         f"Error: no model folder nomodel/ and no version 'nomodel/' in gs://{models_bucket.name}/models/: pass a "
         "folder `saikika train --out` wrote, a version `saikika models list` shows, or champion"
     )
+
+
+def test_a_local_batch_into_the_stacks_bucket_is_quiet_and_shows_progress(stack, storage_client, tmp_path):
+    """The default path a user runs: the champion, output into the predictions bucket (Beam's GCS file system,
+    google-auth's credentials lookup): progress on stderr, none of the libraries' start-up warnings, and no
+    errors object when nothing was rejected."""
+    (tmp_path / "in.jsonl").write_text("".join(f'{{"id": "q{n}", "title": "item {n}"}}\n' for n in range(20)))
+    models = storage_client.bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
+    result = saikika(stack, models, "batch", "--input", str(tmp_path / "in.jsonl"))
+    assert result.returncode == 0, result.stderr
+    assert "items predicted" in result.stderr and "20/?" in result.stderr
+    assert "WARNING" not in result.stderr and "credentials" not in result.stderr, result.stderr
+    run_id = result.stderr.split("batch ", 1)[1].split(":", 1)[0]
+    predictions = storage_client.bucket(stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
+    written = [blob.name for blob in predictions.list_blobs() if run_id in blob.name]
+    assert any(name.endswith("_SUCCESS") for name in written)
+    assert written and not [name for name in written if "errors" in name or "rejected" in name], written

@@ -39,7 +39,12 @@ def rollback(restored: str, rolled_back: str) -> Decision:
     "version, verdict, log, expected",
     [
         # `models push --promote`: the promote function then finds it champion already; the push is what counts.
-        (V1, None, [by_hand(V1, PUSHED_AND_PROMOTED), judged(V1, Outcome.ALREADY_CHAMPION)], ("promoted by push", "")),
+        (
+            V1,
+            None,
+            [by_hand(V1, PUSHED_AND_PROMOTED), judged(V1, Outcome.ALREADY_CHAMPION, "the champion already")],
+            ("promoted by push", ""),
+        ),
         # Rejected, then made champion with `models promote`: the ★ beside it is explained.
         (
             V2,

@@ -101,8 +101,9 @@ def story(version: str, verdict: Decision | None, log: Iterable[Decision]) -> tu
     reasons: list[str] = []
     for decision in entries:
         step = _step(version, decision, bool(steps))
-        if step:
-            steps.append(step)
+        if step is None:
+            continue
+        steps.append(step)
         if decision.reason and decision.reason not in (PUSHED_AND_PROMOTED, PROMOTED_BY_HAND):
             reasons.append(decision.reason)
     return " → ".join(steps) or "not judged yet", "; ".join(dict.fromkeys(reasons))
