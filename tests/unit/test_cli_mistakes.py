@@ -142,7 +142,16 @@ def test_a_model_that_is_neither_folder_nor_version_without_settings(tmp_path):
     assert "GOOGLE_CLOUD_PROJECT is required" in line
 
 
-@pytest.mark.parametrize("args", [("models", "list"), ("models", "rollback"), ("batch", "--input", "in.jsonl")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("models", "list"),
+        ("models", "rollback"),
+        ("batch", "--input", "in.jsonl"),
+        ("batch", "--input", "gs://saikika-data/*.jsonl", "--model", ".", "--output", "out"),
+        ("train", "--data", "gs://saikika-data/catalogue.jsonl", "--out", "model"),
+    ],
+)
 def test_an_unreachable_stack_is_one_line_within_seconds(tmp_path, args):
     (tmp_path / "in.jsonl").write_text('{"id": "a", "title": "t"}\n')
     # Port 1 on localhost: nothing listens, as when `saikika local up` was stopped with local.env still sourced.

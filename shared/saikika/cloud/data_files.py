@@ -17,7 +17,9 @@ def iter_lines(location: str, project: str | None = None) -> Iterator[bytes]:
         from saikika.cloud import gcs
 
         bucket, _, name = location[5:].partition("/")
-        with gcs.client(project).bucket(bucket).blob(name).open("rb", chunk_size=4 * 1024 * 1024) as raw:
+        # A command line's input: a stopped emulator is told within seconds (StorageUnreachable).
+        blob = gcs.answering_bucket(project, bucket).blob(name)
+        with blob.open("rb", chunk_size=4 * 1024 * 1024) as raw:
             yield from raw
         return
     with Path(location).open("rb") as handle:

@@ -42,11 +42,15 @@ def batch(ctx: click.Context, input_pattern: str, output: str | None, model: str
     from saikika.cloud import batch_pipeline
     from saikika.core import objects
 
+    folder, expected = _model_folder(model)
+    if input_pattern.startswith("gs://"):
+        from saikika.cloud import gcs
+
+        gcs.answering_bucket(None, input_pattern[5:].split("/", 1)[0])  # a stopped emulator: told in seconds
     if not batch_pipeline.matched_sizes(input_pattern):
         raise click.ClickException(
             f"no file matches --input {input_pattern}: check the path (quote a pattern, as in 'items/*.jsonl')"
         )
-    folder, expected = _model_folder(model)
     run_id = f"cli-{uuid.uuid4().hex[:12]}"
     errors = None
     if output is None:
