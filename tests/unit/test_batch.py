@@ -129,6 +129,15 @@ def test_saikika_batch_command(tmp_path, catalogue_file, model_files):
     assert debugged.returncode == 0 and "apitools not found" in debugged.stderr
 
 
+def test_saikika_batch_tells_a_refused_model_in_one_line(tmp_path, catalogue_file, model_files):
+    artifact.write_dir(tmp_path / "model", model_files._replace(inference=model_files.inference[:-4] + b"evil"))
+    result = _saikika_batch(tmp_path, catalogue_file[0], tmp_path / "model")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: inference file sha256") and "does not match" in last, last
+
+
 def test_a_run_tells_its_progress_and_writes_no_errors_file_when_nothing_was_rejected(
     tmp_path, catalogue_file, model_files
 ):

@@ -100,20 +100,25 @@ _STARTUP_NOISE = (
 )
 
 
-class _StartupNoise(logging.Filter):
+class _LibraryNoise(logging.Filter):
+    """`_STARTUP_NOISE`, and Beam's log of a step's exception with its traceback: the exception goes on to the
+    command, which tells it in one line (a user's mistake, such as a refused model) or with its traceback (a bug)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "apache_beam.runners.common" and record.exc_info:
+            return False
         return not record.getMessage().startswith(_STARTUP_NOISE)
 
 
 def quiet_library_warnings() -> None:
-    """Keep `_STARTUP_NOISE` from a local user of `saikika batch` (all of it shows with `saikika --debug`)."""
+    """Keep `_LibraryNoise` from a local user of `saikika batch` (all of it shows with `saikika --debug`)."""
     if debugging():
         return
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format="%(levelname)s:%(name)s:%(message)s")
     for handler in root.handlers:
-        handler.addFilter(_StartupNoise())
+        handler.addFilter(_LibraryNoise())
     for message in _STARTUP_NOISE:
         warnings.filterwarnings("ignore", message=re.escape(message))
 
