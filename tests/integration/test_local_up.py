@@ -51,9 +51,8 @@ def _live_in_sessions(session_ids: set[int]) -> list[str]:
 
 
 def test_local_up_serves_and_leaves_nothing_behind_after_sigterm(tmp_path):
-    saikika = Path(sys.executable).with_name("saikika")
     process = subprocess.Popen(
-        [str(saikika), "local", "up", "--state-dir", str(tmp_path / "state")],
+        [sys.executable, "-m", "saikika.tooling.cli", "local", "up", "--state-dir", str(tmp_path / "state")],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -69,8 +68,25 @@ def test_local_up_serves_and_leaves_nothing_behind_after_sigterm(tmp_path):
         children = {int(pid) for pid in (tmp_path / "state" / "pids").read_text().split()}
         assert len(children) == 2 + len(FUNCTIONS)  # emulator, fake-gcs-server, one per function
         assert len(_live_in_sessions(children)) > len(children)  # the emulator's Java child is there too
+        # A second stack in the same folder would share one local.env: refused in one line, the first untouched.
+        second = subprocess.run(
+            [sys.executable, "-m", "saikika.tooling.cli", "local", "up", "--state-dir", str(tmp_path / "state")],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1 and "already running" in second.stderr and "Traceback" not in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+        assert (tmp_path / "state" / "local.env").exists()
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
     assert process.returncode == 0
     wait_until("every process of the stack to be gone", lambda: not _live_in_sessions(children), timeout_s=10)
+    # Each component is told as it starts, all before the line printed just before READY.
+    told = process.stderr.read().splitlines()
+    ready_at = next(n for n, line in enumerate(told) if line.startswith("environment:"))
+    for component in ("the Pub/Sub emulator", "fake-gcs-server", *(f"function {spec.name} " for spec in FUNCTIONS)):
+        started = [n for n, line in enumerate(told) if line.startswith(f"started {component}")]
+        assert started and started[0] < ready_at, (component, told)

@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC
 from pathlib import Path
 
@@ -105,27 +106,54 @@ def test_the_handler_refuses_a_model_whose_scores_were_altered_only_where_the_ch
         handler.load_model()
 
 
-def test_saikika_batch_command(tmp_path, catalogue_file, model_files):
-    artifact.write_dir(tmp_path / "model", model_files)
-    saikika = Path(sys.executable).with_name("saikika")
-    result = subprocess.run(
-        [
-            str(saikika),
-            "batch",
-            "--input",
-            str(catalogue_file[0]),
-            "--output",
-            str(tmp_path / "out"),
-            "--model",
-            str(tmp_path / "model"),
-            "--direct_num_workers=1",
-        ],
+def _saikika_batch(tmp_path, input_file, model_dir, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "saikika.tooling.cli", *options, "batch", "--input", str(input_file)]
+        + ["--output", str(tmp_path / "out"), "--model", str(model_dir), "--direct_num_workers=1"],
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_saikika_batch_command(tmp_path, catalogue_file, model_files):
+    artifact.write_dir(tmp_path / "model", model_files)
+    result = _saikika_batch(tmp_path, catalogue_file[0], tmp_path / "model")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((tmp_path / "out" / "_SUCCESS").read_text())["predicted"] == 300
+    # Progress as it goes, in train's style; none of Beam's start-up warnings (they show with --debug).
+    told = result.stderr
+    assert "items predicted" in told and "300/?" in told and "lines rejected" in told, told
+    assert not any(noise in told for noise in ("apitools", "Resource module", "WARNING")), told
+    debugged = _saikika_batch(tmp_path, catalogue_file[0], tmp_path / "model", "--debug")
+    assert debugged.returncode == 0 and "apitools not found" in debugged.stderr
+
+
+def test_saikika_batch_tells_a_refused_model_in_one_line(tmp_path, catalogue_file, model_files):
+    artifact.write_dir(tmp_path / "model", model_files._replace(inference=model_files.inference[:-4] + b"evil"))
+    result = _saikika_batch(tmp_path, catalogue_file[0], tmp_path / "model")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "ERROR" not in result.stderr, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: inference file sha256") and "does not match" in last, last
+
+
+def test_a_run_tells_its_progress_and_writes_no_errors_file_when_nothing_was_rejected(
+    tmp_path, catalogue_file, model_files
+):
+    artifact.write_dir(tmp_path / "model", model_files)
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("".join(json.dumps({"id": f"i{n}", "title": f"item {n}"}) + "\n" for n in range(40)))
+    for source, folder, expected in (
+        (catalogue_file[0], "with-bad", {"read": 303, "rejected": 3, "predicted": 300}),
+        (clean, "clean", {"read": 40, "predicted": 40}),
+    ):
+        events: list[str] = []
+        batch_pipeline.run(str(source), str(tmp_path / folder), str(tmp_path / "model"), progress=events.append)
+        assert Counter(events) == expected
+        errors = list((tmp_path / folder).glob("errors/part-*.jsonl"))
+        assert len(errors) == (1 if "rejected" in expected else 0), errors
+        assert sorted((tmp_path / folder).glob("part-*.jsonl"))  # the predictions' parts are always there
 
 
 # ---- the function's parts: every line exactly once, in order, with its number ------------------------

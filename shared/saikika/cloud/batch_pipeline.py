@@ -23,7 +23,7 @@ import json
 import math
 import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -53,6 +53,17 @@ SUCCESS_FILE = BATCH_SUCCESS_FILE
 # About one output shard per this many input bytes (a shard's lines are smaller than its items).
 INPUT_BYTES_PER_SHARD = 64 * 1024 * 1024
 MAX_BATCH_SIZE = 100
+
+
+# Told of each line read ("read", "rejected") and each item predicted ("predicted"), in this process: a command
+# line watching a DirectRunner run, whose steps run in its own process by default. Beam's counters are read only
+# when the run ends; on Dataflow (or a multi-process DirectRunner) the steps run elsewhere and nothing is told.
+_LISTENERS: list[Callable[[str], None]] = []
+
+
+def _tell(event: str) -> None:
+    for listener in _LISTENERS:
+        listener(event)
 
 
 def _read(path: str) -> bytes:
@@ -119,10 +130,13 @@ class _ParseLines(beam.DoFn):
                 except ItemError as exc:
                     self._read.inc()
                     self._rejected.inc()
+                    _tell("read")
+                    _tell("rejected")
                     yield beam.pvalue.TaggedOutput(self.ERRORS, {"file": path, "line": number, "error": str(exc)})
                     continue
                 if item is not None:
                     self._read.inc()
+                    _tell("read")
                     yield item.id, item
 
 
@@ -137,6 +151,7 @@ class Explained(NamedTuple):
 def _record(keyed: tuple[str, PredictionResult], run_id: str, predicted_at: str) -> str:
     item_id, result = keyed
     Metrics.counter(NAMESPACE, "predicted").inc()
+    _tell("predicted")
     extra = {"explanations": result.inference.explanations} if isinstance(result.inference, Explained) else {}
     return json.dumps(
         records.prediction(
@@ -165,21 +180,30 @@ class _WriteShard(beam.DoFn):
         yield shard
 
 
-def _write_shards(lines: beam.PCollection, folder: str, shards: int, label: str) -> beam.PCollection:
-    # Every shard index is present (None lines), so each part file exists even when its group is empty.
-    every_shard = lines.pipeline | f"{label}Shards" >> beam.Create([(shard, None) for shard in range(shards)])
+def _write_shards(
+    lines: beam.PCollection, folder: str, shards: int, label: str, *, every_shard: bool = True
+) -> beam.PCollection:
+    """`every_shard`: each part file exists even when its group is empty (None lines stand for every shard index),
+    so a run's predictions are always its N parts; otherwise a part is written only if it has lines."""
     keyed = lines | f"{label}Key" >> beam.Map(lambda line: (zlib.crc32(line.encode("utf-8")) % shards, line))
+    parts = [keyed]
+    if every_shard:
+        parts.append(lines.pipeline | f"{label}Shards" >> beam.Create([(shard, None) for shard in range(shards)]))
     return (
-        (keyed, every_shard)
+        tuple(parts)
         | f"{label}Flatten" >> beam.Flatten()
         | f"{label}Group" >> beam.GroupByKey()
         | f"{label}Write" >> beam.ParDo(_WriteShard(folder, shards))
     )
 
 
+def matched_sizes(input_pattern: str) -> list[int]:
+    """The size of each file the pattern matches (none: an empty list)."""
+    return [m.size_in_bytes for result in FileSystems.match([input_pattern]) for m in result.metadata_list]
+
+
 def shard_count(input_pattern: str) -> int:
-    sizes = [m.size_in_bytes for result in FileSystems.match([input_pattern]) for m in result.metadata_list]
-    return max(1, math.ceil(sum(sizes) / INPUT_BYTES_PER_SHARD))
+    return max(1, math.ceil(sum(matched_sizes(input_pattern)) / INPUT_BYTES_PER_SHARD))
 
 
 def run(
@@ -193,17 +217,24 @@ def run(
     run_id: str | None = None,
     shards: int | None = None,
     explain_k: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline to the end and write `_SUCCESS`; returns what `_SUCCESS` holds. `explain_k` > 0: each
-    line also holds, for each predicted label, its K strongest substrings (`explanations`)."""
+    line also holds, for each predicted label, its K strongest substrings (`explanations`). `progress` is told
+    "read", "rejected" or "predicted" for each line or item, as it happens, where the steps run in this process."""
     run_id = run_id or uuid.uuid4().hex[:12]
     output = output.rstrip("/")
     errors = (errors or f"{output}/{PIPELINE_ERRORS_FOLDER}").rstrip("/")
     shards = shards or shard_count(input_pattern)
     predicted_at = datetime.now(UTC).isoformat()
     handler = KeyedModelHandler(InferenceArtifactHandler(version_folder, expected_sha256, explain_k=explain_k))
-    with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as pipeline:
-        _predict_into(pipeline, input_pattern, handler, output, errors, shards, run_id, predicted_at)
+    _LISTENERS.extend([progress] if progress else [])
+    try:
+        with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as pipeline:
+            _predict_into(pipeline, input_pattern, handler, output, errors, shards, run_id, predicted_at)
+    finally:
+        if progress:
+            _LISTENERS.remove(progress)
     result = pipeline.result
     counts = {name: _counter(result, name) for name in ("read", "predicted", "rejected")}
     model_version = json.loads(_read(f"{version_folder.rstrip('/')}/{METADATA_FILE}"))["version"]
@@ -245,7 +276,7 @@ def _predict_into(
     bad = parsed[_ParseLines.ERRORS] | "FormatErrors" >> beam.Map(
         lambda error: json.dumps({**error, "run_id": run_id}, ensure_ascii=False)
     )
-    _write_shards(bad, errors, 1, "Errors")
+    _write_shards(bad, errors, 1, "Errors", every_shard=False)  # no rejected line, no errors file
 
 
 def _counter(result, name: str) -> int:

@@ -10,24 +10,19 @@ from saikika.core.items import Item
 from saikika.core.rows import BASE_RANK, LabeledRows, training_rows
 
 
-def read_text(location: str, project: str | None = None) -> str:
-    if location.startswith("gs://"):
-        from google.cloud import storage
-
-        bucket, _, name = location[5:].partition("/")
-        return storage.Client(project=project).bucket(bucket).blob(name).download_as_text()
-    return Path(location).read_text(encoding="utf-8")
-
-
-def iter_lines(location: str, project: str | None = None) -> Iterator[str]:
-    """A file's lines, streamed (never the whole file in memory)."""
+def iter_lines(location: str, project: str | None = None) -> Iterator[bytes]:
+    """A file's lines as bytes, streamed (never the whole file in memory): each is decoded on its own, so one
+    line that is not UTF-8 is one invalid row, not a failed file."""
     if location.startswith("gs://"):
         from saikika.cloud import gcs
 
         bucket, _, name = location[5:].partition("/")
-        yield from gcs.iter_lines(gcs.client(project).bucket(bucket).blob(name))
+        # A command line's input: a stopped emulator is told within seconds (StorageUnreachable).
+        blob = gcs.answering_bucket(project, bucket).blob(name)
+        with blob.open("rb", chunk_size=4 * 1024 * 1024) as raw:
+            yield from raw
         return
-    with Path(location).open(encoding="utf-8", newline="\n") as handle:
+    with Path(location).open("rb") as handle:
         yield from handle
 
 
@@ -40,11 +35,12 @@ def iter_items(locations: Iterable[str], invalid: list[dict], project: str | Non
 def load_rows(locations: Iterable[str], project: str | None = None) -> LabeledRows:
     rows = LabeledRows()
     for location in locations:
-        rows.add_lines(location, jsonl.lines(read_text(location, project)))
+        rows.add_lines(location, iter_lines(location, project))
     return rows
 
 
 def write_jsonl(path: Path, items: Iterable[Item]) -> int:
     records = [item.to_json() for item in items]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(jsonl.dumps(records), encoding="utf-8")
     return len(records)

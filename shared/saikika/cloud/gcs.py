@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
+from google.auth import exceptions as auth_exceptions
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
+
+from saikika.core.errors import ConfigError, TransientError
 
 JSON = "application/json"
 
@@ -46,8 +51,51 @@ PATIENT = Patience()
 SERVING = Patience(timeout=(2, 3), retry=DEFAULT_RETRY.with_timeout(4))
 
 
+# What a person waiting at a command line can afford: a short connect timeout and a retry deadline of a few
+# seconds, then a sentence (the default policy retries a refused connection for two minutes).
+INTERACTIVE = Patience(timeout=(2, 10), retry=DEFAULT_RETRY.with_timeout(3))
+
+PUBLIC_ENDPOINT = "https://storage.googleapis.com"
+
+
+class StorageUnreachable(TransientError):
+    """Nothing answered at the Cloud Storage endpoint (a stopped emulator, no network)."""
+
+
 def client(project: str) -> storage.Client:
     return storage.Client(project=project)
+
+
+def endpoint() -> str:
+    """Where the client sends its requests: the emulator's address if one is set, else the public endpoint."""
+    return os.environ.get("STORAGE_EMULATOR_HOST") or PUBLIC_ENDPOINT
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) says nothing answered: refused, timed out, or retried until the deadline."""
+    while exc is not None:
+        if isinstance(exc, requests.ConnectionError | requests.Timeout | auth_exceptions.TransportError):
+            return True
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__  # RetryError names its cause
+    return False
+
+
+def answering_bucket(project: str, name: str, patience: Patience = INTERACTIVE) -> storage.Bucket:
+    """A bucket whose endpoint answered one quick request: for a command line, which should say within seconds
+    that the stack is down (StorageUnreachable) or that there are no credentials (ConfigError), not retry for
+    minutes. The bucket's own calls keep their usual patience."""
+    try:
+        bucket = client(project).bucket(name)
+        bucket.exists(timeout=patience.timeout, retry=patience.retry)
+    except auth_exceptions.DefaultCredentialsError as exc:
+        raise ConfigError(f"no Google credentials: gcloud auth application-default login ({exc})") from exc
+    except gexc.GoogleAPICallError:
+        pass  # it answered (403 and the like are the bucket's own business, told by the call that needs it)
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise StorageUnreachable(f"cannot reach Cloud Storage at {endpoint()}") from exc
+        raise
+    return bucket
 
 
 def write_if_generation(

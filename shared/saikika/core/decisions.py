@@ -5,6 +5,7 @@ its JSON, keys as every release has written them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -80,3 +81,41 @@ class Decision:
             previous_champion=data.get("previous_champion"),
             decided_at=data.get("decided_at"),
         )
+
+
+# The reasons the command line records for its promotions by hand (`story` tells them apart).
+PUSHED_AND_PROMOTED = "promoted by hand (models push --promote)"
+PROMOTED_BY_HAND = "promoted by hand (saikika models promote)"
+
+
+def story(version: str, verdict: Decision | None, log: Iterable[Decision]) -> tuple[str, str]:
+    """What happened to `version`, in order ("rejected → promoted by hand"), and why (the verdict's reason, and any
+    reason given by hand beyond the command line's own): from the decision log (oldest first), and from the
+    version's `decision.json` if the log has no verdict for it."""
+    entries = [
+        d for d in log if d.version == version or (d.action is Action.ROLLBACK and d.previous_champion == version)
+    ]
+    if verdict is not None and not any(d.action is Action.JUDGE and d.version == version for d in entries):
+        entries.insert(0, verdict)
+    steps: list[str] = []
+    reasons: list[str] = []
+    for decision in entries:
+        step = _step(version, decision, bool(steps))
+        if step is None:
+            continue
+        steps.append(step)
+        if decision.reason and decision.reason not in (PUSHED_AND_PROMOTED, PROMOTED_BY_HAND):
+            reasons.append(decision.reason)
+    return " → ".join(steps) or "not judged yet", "; ".join(dict.fromkeys(reasons))
+
+
+def _step(version: str, decision: Decision, after_another: bool) -> str | None:
+    """One decision as a step of `version`'s story; None for the verdict that found it champion already (after a
+    promotion by hand, which is the step that counts)."""
+    if decision.action is Action.ROLLBACK:
+        return "restored by rollback" if decision.version == version else "rolled back"
+    if decision.action is Action.PROMOTE_BY_HAND:
+        return "promoted by push" if decision.reason == PUSHED_AND_PROMOTED else "promoted by hand"
+    if decision.outcome is Outcome.ALREADY_CHAMPION:
+        return None if after_another else "already champion"
+    return str(decision.outcome)

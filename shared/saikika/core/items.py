@@ -118,13 +118,21 @@ def parse_item(obj: Any, *, labeled: bool = False) -> Item:
     return Item(id=item_id, title=title, description=description, tags=tags, labels=labels)
 
 
+def decode_line(raw: bytes | str) -> str:
+    """A line read as bytes, as text; ItemError saying where if it is not UTF-8 (the line is rejected, never the
+    whole file)."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ItemError(f"line is not UTF-8: {exc.reason} at byte {exc.start}") from None
+
+
 def parse_line(raw: bytes) -> Item | None:
     """One line of an item JSONL file (batch input): the item, None for a blank line, or ItemError saying why
     the line is not one."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ItemError(f"line is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    text = decode_line(raw)
     if not text.strip():
         return None
     try:

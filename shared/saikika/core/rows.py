@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from saikika.core import jsonl
 from saikika.core.events import parse_rfc3339
-from saikika.core.items import Item, ItemError, parse_item
+from saikika.core.items import Item, ItemError, decode_line, parse_item
 
 EVENT_TIME_FIELD = "event_time"
 BASE_RANK = 0
@@ -46,8 +46,10 @@ def event_time_of(obj: dict, default: float) -> float:
         raise ItemError(f"'{EVENT_TIME_FIELD}' is not an RFC 3339 time: {raw[:40]!r}") from None
 
 
-def parse_training_line(line: str, default_time: float, rank: int) -> TrainingRow | None:
-    """One line of training data; None for a blank line; ItemError saying why a line is not a row."""
+def parse_training_line(line: str | bytes, default_time: float, rank: int) -> TrainingRow | None:
+    """One line of training data (text, or bytes decoded here); None for a blank line; ItemError saying why a
+    line is not a row."""
+    line = decode_line(line)
     if not line.strip():
         return None
     try:
@@ -59,7 +61,7 @@ def parse_training_line(line: str, default_time: float, rank: int) -> TrainingRo
 
 
 def training_rows(
-    source: str, lines: Iterable[str], default_time: float, rank: int, invalid: list[dict]
+    source: str, lines: Iterable[str | bytes], default_time: float, rank: int, invalid: list[dict]
 ) -> Iterator[TrainingRow]:
     """Parse a stream of lines; bad ones are appended to `invalid` with where and why."""
     for number, line in enumerate(lines, start=1):
@@ -77,7 +79,7 @@ class LabeledRows:
     items: list[Item] = field(default_factory=list)
     invalid: list[dict] = field(default_factory=list)  # {"source", "line", "error"}
 
-    def add_lines(self, source: str, lines: Iterable[str]) -> None:
+    def add_lines(self, source: str, lines: Iterable[str | bytes]) -> None:
         self.items.extend(row.item for row in training_rows(source, lines, 0.0, BASE_RANK, self.invalid))
 
 

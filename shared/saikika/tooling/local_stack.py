@@ -231,8 +231,37 @@ def function_env(stack_env: Mapping[str, str], extra_env: Mapping[str, str]) -> 
     return {**inherited, **passthrough, **stack_env, **extra_env, "PYTHONUNBUFFERED": "1"}
 
 
+class EmulatorClients:
+    """The official client libraries, pointed at a stack's emulators (its `env` and `project`)."""
+
+    env: dict[str, str]
+    project: str
+
+    def client_environment(self) -> AbstractContextManager[None]:
+        """Client libraries read the emulator hosts when constructed: build clients inside this."""
+        return _environ({key: self.env[key] for key in _CLIENT_ENV})
+
+    def storage_client(self):
+        from google.cloud import storage
+
+        with self.client_environment():
+            return storage.Client(project=self.project)
+
+    def publisher(self):
+        from google.cloud import pubsub_v1
+
+        with self.client_environment():
+            return pubsub_v1.PublisherClient()
+
+    def subscriber(self):
+        from google.cloud import pubsub_v1
+
+        with self.client_environment():
+            return pubsub_v1.SubscriberClient()
+
+
 @dataclass
-class LocalStack:
+class LocalStack(EmulatorClients):
     """The emulators and the functions, started together (a context manager) and stopped together."""
 
     state_dir: Path = field(default_factory=lambda: Path(".saikika"))
@@ -250,6 +279,8 @@ class LocalStack:
     ack_deadline_s: int = 60
     # The retrain tick, as Cloud Scheduler sends it in the cloud (terraform: every minute).
     retrain_tick_s: float = 60.0
+    # Told each component as it answers ("the Pub/Sub emulator at …"): `saikika local up` prints them.
+    on_started: Callable[[str], None] = field(default=lambda _component: None, repr=False)
     env: dict[str, str] = field(default_factory=dict, init=False)
     _children: ProcessGroups = field(init=False)
     _saved_environ: ExitStack = field(default_factory=ExitStack, init=False)  # closed: os.environ restored
@@ -281,8 +312,10 @@ class LocalStack:
         self._saved_environ.enter_context(self.client_environment())
         start_pubsub_emulator(self._children, pubsub_host, self.project)
         create_topics(self.publisher(), self.project, _topics(self.functions))
+        self.on_started(f"the Pub/Sub emulator at {pubsub_host}")
         start_fake_gcs(self._children, gcs_url, self.project, pubsub_host)
         create_buckets(self.storage_client())
+        self.on_started(f"fake-gcs-server (Cloud Storage) at {gcs_url}")
         self._start_functions()
         self._wire_functions()
         write_env_file(self.env_file, self.env, self.project)
@@ -314,28 +347,6 @@ class LocalStack:
         self._children.stop()
         self.env_file.unlink(missing_ok=True)
         self._saved_environ.close()
-
-    def client_environment(self) -> AbstractContextManager[None]:
-        """Client libraries read the emulator hosts when constructed: build clients inside this."""
-        return _environ({key: self.env[key] for key in _CLIENT_ENV})
-
-    def storage_client(self):
-        from google.cloud import storage
-
-        with self.client_environment():
-            return storage.Client(project=self.project)
-
-    def publisher(self):
-        from google.cloud import pubsub_v1
-
-        with self.client_environment():
-            return pubsub_v1.PublisherClient()
-
-    def subscriber(self):
-        from google.cloud import pubsub_v1
-
-        with self.client_environment():
-            return pubsub_v1.SubscriberClient()
 
     def pids(self) -> list[int]:
         return self._children.pids()
@@ -379,6 +390,7 @@ class LocalStack:
 
     def _wait_function(self, spec: FunctionSpec) -> None:
         self._children.wait_http(spec.process_name, self.env[spec.env_key] + "/", 60, f"function {spec.name}")
+        self.on_started(f"function {spec.name} at {self.env[spec.env_key]}")
 
     def _function_env(self) -> dict[str, str]:
         return function_env(self.env, self.extra_env)

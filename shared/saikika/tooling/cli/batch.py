@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 
 import click
 
-from saikika.tooling.cli.common import _models_bucket, _settings, console
+from saikika.tooling.cli.common import _models_bucket, _settings, console, progress_bars
+from saikika.tooling.cli.mistakes import debugging
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -31,10 +38,19 @@ def batch(ctx: click.Context, input_pattern: str, output: str | None, model: str
     import uuid
     from datetime import datetime
 
+    quiet_library_warnings()
     from saikika.cloud import batch_pipeline
     from saikika.core import objects
 
     folder, expected = _model_folder(model)
+    if input_pattern.startswith("gs://"):
+        from saikika.cloud import gcs
+
+        gcs.answering_bucket(None, input_pattern[5:].split("/", 1)[0])  # a stopped emulator: told in seconds
+    if not batch_pipeline.matched_sizes(input_pattern):
+        raise click.ClickException(
+            f"no file matches --input {input_pattern}: check the path (quote a pattern, as in 'items/*.jsonl')"
+        )
     run_id = f"cli-{uuid.uuid4().hex[:12]}"
     errors = None
     if output is None:
@@ -42,19 +58,69 @@ def batch(ctx: click.Context, input_pattern: str, output: str | None, model: str
         day = datetime.now(UTC)
         output = f"gs://{predictions}/{objects.batch_run_folder(day, run_id)}"
         errors = f"gs://{predictions}/{objects.batch_errors_folder(day, run_id)}"
-    success = batch_pipeline.run(
-        input_pattern,
-        output,
-        folder,
-        expected_sha256=expected,
-        errors=errors,
-        pipeline_args=[f"--runner={runner}", *ctx.args],
-        run_id=run_id,
-    )
+    with progress_bars() as report:
+        success = batch_pipeline.run(
+            input_pattern,
+            output,
+            folder,
+            expected_sha256=expected,
+            errors=errors,
+            pipeline_args=[f"--runner={runner}", *ctx.args],
+            run_id=run_id,
+            progress=_counting(report),
+        )
     console.print(
         f"batch {success['run_id']}: {success['read']} lines read, {success['predicted']} predicted, "
         f"{success['rejected']} rejected, model {success['model_version']} → {output}"
     )
+
+
+def _counting(report: Callable[[str, int, int], None]) -> Callable[[str], None]:
+    """The pipeline's events ("read", "rejected", "predicted") as running counts on progress bars."""
+    stages = {"read": "lines read", "rejected": "lines rejected", "predicted": "items predicted"}
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()  # Beam may run bundles on several threads
+
+    def tell(event: str) -> None:
+        with lock:
+            counts[event] += 1
+            report(stages[event], counts[event], 0)
+
+    return tell
+
+
+# Start-up warnings of the libraries under Beam that say nothing to a local user: Beam's optional GCP extras
+# (apitools, BigQuery), its memory probe, and google-auth's notes on default credentials.
+_STARTUP_NOISE = (
+    "apitools not found",
+    "Resource module is not available",
+    "Unable to find default credentials",
+    "No project ID could be determined",
+    "Your application has authenticated using end user credentials",
+)
+
+
+class _LibraryNoise(logging.Filter):
+    """`_STARTUP_NOISE`, and Beam's log of a step's exception with its traceback: the exception goes on to the
+    command, which tells it in one line (a user's mistake, such as a refused model) or with its traceback (a bug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "apache_beam.runners.common" and record.exc_info:
+            return False
+        return not record.getMessage().startswith(_STARTUP_NOISE)
+
+
+def quiet_library_warnings() -> None:
+    """Keep `_LibraryNoise` from a local user of `saikika batch` (all of it shows with `saikika --debug`)."""
+    if debugging():
+        return
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(levelname)s:%(name)s:%(message)s")
+    for handler in root.handlers:
+        handler.addFilter(_LibraryNoise())
+    for message in _STARTUP_NOISE:
+        warnings.filterwarnings("ignore", message=re.escape(message))
 
 
 def _model_folder(model: str) -> tuple[str, str | None]:
@@ -64,12 +130,21 @@ def _model_folder(model: str) -> tuple[str, str | None]:
     from saikika.cloud import registry
     from saikika.core import objects
 
-    bucket = _models_bucket()
+    try:
+        bucket = _models_bucket()
+    except click.ClickException as exc:
+        looked_for = "the champion" if model == "champion" else f"no model folder {model}; for a version {model!r}"
+        raise click.ClickException(f"{looked_for}: {exc.message}") from exc
     if model == "champion":
         champion = registry.read_champion(bucket)
         if champion is None:
             raise click.ClickException("there is no champion yet: pass --model VERSION or a model folder")
         return f"gs://{bucket.name}/{objects.version_prefix(champion.version)}", champion.inference_sha256
+    if registry.read_metadata(bucket, model) is None:
+        raise click.ClickException(
+            f"no model folder {model} and no version {model!r} in gs://{bucket.name}/models/: pass a folder "
+            "`saikika train --out` wrote, a version `saikika models list` shows, or champion"
+        )
     return f"gs://{bucket.name}/{objects.version_prefix(model)}", None
 
 

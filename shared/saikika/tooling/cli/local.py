@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -24,6 +25,7 @@ def local_up(state_dir: Path, functions_dir: Path | None) -> None:
     """Start the emulators and one functions-framework process per function; stop all on SIGINT/SIGTERM."""
     from saikika.tooling.local_stack import LocalStack, StackError
 
+    _refuse_a_second_stack(state_dir)
     stopping = False
 
     def request_stop(signum, frame):  # noqa: ARG001
@@ -32,7 +34,9 @@ def local_up(state_dir: Path, functions_dir: Path | None) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stack = LocalStack(state_dir=state_dir, functions_dir=functions_dir)
+    stack = LocalStack(
+        state_dir=state_dir, functions_dir=functions_dir, on_started=lambda what: console.print(f"started {what}")
+    )
     try:
         stack.start()
     except StackError as exc:
@@ -51,6 +55,28 @@ def local_up(state_dir: Path, functions_dir: Path | None) -> None:
         console.print("stopped")
 
 
+def _refuse_a_second_stack(state_dir: Path) -> None:
+    """Two stacks in one state folder would share (and each delete) one local.env: one line instead."""
+    listed = state_dir / "pids"
+    pids = [int(pid) for pid in listed.read_text().split()] if listed.exists() else []
+    alive = [pid for pid in pids if _alive(pid)]
+    if alive:
+        raise click.ClickException(
+            f"a local stack is already running from {state_dir} (processes {', '.join(map(str, alive))}): use it "
+            f"(set -a; . {state_dir / 'local.env'}; set +a), stop it first, or pass another --state-dir"
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @local.command("wait")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".saikika"), show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=0), default=300.0, show_default=True, help="seconds")
@@ -60,6 +86,8 @@ def local_wait(state_dir: Path, timeout: float) -> None:
     from saikika.tooling.polling import wait_until
 
     env_file = state_dir / ENV_FILE
+    if not env_file.exists():
+        console.print(f"waiting up to {timeout:.0f} s for {env_file} (saikika local up writes it when READY)…")
     try:
         wait_until(f"{env_file}", env_file.exists, timeout_s=timeout, every_s=0.5)
     except TimeoutError:

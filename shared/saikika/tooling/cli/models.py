@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from saikika.core.decisions import PROMOTED_BY_HAND, PUSHED_AND_PROMOTED, story
 from saikika.tooling.cli.common import _models_bucket, console
 
 
@@ -31,7 +34,7 @@ def models_push(model_dir: Path, promote: bool) -> None:
     version = registry.push(bucket, *files)
     console.print(f"pushed {version} → gs://{bucket.name}/{objects.version_prefix(version)}")
     if promote:
-        _promote_by_hand(bucket, files.metadata, "promoted by hand (models push --promote)")
+        _promote_by_hand(bucket, files.metadata, PUSHED_AND_PROMOTED)
 
 
 def _validate(files) -> None:
@@ -57,31 +60,48 @@ def _promote_by_hand(bucket, metadata: dict, reason: str) -> None:
 
 @models.command("list")
 def models_list() -> None:
-    """Versions with their metrics and decision; the champion is marked."""
+    """Versions with their metrics and what happened to each (promoted, rejected and why, promoted by push or by
+    hand, rolled back); the champion is marked ★."""
     from saikika.cloud import registry
 
     bucket = _models_bucket()
     champion = registry.read_champion(bucket)
-    table = Table(title=f"gs://{bucket.name}/models/")
-    for column in ("", "version", "rows", "micro F1", "macro F1", "top-1", "decision", "reason"):
-        table.add_column(column, no_wrap=column != "reason")
+    log = registry.decision_log(bucket)
+    rows = []
     for version in registry.versions(bucket):
-        metadata = registry.read_metadata(bucket, version)
-        decision = registry.read_decision(bucket, version)
+        metadata = registry.read_metadata(bucket, version) or {}
+        decision, reason = story(version, registry.read_verdict(bucket, version), log)
         metrics = metadata.get("metrics", {})
-        table.add_row(
-            "★" if champion and champion.version == version else "",
-            version,
-            str(metadata.get("rows_used", "")),
-            _fmt(metrics.get("micro_f1")),
-            _fmt(metrics.get("macro_f1")),
-            _fmt(metrics.get("top1_accuracy")),
-            decision["outcome"] if decision else "—",
-            (decision.get("reason", "") if decision else "")[:60],
+        rows.append(
+            (
+                "★" if champion and champion.version == version else "",
+                version,
+                str(metadata.get("rows_used", "")),
+                *(_fmt(metrics.get(key)) for key in ("micro_f1", "macro_f1", "top1_accuracy")),
+                decision,
+                reason,
+            )
         )
-    Console(width=max(Console().width, 160)).print(table)
+    console_out = Console()  # the terminal's width (80 columns when not a terminal, or $COLUMNS)
+    console_out.print(versions_table(f"gs://{bucket.name}/models/", rows))
     if champion is None:
-        Console().print("no champion yet")
+        console_out.print("no champion yet")
+
+
+def versions_table(title: str, rows: list[tuple[str, ...]]) -> Table:
+    """The versions (rows of ★, version, rows, micro F1, macro F1, top-1, decision, reason) as a table that fits
+    the console: the version and figures whole on one line, what happened and why below it wrapped, never cut."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    table.add_column("  version", no_wrap=True)
+    for column in ("rows", "micro\nF1", "macro\nF1", "top-1"):
+        table.add_column(column, no_wrap=True, justify="right")
+    table.add_column("decision (why)", overflow="fold", min_width=16)
+    for star, version, *figures, decision, reason in rows:
+        told = Text(decision, style="bold")
+        if reason:
+            told.append(f"\n{reason}", style="italic")
+        table.add_row(f"{star or ' '} {version}", *figures, told)
+    return table
 
 
 def _fmt(value) -> str:
@@ -99,7 +119,7 @@ def models_promote(version: str) -> None:
     if found is None:
         raise click.ClickException(f"no committed version {version} (models/{version}/metadata.json is missing)")
     _validate(found)  # refuse what the promote function or a predictor would refuse
-    _promote_by_hand(bucket, found.metadata, "promoted by hand (saikika models promote)")
+    _promote_by_hand(bucket, found.metadata, PROMOTED_BY_HAND)
 
 
 @models.command("rollback")

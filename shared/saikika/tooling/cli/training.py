@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from saikika.tooling.cli.common import console
+from saikika.tooling.cli.common import console, progress_bars
 from saikika.tooling.explain_command import explain
 
 
@@ -41,8 +40,7 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
     started = time.perf_counter()
     config = _training_config(word_vectors)
     trained, invalid, mode = _train_rows(data, in_memory_rows, config)
-    if invalid:
-        console.print(f"[yellow]{len(invalid)} invalid row(s) skipped[/]; first: {invalid[0]}")
+    _report_invalid(invalid)
     files = training.serialize(
         trained,
         extra={
@@ -60,6 +58,21 @@ def train(data: tuple[str, ...], out: Path, in_memory_rows: int, word_vectors: P
         f"tuning-split top-1 {m['top1_accuracy']:.4f}, micro F1 {m['micro_f1']:.4f}, macro F1 {m['macro_f1']:.4f}, "
         f"{len(data_bytes) / 1e6:.1f} MB → {out}"
     )
+
+
+def _report_invalid(invalid: list[dict], shown: int = 10) -> None:
+    """The rows skipped, counted, with where they are (file and line numbers) and the first one's reason."""
+    if not invalid:
+        return
+    where: dict[str, list[str]] = {}
+    for row in invalid[:shown]:
+        where.setdefault(row["source"], []).append(str(row["line"]))
+    places = "; ".join(
+        f"{source} line{'s' if len(lines) > 1 else ''} {', '.join(lines)}" for source, lines in where.items()
+    )
+    more = f" and {len(invalid) - shown} more" if len(invalid) > shown else ""
+    details = escape(f"{places}{more} (first: {invalid[0]['error']})")
+    console.print(f"[yellow]{len(invalid)} invalid row(s) skipped[/]: {details}", highlight=False)
 
 
 def _training_config(word_vectors: Path | None):
@@ -90,30 +103,12 @@ def _train_rows(data: tuple[str, ...], in_memory_rows: int, config):
         invalid_per_pass.append([])
         return data_files.iter_items(data, invalid_per_pass[-1])
 
-    with _progress_bars() as report:
+    with progress_bars() as report:
         try:
             result = training.train_from(items, in_memory_rows, progress=report, config=config)
         except training.TrainingDataError as exc:
             raise click.ClickException(str(exc)) from exc
     return result.model, invalid_per_pass[-1], result.mode
-
-
-@contextmanager
-def _progress_bars() -> Iterator[Callable[[str, int, int], None]]:
-    """A training progress callback (stage, done, total) that draws one bar per stage."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total or None)
-            progress.update(tasks[stage], completed=done)
-
-        yield report
 
 
 @click.command()
@@ -130,6 +125,7 @@ def evaluate(model_dir: Path, data: tuple[str, ...], out: Path | None) -> None:
     rows = data_files.load_rows(data)
     result = evaluation.evaluate(loaded, rows.items)
     result["invalid_rows"] = len(rows.invalid)
+    _report_invalid(rows.invalid)
     result["model_version"] = loaded.version
     table = Table(title=f"{loaded.version} on {result['rows']} rows")
     for column in ("label", "precision", "recall", "F1", "support"):
@@ -148,6 +144,7 @@ def evaluate(model_dir: Path, data: tuple[str, ...], out: Path | None) -> None:
         f"macro F1 {result['macro_f1']:.4f}"
     )
     if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
