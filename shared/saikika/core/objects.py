@@ -52,6 +52,28 @@ RETRAIN_PENDING_PREFIX = "retrain/pending/"
 # trained on (a crash after the push, a re-upload of the same bytes) finds it and pushes nothing.
 RETRAIN_TRAINED_PREFIX = "retrain/trained/"
 
+# Monitoring: what the loop records about itself (nothing is triggered here: the bucket's notification is on
+# `models/` only).
+MONITORING_PREFIX = "monitoring/"
+DRIFT_PREFIX = "monitoring/drift/"
+BATCH_DRIFT_PREFIX = "monitoring/drift/batch/"
+
+
+def drift_day(day: str) -> str:
+    """The event path's (and the online log's) label drift of one day, `YYYY-MM-DD`, rewritten as the day goes on."""
+    return f"{DRIFT_PREFIX}dt={day}.json"
+
+
+def batch_drift(run_id: str) -> str:
+    """One batch run's label drift."""
+    return f"{BATCH_DRIFT_PREFIX}{_safe(run_id)}.json"
+
+
+def predictions_day(day: str) -> str:
+    """The folder of one day's event-path and online predictions (`predictions/dt=YYYY-MM-DD/`)."""
+    return f"{PREDICTIONS_PREFIX}dt={day}/"
+
+
 # ---- compacted training data (data bucket; outside training/, so writing it triggers nothing) ---------
 COMPACTED_PREFIX = "compacted/"
 COMPACTION_MANIFEST = "compacted/manifest.json"
@@ -154,6 +176,9 @@ def _safe(message_id: str) -> str:
 
 def _dated(prefix: str, published: datetime, message_id: str, suffix: str) -> str:
     return f"{prefix}/dt={published:%Y-%m-%d}/{_safe(message_id)}{suffix}"
+
+
+PREDICTIONS_PREFIX = "predictions/"
 
 
 def predictions(published: datetime, message_id: str) -> str:

@@ -246,6 +246,16 @@ class Settings:
         meaning="the share of `predict_http` requests whose predictions are logged under `predictions/` for BigQuery "
         "and monitoring (written off the request path; [api](api.md))",
     )
+    drift_bound: float = setting(
+        0.1,
+        minimum=0,
+        maximum=1,
+        meaning="the Jensen–Shannon divergence (base 2) of a day's (or a batch run's) label mix from the champion's "
+        "above which drift is reported (a WARNING `label drift` line; [monitoring](monitoring.md))",
+    )
+    drift_interval_s: float = setting(
+        900.0, minimum=0, meaning="today's label drift is recomputed at most this often (one listing of the day)"
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
