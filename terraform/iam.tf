@@ -25,10 +25,13 @@ locals {
     # Compaction: day shards and their manifest under compacted/ (overwritten under a generation precondition),
     # and the folded feedback objects deleted (objectUser: delete; the bucket keeps them as noncurrent versions).
     { account = "retrain", bucket = "data", role = "roles/storage.objectUser", prefixes = ["compacted/", "training/feedback/"], except = [] },
-    { account = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/"], except = [] },
+    # monitoring/: the tick's label drift per day (rewritten under a generation precondition) and what else the
+    # loop records about itself; nothing is triggered there.
+    { account = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/", "monitoring/"], except = [] },
     { account = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
     # Pretrained title word vectors (SAIKIKA_WORD_VECTORS), uploaded by an engineer with `saikika word-vectors push`.
-    { account = "retrain", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["word-vectors/"], except = [] },
+    # And the champion pointer and versions' metadata.json: the drift baseline (label_shares).
+    { account = "retrain", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["word-vectors/", "models/"], except = [] },
     { account = "promote", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/", "compacted/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectUser", prefixes = ["models/champion.json", "models/history/"], except = [] },
@@ -40,6 +43,8 @@ locals {
     # objectUser: the run record (_RUN.json) is updated under a generation precondition; parts are create-only.
     { account = "batch", bucket = "predictions", role = "roles/storage.objectUser", prefixes = ["batch/"], except = [] },
     { account = "batch", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["rejected/batch/"], except = [] },
+    # A finished run's label drift, one create-only object per run.
+    { account = "batch", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["monitoring/drift/batch/"], except = [] },
     # Dataflow workers read the batch inputs and the catalogue, the model version, and write whole shards (a
     # retried bundle rewrites its shard: objectUser) of batch runs only.
     { account = "dataflow_worker", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["batch/input/", "catalogue/"], except = [] },
@@ -82,6 +87,22 @@ resource "google_storage_bucket_iam_member" "fn" {
       : " && !resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${x}')"])
     )
   }
+}
+
+# The tick's label drift is one listing of a day's predictions (object names and custom metadata): a custom role
+# with storage.objects.list only, so the retrain account (which reads untrusted data) can never read, let alone
+# write, a prediction. objectViewer would also grant storage.objects.get on every prediction object.
+resource "google_project_iam_custom_role" "object_lister" {
+  role_id     = "${replace(var.name_prefix, "-", "_")}_object_lister"
+  title       = "saikika object lister"
+  description = "List objects (names and metadata) without reading them: the label drift step."
+  permissions = ["storage.objects.list"]
+}
+
+resource "google_storage_bucket_iam_member" "retrain_lists_predictions" {
+  bucket = google_storage_bucket.predictions.name
+  role   = google_project_iam_custom_role.object_lister.id
+  member = "serviceAccount:${google_service_account.fn["retrain"].email}"
 }
 
 # Publishing confirmed labels is granted on the feedback topic itself, to the listed members only.

@@ -10,8 +10,9 @@ from datetime import datetime
 
 import pytest
 
-from saikika.cloud import batch_pipeline, registry
+from saikika.cloud import batch_pipeline, gcs, registry
 from saikika.core import objects
+from saikika.core.drift import METADATA_KEY, LabelCounts, LabelDrift
 from saikika.core.events import ObjectEvent
 from saikika.core.items import parse_item
 from saikika.core.settings import Settings
@@ -112,6 +113,16 @@ def test_a_file_is_predicted_by_the_function_with_the_default_settings(stack, mo
         assert (by_id[item["id"]]["labels"], by_id[item["id"]]["scores"]) == (prediction.labels, prediction.scores)
     assert sorted(b["line"] for b in bad) == bad_numbers
     assert all(b["file"] == f"gs://{data.name}/{name}" and b["error"] for b in bad)
+    # The part's label counts (custom metadata) and the run's drift object, from those counts.
+    [part] = predictions.list_blobs(prefix=folder + objects.BATCH_PART_PREFIX)
+    counts = LabelCounts.from_metadata(part.metadata[METADATA_KEY])
+    assert counts == LabelCounts.of(line["labels"] for line in predicted)
+    models = client.bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
+    found = wait_until("the run's drift", lambda: gcs.read_json(models, objects.batch_drift(success["run_id"])))
+    drift = LabelDrift.from_json(found[0])
+    assert (drift.source, drift.run_id, drift.items) == ("batch", success["run_id"], 400)
+    assert drift.champion_version == model_files.metadata["version"]
+    assert drift.baseline_shares == model_files.metadata["label_shares"]
     assert "not UTF-8" in next(b["error"] for b in bad if b["line"] == bad_numbers[2])
 
     # A redelivered event finds the run complete and rewrites nothing.
