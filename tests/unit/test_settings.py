@@ -52,6 +52,8 @@ EVERY_VARIABLE = {
     "SAIKIKA_WORD_VECTORS": ("word_vectors", "", "word-vectors/ja.npz", "word-vectors/ja.npz"),
     "SAIKIKA_WORD_VECTORS_SHA256": ("word_vectors_sha256", "", DIGEST.upper(), DIGEST),
     "SAIKIKA_HTTP_LOG_SAMPLING": ("http_log_sampling", 1.0, "0.25", 0.25),
+    "SAIKIKA_DRIFT_BOUND": ("drift_bound", 0.1, "0.2", 0.2),
+    "SAIKIKA_DRIFT_INTERVAL_S": ("drift_interval_s", 900.0, "60", 60.0),
 }
 # Set together or not at all (a cross-field rule).
 COMPANIONS = {

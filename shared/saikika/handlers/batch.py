@@ -216,22 +216,19 @@ class BatchScorer:
             b.name: dict(b.metadata or {})
             for b in self._client.list_blobs(self.predictions_bucket, prefix=run.folder + objects.BATCH_PART_PREFIX)
         }
-        totals = dict.fromkeys(COUNTS, 0)
-        written = 0
-        labels = LabelCounts()
+        totals, written, labels = dict.fromkeys(COUNTS, 0), 0, LabelCounts()
         with run.blob.open("rb", chunk_size=READ_CHUNK_BYTES) as reader:
             chunks = iter(lambda: reader.read(READ_CHUNK_BYTES), b"")
             for part in parts_of(chunks, self.settings.batch_part_bytes, count):
                 name = objects.batch_part(part.index, count)
-                if run.folder + name in done:
-                    counts = {key: int(done[run.folder + name].get(key, 0)) for key in COUNTS}
-                    labels.merge(_label_counts(done[run.folder + name]))
-                else:
-                    counts, part_labels = _write_part(self.predictions_bucket, run, part, name, model)
-                    labels.merge(part_labels)
+                finished = done.get(run.folder + name)
+                if finished is None:
                     written += 1
-                for key in COUNTS:
-                    totals[key] += counts[key]
+                    counts, part_labels = _write_part(self.predictions_bucket, run, part, name, model)
+                else:
+                    counts, part_labels = _finished_part(finished)
+                labels.merge(part_labels)
+                totals = {key: totals[key] + counts[key] for key in COUNTS}
         return totals, written, labels
 
     def _pinned_model(self, run: _Run) -> LabelModel:
@@ -289,12 +286,14 @@ class BatchScorer:
         return BatchOutcome(BatchStatus.HANDED_OFF, run_id, folder, job_id=launched.job_id)
 
 
-def _label_counts(metadata: dict[str, str]) -> LabelCounts:
-    """A finished part's label counts (none on a part written before they were kept)."""
+def _finished_part(metadata: dict[str, str]) -> tuple[dict[str, int], LabelCounts]:
+    """A finished part's counts and label counts, from its metadata (no label counts on a part written before they
+    were kept)."""
+    counts = {key: int(metadata.get(key, 0)) for key in COUNTS}
     try:
-        return LabelCounts.from_metadata(metadata[METADATA_KEY])
+        return counts, LabelCounts.from_metadata(metadata[METADATA_KEY])
     except (KeyError, ValueError):
-        return LabelCounts()
+        return counts, LabelCounts()
 
 
 def _write_part(
