@@ -50,6 +50,8 @@ locals {
     { account = "dataflow_worker", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["batch/input/", "catalogue/"], except = [] },
     { account = "dataflow_worker", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = ["models/champion.json", "models/history/"] },
     { account = "dataflow_worker", bucket = "predictions", role = "roles/storage.objectUser", prefixes = ["batch/", "rejected/batch/"], except = ["/_RUN.json"] },
+    # A job run's label drift, one object per run (create-only; a retried write is refused and logged).
+    { account = "dataflow_worker", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["monitoring/drift/batch/"], except = [] },
     { account = "dataflow_worker", bucket = "dataflow", role = "roles/storage.objectUser", prefixes = ["temp/", "staging/"], except = [] },
     { account = "dataflow_worker", bucket = "dataflow", role = "roles/storage.objectViewer", prefixes = ["templates/"], except = [] },
     # Launching a Flex Template reads its spec file.

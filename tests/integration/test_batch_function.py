@@ -87,6 +87,12 @@ def log_of(stack: LocalStack, function: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
+def run_drift(stack: LocalStack, run_id: str) -> LabelDrift:
+    models = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
+    found = wait_until(f"the drift of {run_id}", lambda: gcs.read_json(models, objects.batch_drift(run_id)))
+    return LabelDrift.from_json(found[0])
+
+
 def test_a_file_is_predicted_by_the_function_with_the_default_settings(stack, model_files):
     """The session stack runs every function with the default settings (4 MiB parts, 64 MiB bound)."""
     client = stack.storage_client()
@@ -117,9 +123,7 @@ def test_a_file_is_predicted_by_the_function_with_the_default_settings(stack, mo
     [part] = predictions.list_blobs(prefix=folder + objects.BATCH_PART_PREFIX)
     counts = LabelCounts.from_metadata(part.metadata[METADATA_KEY])
     assert counts == LabelCounts.of(line["labels"] for line in predicted)
-    models = client.bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
-    found = wait_until("the run's drift", lambda: gcs.read_json(models, objects.batch_drift(success["run_id"])))
-    drift = LabelDrift.from_json(found[0])
+    drift = run_drift(stack, success["run_id"])
     assert (drift.source, drift.run_id, drift.items) == ("batch", success["run_id"], 400)
     assert drift.champion_version == model_files.metadata["version"]
     assert drift.baseline_shares == model_files.metadata["label_shares"]
@@ -204,6 +208,8 @@ def test_a_crash_mid_file_then_redelivery_yields_every_line_exactly_once(small_p
         e for e in log_of(stack, "batch") if e.get("message") == "batch file predicted" and e.get("object") == name
     ]
     assert finished and finished[-1]["parts_skipped"] >= len(before)
+    # The run's label drift counts every item once: skipped parts from their metadata, the rest as predicted.
+    assert run_drift(stack, success["run_id"]).items == 3000
 
 
 def test_a_file_above_the_bound_is_handed_to_a_batch_job_once(small_parts):
@@ -229,6 +235,12 @@ def test_a_file_above_the_bound_is_handed_to_a_batch_job_once(small_parts):
     assert sorted(line["id"] for line in predicted) == sorted(ids)
     assert (success["read"], success["predicted"], success["rejected"]) == (5004, 5000, 4)
     assert sorted(b["line"] for b in bad) == bad_numbers
+    # The job keeps the run's label counts (counters, no second pass) and writes its label drift.
+    assert LabelCounts.from_metadata(json.dumps(success["label_counts"])) == LabelCounts.of(
+        line["labels"] for line in predicted
+    )
+    found = run_drift(stack, success["run_id"])
+    assert (found.source, found.items, found.champion_version) == ("batch", 5000, success["model_version"])
     # A redelivered event launches nothing new: the run record keeps its generation and job id.
     generation = predictions.get_blob(folder + objects.BATCH_RUN_FILE).generation
     redeliver(stack, data.name, name, data.get_blob(name).generation)

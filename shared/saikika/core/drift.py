@@ -25,6 +25,8 @@ METADATA_MAX_BYTES = 7 * 1024
 NONE = "(none)"
 OTHER = "(other)"
 MOVED_SHOWN = 5
+# SAIKIKA_DRIFT_BOUND's default (the batch pipeline, which reads no settings, falls back to it too).
+DEFAULT_BOUND = 0.1
 # Where a baseline came from: the champion's own predictions on its tuning split, or (models trained before that
 # was recorded) the share of tuning-split rows labeled with each label.
 BASELINE_PREDICTED = "tuning predictions"

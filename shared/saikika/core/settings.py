@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from saikika.core import objects
+from saikika.core.drift import DEFAULT_BOUND
 from saikika.core.errors import ConfigError
 
 _SPEC = "saikika.setting"
@@ -247,7 +248,7 @@ class Settings:
         "and monitoring (written off the request path; [api](api.md))",
     )
     drift_bound: float = setting(
-        0.1,
+        DEFAULT_BOUND,
         minimum=0,
         maximum=1,
         meaning="the Jensen–Shannon divergence (base 2) of a day's (or a batch run's) label mix from the champion's "

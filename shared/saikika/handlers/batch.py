@@ -259,6 +259,7 @@ class BatchScorer:
                 champion.version,
                 champion.inference_sha256,
                 self._launcher or launchers.from_settings(self.settings),
+                self.settings.drift_bound,
             )
         except ConfigError as exc:
             # Not transient: retrying cannot fix a missing setting. Recorded in _RUN.json and logged; the
