@@ -175,3 +175,12 @@ def test_a_model_without_label_shares_falls_back_to_training_support():
         {"a": 0.5, NONE: 0.5},
         BASELINE_PREDICTED,
     )
+
+
+def test_training_writes_the_baseline_into_the_metadata(model_files):
+    shares = model_files.metadata["label_shares"]
+    assert set(shares) == {*model_files.metadata["labels"], NONE}
+    assert all(0 <= share <= 1 for share in shares.values())
+    # Every tuning item either carries a label or counts as (none): the shares cover all of them at least once.
+    assert sum(shares.values()) >= 1 - 1e-6
+    assert baseline_of(model_files.metadata) == (shares, BASELINE_PREDICTED)
