@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from saikika.cloud.drift import _is_due
 from saikika.core.drift import (
     BASELINE_PREDICTED,
     BASELINE_SUPPORT,
@@ -184,3 +186,26 @@ def test_training_writes_the_baseline_into_the_metadata(model_files):
     # Every tuning item either carries a label or counts as (none): the shares cover all of them at least once.
     assert sum(shares.values()) >= 1 - 1e-6
     assert baseline_of(model_files.metadata) == (shares, BASELINE_PREDICTED)
+
+
+MIDNIGHT = datetime(2026, 12, 6, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "last, now, closed_since, due",
+    [
+        (None, MIDNIGHT + timedelta(hours=1), None, True),  # today, never computed
+        (MIDNIGHT + timedelta(hours=1), MIDNIGHT + timedelta(hours=1, minutes=14), None, False),  # within 900 s
+        (MIDNIGHT + timedelta(hours=1), MIDNIGHT + timedelta(hours=1, minutes=15), None, True),  # the interval passed
+        (
+            MIDNIGHT - timedelta(minutes=5),
+            MIDNIGHT + timedelta(minutes=1),
+            MIDNIGHT,
+            True,
+        ),  # yesterday, before it closed
+        (MIDNIGHT + timedelta(minutes=1), MIDNIGHT + timedelta(hours=9), MIDNIGHT, False),  # yesterday, done once after
+        (None, MIDNIGHT + timedelta(hours=9), MIDNIGHT, True),  # yesterday, never computed
+    ],
+)
+def test_today_is_due_every_interval_and_yesterday_once_after_it_closed(last, now, closed_since, due):
+    assert _is_due(last, now, closed_since, 900.0) is due

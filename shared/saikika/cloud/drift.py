@@ -45,7 +45,7 @@ def update(settings: Settings, client: gcs.Client, now: float) -> list[LabelDrif
     for day in (midnight - timedelta(days=1), midnight):
         key = f"{day:%Y-%m-%d}"
         found = gcs.read_json(models, objects.drift_day(key))
-        last = None if found is None else datetime.fromisoformat(found[0]["computed_at"])
+        last = None if found is None else _computed_at(found[0])
         closed_since = day + timedelta(days=1) if day < midnight else None
         if _is_due(last, clock, closed_since, settings.drift_interval_s):
             due.append((key, 0 if found is None else found[1]))
@@ -76,6 +76,14 @@ def update(settings: Settings, client: gcs.Client, now: float) -> list[LabelDrif
         _log(drift, name)
         written.append(drift)
     return written
+
+
+def _computed_at(previous: object) -> datetime | None:
+    """When a day's object was computed; None (compute it again) if the object is not one of ours."""
+    try:
+        return datetime.fromisoformat(previous["computed_at"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def _is_due(last: datetime | None, now: datetime, closed_since: datetime | None, interval_s: float) -> bool:
