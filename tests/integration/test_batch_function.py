@@ -124,7 +124,7 @@ def test_a_file_is_predicted_by_the_function_with_the_default_settings(stack, mo
     counts = LabelCounts.from_metadata(part.metadata[METADATA_KEY])
     assert counts == LabelCounts.of(line["labels"] for line in predicted)
     drift = run_drift(stack, success["run_id"])
-    assert (drift.source, drift.run_id, drift.items) == ("batch", success["run_id"], 400)
+    assert (drift.source, drift.run_id, drift.items, drift.objects) == ("batch", success["run_id"], 400, 1)
     assert drift.champion_version == model_files.metadata["version"]
     assert drift.baseline_shares == model_files.metadata["label_shares"]
     assert "not UTF-8" in next(b["error"] for b in bad if b["line"] == bad_numbers[2])

@@ -55,7 +55,7 @@ def update(settings: Settings, client: gcs.Client, now: float) -> list[LabelDrif
         return []
     baseline = champion_baseline(models)
     if baseline is None:
-        logs.event(log, logging.INFO, "label drift skipped: no champion yet")
+        logs.event(log, logging.DEBUG, "label drift skipped: no champion yet")
         return []
     written = []
     for day, generation in due:
@@ -130,7 +130,13 @@ def day_counts(client: gcs.Client, predictions: gcs.Bucket, day: str) -> tuple[L
 
 
 def record_batch_run(
-    models: gcs.Bucket, run_id: str, counts: LabelCounts, model_version: str, bound: float, now: datetime | None = None
+    models: gcs.Bucket,
+    run_id: str,
+    counts: LabelCounts,
+    model_version: str,
+    bound: float,
+    parts: int = 0,
+    now: datetime | None = None,
 ) -> LabelDrift | None:
     """A finished batch run's drift against the version that predicted it, `monitoring/drift/batch/<run id>.json`.
     Monitoring never fails the run: a write that fails is logged (ERROR) and the run stands."""
@@ -149,6 +155,7 @@ def record_batch_run(
             source="batch",
             run_id=run_id,
             champion_version=model_version,
+            objects=parts,
             baseline=baseline.kind,
         )
         gcs.write_if_generation(models, name, gcs.to_json(drift.to_json()), gcs.JSON, 0)

@@ -192,7 +192,7 @@ class BatchScorer:
             run.folder + objects.BATCH_SUCCESS_FILE,
             run.success(self.predictions_bucket.name, model.version, count, totals),
         )
-        drift.record_batch_run(self.models_bucket, run.run_id, labels, model.version, self.settings.drift_bound)
+        drift.record_batch_run(self.models_bucket, run.run_id, labels, model.version, self.settings.drift_bound, count)
         logs.event(
             log,
             logging.WARNING if totals["rejected"] else logging.INFO,
