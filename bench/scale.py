@@ -525,7 +525,8 @@ def markdown(r: dict) -> list[str]:
     if r.get("drift"):
         d = r["drift"]
         lines += ["", "## The monitoring step: label drift (`drift.update` on the emulators)", ""]
-        lines += [f"With {fmt(d['earlier_day_messages'])} messages already on the day before.", ""]
+        when = f" (measured {d['measured_at']}, apart from the other parts)" if d.get("measured_at") else ""
+        lines += [f"With {fmt(d['earlier_day_messages'])} messages already on the day before{when}.", ""]
         lines += table(
             ("after", "s", "storage requests"),
             [
