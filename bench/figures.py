@@ -22,6 +22,7 @@ TARGETS = {
     "detect_cost_ratio": "≤ 1.5",
     "rss_ratio_1m_vs_100k": "≤ 1.5",
     "peak_rss_mb_largest": "< 2048 (2 GiB)",
+    "drift_requests_ratio": "≤ drift_work_ratio (the day's work, never the days before)",
 }
 
 

@@ -28,7 +28,7 @@ import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +40,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from figures import TARGETS, add_markdown_only, fmt, table, write_markdown  # noqa: E402
 
-from saikika.cloud import gcs, registry  # noqa: E402
+from saikika.cloud import drift, gcs, registry  # noqa: E402
 from saikika.core import jsonl, objects, rows  # noqa: E402
+from saikika.core.drift import METADATA_KEY, LabelCounts  # noqa: E402
 from saikika.core.events import ObjectEvent  # noqa: E402
 from saikika.core.settings import Settings  # noqa: E402
 from saikika.handlers.retrain import Retrainer  # noqa: E402
@@ -140,6 +141,77 @@ def history_point(stack: LocalStack, history: int) -> dict:
                 ].download_as_bytes()
             )["training_data"].get("rows_newest_per_item"),
         },
+    }
+
+
+# ---- 5. the monitoring step: label drift -------------------------------------------------------------
+def write_prediction_objects(bucket, day: datetime, first: int, count: int, labels: list[str]) -> None:
+    """`count` event-path predictions objects (one per message, one item each) with their label counts."""
+
+    def one(i: int) -> None:
+        chosen = [labels[i % len(labels)]] if i % 7 else []
+        line = {"id": f"item-{i}", "labels": chosen, "scores": {}, "model_version": "bench", "message_id": str(i)}
+        blob = bucket.blob(objects.predictions(day, f"{i:09d}"))
+        blob.metadata = {METADATA_KEY: LabelCounts.of([chosen]).to_metadata()}
+        blob.upload_from_string(jsonl.dumps([line]), content_type=jsonl.CONTENT_TYPE)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(first, first + count)))
+
+
+def drift_point(stack: LocalStack, sizes: list[int], earlier: int) -> dict:
+    """`drift.update` after `sizes` messages of a day, with `earlier` messages on the day before already there:
+    storage requests and seconds; and reading the day's objects instead of listing them, for comparison."""
+    client, calls = counting_client(stack)
+    suffix = uuid.uuid4().hex[:8]
+    names = {role: f"drift-{role}-{suffix}" for role in ("data", "models", "predictions")}
+    for name in names.values():
+        client.create_bucket(name)
+    settings = Settings.from_env(
+        {"GOOGLE_CLOUD_PROJECT": stack.project, **{f"SAIKIKA_{r.upper()}_BUCKET": n for r, n in names.items()}}
+    )
+    models, predictions = client.bucket(names["models"]), client.bucket(names["predictions"])
+    files = training.serialize(training.train(list(catalogue.generate(600, seed=5))))
+    registry.push(models, *files)
+    registry.promote_by_hand(models, files.metadata, reason="bench")
+    labels = files.metadata["labels"]
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    log(f"drift: {earlier} messages on the day before")
+    write_prediction_objects(predictions, noon - timedelta(days=1), 0, earlier, labels)
+    calls.clear()
+    began = time.perf_counter()
+    closing = drift.update(settings, client, noon.timestamp())  # the day before, once after it closed (and today)
+    closing_point = {"seconds": round(time.perf_counter() - began, 3), "storage_requests": len(calls)}
+    assert [d.items for d in closing] == [earlier, 0], closing
+    points, written, tick = [], 0, noon.timestamp()
+    for size in sizes:
+        log(f"drift: {size} messages of the day")
+        write_prediction_objects(predictions, noon, earlier + written, size - written, labels)
+        written = size
+        tick += settings.drift_interval_s
+        calls.clear()
+        began = time.perf_counter()
+        [today] = drift.update(settings, client, tick)
+        seconds = time.perf_counter() - began
+        assert today.items == size, today
+        points.append({"messages": size, "seconds": round(seconds, 3), "storage_requests": len(calls)})
+    reading = read_day(predictions, noon, sizes[0])
+    return {"earlier_day_messages": earlier, "closing_earlier_day": closing_point, "points": points, **reading}
+
+
+def read_day(bucket, day: datetime, limit: int) -> dict:
+    """What the step would cost if it read the objects: list, then download the first `limit` objects."""
+    calls = count_requests(bucket.client)
+    began = time.perf_counter()
+    blobs = list(bucket.list_blobs(prefix=objects.predictions_day(f"{day:%Y-%m-%d}"), max_results=limit))
+    for blob in blobs:
+        blob.download_as_bytes()
+    return {
+        "reading_objects": {
+            "messages": len(blobs),
+            "seconds": round(time.perf_counter() - began, 3),
+            "storage_requests": len(calls),
+        }
     }
 
 
@@ -333,7 +405,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "scale.json")
     parser.add_argument("--history", default="1000,5000,20000")
     parser.add_argument("--rows", default="100000,300000,1000000")
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: history,rows,livedoor,labels")
+    parser.add_argument("--drift", default="1000,10000", help="messages of a day the drift step is measured after")
+    parser.add_argument("--drift-earlier", type=int, default=10000, help="messages on the day before")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: history,rows,livedoor,labels,drift")
     add_markdown_only(parser)
     args = parser.parse_args()
     if args.markdown_only:
@@ -357,6 +431,13 @@ def main() -> None:
         if "labels" not in skip:
             log("256 labels through a hot swap")
             results["wide_model"] = hot_swap_peak(work)
+        if "drift" not in skip:
+            stack = LocalStack(state_dir=work / "drift", functions=()).start()
+            try:
+                sizes = [int(n) for n in args.drift.split(",")]
+                results["drift"] = drift_point(stack, sizes, args.drift_earlier)
+            finally:
+                stack.stop()
     ratios = {}
     if results.get("history"):
         by = {h["history_objects"]: h for h in results["history"]}
@@ -371,6 +452,11 @@ def main() -> None:
             3,
         )
         ratios["peak_rss_mb_largest"] = results["rows"][sizes[-1]]["streamed"]["peak_rss_mb"]
+    if results.get("drift"):
+        first, last = results["drift"]["points"][0], results["drift"]["points"][-1]
+        ratios["drift_requests_ratio"] = round(last["storage_requests"] / first["storage_requests"], 3)
+        ratios["drift_seconds_ratio"] = round(last["seconds"] / first["seconds"], 3)
+        ratios["drift_work_ratio"] = round(last["messages"] / first["messages"], 3)
     results["ratios"] = ratios
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     write_markdown(args.out, markdown)
@@ -435,6 +521,30 @@ def markdown(r: dict) -> list[str]:
         lines += table(
             ("model.npz MB", "peak RSS MB serving one", "peak RSS MB through the hot swap"),
             [(fmt(w["model_npz_mb"]), fmt(w["peak_rss_mb_serving_one"]), fmt(w["peak_rss_mb_through_hot_swap"]))],
+        )
+    if r.get("drift"):
+        d = r["drift"]
+        lines += ["", "## The monitoring step: label drift (`drift.update` on the emulators)", ""]
+        when = f" (measured {d['measured_at']}, apart from the other parts)" if d.get("measured_at") else ""
+        lines += [f"With {fmt(d['earlier_day_messages'])} messages already on the day before{when}.", ""]
+        lines += table(
+            ("after", "s", "storage requests"),
+            [
+                (
+                    "the day before, once after it closed",
+                    fmt(d["closing_earlier_day"]["seconds"]),
+                    fmt(d["closing_earlier_day"]["storage_requests"]),
+                ),
+                *(
+                    (f"{fmt(p['messages'])} messages of the day", fmt(p["seconds"]), fmt(p["storage_requests"]))
+                    for p in d["points"]
+                ),
+                (
+                    f"reading {fmt(d['reading_objects']['messages'])} objects instead of listing them",
+                    fmt(d["reading_objects"]["seconds"]),
+                    fmt(d["reading_objects"]["storage_requests"]),
+                ),
+            ],
         )
     lines += ["", "## Ratios", ""]
     lines += table(("ratio", "value", "target"), ((k, fmt(v), TARGETS.get(k, "")) for k, v in r["ratios"].items()))

@@ -25,16 +25,14 @@ locals {
     # Compaction: day shards and their manifest under compacted/ (overwritten under a generation precondition),
     # and the folded feedback objects deleted (objectUser: delete; the bucket keeps them as noncurrent versions).
     { account = "retrain", bucket = "data", role = "roles/storage.objectUser", prefixes = ["compacted/", "training/feedback/"], except = [] },
-    # monitoring/: the tick rewrites monitoring/health.json (under a generation precondition) and, each run, the
-    # champion's live quality and the day's label drift.
+    # monitoring/: the tick rewrites monitoring/health.json and the day's label drift (under generation
+    # preconditions), and each run writes the champion's live quality; nothing is triggered there.
     { account = "retrain", bucket = "models", role = "roles/storage.objectUser", prefixes = ["retrain/", "monitoring/"], except = [] },
     { account = "retrain", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["models/"], except = ["models/champion.json", "models/history/", "/decision.json"] },
     # Pretrained title word vectors (SAIKIKA_WORD_VECTORS), uploaded by an engineer with `saikika word-vectors push`.
-    # The champion pointer, its metadata.json and the decision log: what the loop's health reports (read only).
+    # And the champion pointer, versions' metadata.json (the drift baseline, label_shares) and the decision log:
+    # what the loop's health reports (read only).
     { account = "retrain", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["word-vectors/", "models/"], except = [] },
-    # No prefixes: listing only (names and custom metadata), no object read. The loop's health counts today's
-    # rejected items (rejected/dt=<day>/).
-    { account = "retrain", bucket = "predictions", role = "roles/storage.objectViewer", prefixes = [], except = [] },
     { account = "promote", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["training/", "eval/", "compacted/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = [] },
     { account = "promote", bucket = "models", role = "roles/storage.objectUser", prefixes = ["models/champion.json", "models/history/"], except = [] },
@@ -46,11 +44,15 @@ locals {
     # objectUser: the run record (_RUN.json) is updated under a generation precondition; parts are create-only.
     { account = "batch", bucket = "predictions", role = "roles/storage.objectUser", prefixes = ["batch/"], except = [] },
     { account = "batch", bucket = "predictions", role = "roles/storage.objectCreator", prefixes = ["rejected/batch/"], except = [] },
+    # A finished run's label drift, one create-only object per run.
+    { account = "batch", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["monitoring/drift/batch/"], except = [] },
     # Dataflow workers read the batch inputs and the catalogue, the model version, and write whole shards (a
     # retried bundle rewrites its shard: objectUser) of batch runs only.
     { account = "dataflow_worker", bucket = "data", role = "roles/storage.objectViewer", prefixes = ["batch/input/", "catalogue/"], except = [] },
     { account = "dataflow_worker", bucket = "models", role = "roles/storage.objectViewer", prefixes = ["models/"], except = ["models/champion.json", "models/history/"] },
     { account = "dataflow_worker", bucket = "predictions", role = "roles/storage.objectUser", prefixes = ["batch/", "rejected/batch/"], except = ["/_RUN.json"] },
+    # A job run's label drift, one object per run (create-only; a retried write is refused and logged).
+    { account = "dataflow_worker", bucket = "models", role = "roles/storage.objectCreator", prefixes = ["monitoring/drift/batch/"], except = [] },
     { account = "dataflow_worker", bucket = "dataflow", role = "roles/storage.objectUser", prefixes = ["temp/", "staging/"], except = [] },
     { account = "dataflow_worker", bucket = "dataflow", role = "roles/storage.objectViewer", prefixes = ["templates/"], except = [] },
     # Launching a Flex Template reads its spec file.
@@ -75,11 +77,10 @@ resource "google_storage_bucket_iam_member" "fn" {
   member = "serviceAccount:${local.accounts[each.value.account]}"
 
   condition {
-    title       = "${each.value.account} ${each.value.bucket} ${length(each.value.prefixes) == 0 ? "(listing only)" : join(" ", each.value.prefixes)}"
+    title       = "${each.value.account} ${each.value.bucket} ${join(" ", each.value.prefixes)}"
     description = "Objects under the listed prefixes only; listing is a bucket-level check."
     # An `except` entry starting with "/" matches a name's end (models/<version>/decision.json); others its start.
-    # No prefixes: the bucket-level check alone (listing), no object.
-    expression = length(each.value.prefixes) == 0 ? "resource.type == 'storage.googleapis.com/Bucket'" : format("resource.type == 'storage.googleapis.com/Bucket' || ((%s)%s)",
+    expression = format("resource.type == 'storage.googleapis.com/Bucket' || ((%s)%s)",
       # A prefix holding a {placeholder} (one path segment, such as a day) is matched with extract().
       join(" || ", [for p in each.value.prefixes : strcontains(p, "{")
         ? "(resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${split("{", p)[0]}') && resource.name.extract('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${p}') != '')"
@@ -89,6 +90,22 @@ resource "google_storage_bucket_iam_member" "fn" {
       : " && !resource.name.startsWith('projects/_/buckets/${local.buckets[each.value.bucket]}/objects/${x}')"])
     )
   }
+}
+
+# The tick's label drift is one listing of a day's predictions (object names and custom metadata): a custom role
+# with storage.objects.list only, so the retrain account (which reads untrusted data) can never read, let alone
+# write, a prediction. objectViewer would also grant storage.objects.get on every prediction object.
+resource "google_project_iam_custom_role" "object_lister" {
+  role_id     = "${replace(var.name_prefix, "-", "_")}_object_lister"
+  title       = "saikika object lister"
+  description = "List objects (names and metadata) without reading them: the label drift step."
+  permissions = ["storage.objects.list"]
+}
+
+resource "google_storage_bucket_iam_member" "retrain_lists_predictions" {
+  bucket = google_storage_bucket.predictions.name
+  role   = google_project_iam_custom_role.object_lister.id
+  member = "serviceAccount:${google_service_account.fn["retrain"].email}"
 }
 
 # Publishing confirmed labels is granted on the feedback topic itself, to the listed members only.

@@ -10,8 +10,9 @@ from datetime import datetime
 
 import pytest
 
-from saikika.cloud import batch_pipeline, registry
+from saikika.cloud import batch_pipeline, gcs, registry
 from saikika.core import jsonl, objects
+from saikika.core.drift import METADATA_KEY, LabelCounts, LabelDrift
 from saikika.core.events import ObjectEvent
 from saikika.core.items import parse_item
 from saikika.core.settings import Settings
@@ -86,6 +87,12 @@ def log_of(stack: LocalStack, function: str) -> list[dict]:
     return [json.loads(line) for line in jsonl.lines(text) if line.startswith("{")]
 
 
+def run_drift(stack: LocalStack, run_id: str) -> LabelDrift:
+    models = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
+    found = wait_until(f"the drift of {run_id}", lambda: gcs.read_json(models, objects.batch_drift(run_id)))
+    return LabelDrift.from_json(found[0])
+
+
 def test_a_file_is_predicted_by_the_function_with_the_default_settings(stack, model_files):
     """The session stack runs every function with the default settings (4 MiB parts, 64 MiB bound)."""
     client = stack.storage_client()
@@ -112,6 +119,14 @@ def test_a_file_is_predicted_by_the_function_with_the_default_settings(stack, mo
         assert (by_id[item["id"]]["labels"], by_id[item["id"]]["scores"]) == (prediction.labels, prediction.scores)
     assert sorted(b["line"] for b in bad) == bad_numbers
     assert all(b["file"] == f"gs://{data.name}/{name}" and b["error"] for b in bad)
+    # The part's label counts (custom metadata) and the run's drift object, from those counts.
+    [part] = predictions.list_blobs(prefix=folder + objects.BATCH_PART_PREFIX)
+    counts = LabelCounts.from_metadata(part.metadata[METADATA_KEY])
+    assert counts == LabelCounts.of(line["labels"] for line in predicted)
+    drift = run_drift(stack, success["run_id"])
+    assert (drift.source, drift.run_id, drift.items, drift.objects) == ("batch", success["run_id"], 400, 1)
+    assert drift.champion_version == model_files.metadata["version"]
+    assert drift.baseline_shares == model_files.metadata["label_shares"]
     assert "not UTF-8" in next(b["error"] for b in bad if b["line"] == bad_numbers[2])
 
     # A redelivered event finds the run complete and rewrites nothing.
@@ -193,6 +208,8 @@ def test_a_crash_mid_file_then_redelivery_yields_every_line_exactly_once(small_p
         e for e in log_of(stack, "batch") if e.get("message") == "batch file predicted" and e.get("object") == name
     ]
     assert finished and finished[-1]["parts_skipped"] >= len(before)
+    # The run's label drift counts every item once: skipped parts from their metadata, the rest as predicted.
+    assert run_drift(stack, success["run_id"]).items == 3000
 
 
 def test_a_file_above_the_bound_is_handed_to_a_batch_job_once(small_parts):
@@ -218,6 +235,12 @@ def test_a_file_above_the_bound_is_handed_to_a_batch_job_once(small_parts):
     assert sorted(line["id"] for line in predicted) == sorted(ids)
     assert (success["read"], success["predicted"], success["rejected"]) == (5004, 5000, 4)
     assert sorted(b["line"] for b in bad) == bad_numbers
+    # The job keeps the run's label counts (counters, no second pass) and writes its label drift.
+    assert LabelCounts.from_metadata(json.dumps(success["label_counts"])) == LabelCounts.of(
+        line["labels"] for line in predicted
+    )
+    found = run_drift(stack, success["run_id"])
+    assert (found.source, found.items, found.champion_version) == ("batch", 5000, success["model_version"])
     # A redelivered event launches nothing new: the run record keeps its generation and job id.
     generation = predictions.get_blob(folder + objects.BATCH_RUN_FILE).generation
     redeliver(stack, data.name, name, data.get_blob(name).generation)

@@ -135,8 +135,11 @@ def scenario_batch(stack, bucket, model_files):
     bucket("data").blob(name).upload_from_string(b'{"id": "b1", "title": "waterproof tent"}\nnot json\n')
     before[("data", name)] = -1  # the test's own write
     blob = bucket("data").get_blob(name)
-    folder = objects.batch_run_folder(blob.time_created, objects.batch_run_id(name, blob.generation))
-    wait_for_blob(bucket("predictions"), folder + objects.BATCH_SUCCESS_FILE)
+    run_id = objects.batch_run_id(name, blob.generation)
+    wait_for_blob(
+        bucket("predictions"), objects.batch_run_folder(blob.time_created, run_id) + objects.BATCH_SUCCESS_FILE
+    )
+    wait_for_blob(bucket("models"), objects.batch_drift(run_id))  # written after _SUCCESS
     return before
 
 
@@ -191,6 +194,7 @@ def test_each_function_writes_only_its_own_objects(writes):
         "batch": {
             ("predictions", objects.BATCH_OUTPUT_PREFIX + "dt="),
             ("predictions", objects.BATCH_ERRORS_PREFIX + "dt="),
+            ("models", objects.BATCH_DRIFT_PREFIX),
         },
     }
     for function, written in writes.items():
@@ -225,8 +229,10 @@ def test_the_chain_goes_one_way(writes):
     # which triggers nothing), promote commits no version.
     assert not any(r == "data" and objects.is_training_object(n) for r, n in writes["retrain"] | writes["promote"])
     assert not any(r == "data" for r, _ in writes["promote"])
-    # batch writes its runs to the predictions bucket only, which triggers nothing.
-    assert {r for r, _ in writes["batch"]} == {"predictions"}
+    # batch writes its runs to the predictions bucket, which triggers nothing, and its label drift under
+    # monitoring/ in the models bucket, outside the notification's models/ prefix.
+    assert {r for r, _ in writes["batch"]} == {"predictions", "models"}
+    assert all(n.startswith(objects.BATCH_DRIFT_PREFIX) for r, n in writes["batch"] if r == "models")
     assert not any(objects.version_of_metadata(n) for _, n in writes["promote"])
 
 

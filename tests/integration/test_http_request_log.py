@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from saikika.core import jsonl, objects, records
+from saikika.core.drift import METADATA_KEY, LabelCounts
 from saikika.tooling.polling import wait_until
 from tests.integration.helpers import promote, start_stack, today
 
@@ -55,6 +56,10 @@ def test_online_predictions_are_logged_as_prediction_records(logging_stack, mode
         assert line["labels"] == prediction["labels"] and line["scores"] == prediction["scores"]
         assert line["model_version"] == model_files.metadata["version"]
     assert len({line["request_id"] for line in lines}) == 1  # one request
+    # Each logged object carries its label counts as custom metadata, returned by a listing (label drift).
+    bucket = logging_stack.storage_client().bucket(logging_stack.env["SAIKIKA_PREDICTIONS_BUCKET"])
+    [blob] = bucket.list_blobs(prefix=f"predictions/dt={today():%Y-%m-%d}/{objects.HTTP_PREDICTIONS_MARK}")
+    assert LabelCounts.from_metadata(blob.metadata[METADATA_KEY]) == LabelCounts.of(p["labels"] for p in lines)
 
 
 def test_what_is_buffered_is_written_when_the_function_is_stopped(logging_stack):

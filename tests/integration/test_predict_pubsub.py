@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 
 from saikika.core import jsonl, objects
+from saikika.core.drift import METADATA_KEY, LabelCounts
 from saikika.core.items import MESSAGE_MAX_BYTES, parse_item
 from saikika.model import artifact
 from tests.integration.helpers import gcloud_publish, publish, today, wait_for_prediction_lines, wait_for_rejected
@@ -37,6 +38,11 @@ def test_thousand_item_message_becomes_one_object_in_order(stack, publisher, pre
     lines = wait_for_prediction_lines(predictions_bucket, message_id)
     assert [line["id"] for line in lines] == [item["id"] for item in items]
     assert all({"handmade", "vintage"} <= set(line["labels"]) for line in lines)
+    # The object's label counts ride along as custom metadata, and a listing returns them (label drift).
+    [listed] = predictions_bucket.list_blobs(prefix=objects.predictions(today(), message_id))
+    counts = LabelCounts.from_metadata(listed.metadata[METADATA_KEY])
+    assert counts == LabelCounts.of(line["labels"] for line in lines)
+    assert counts.items == 1000 and counts.labels["handmade"] == 1000
     assert not predictions_bucket.get_blob(objects.rejected(today(), message_id))
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from saikika.cloud import batch_pipeline, launchers
 from saikika.core import jsonl, objects
+from saikika.core.drift import LabelCounts, LabelDrift
 from saikika.core.errors import ModelIntegrityError
 from saikika.handlers.batch import parts_of
 from saikika.model import artifact, catalogue
@@ -65,6 +66,8 @@ def test_a_catalogue_is_predicted_as_the_predictors_would(tmp_path, catalogue_fi
     ]
     assert sorted(e["line"] for e in errors) == [151, 302, 303]
     assert all(e["file"].endswith("catalogue.jsonl") and e["error"] for e in errors)
+    # The run's label counts, kept as counters while the lines were formatted.
+    assert success["label_counts"] == LabelCounts.of(line["labels"] for line in lines).to_json()
 
 
 @pytest.mark.parametrize(
@@ -200,8 +203,17 @@ def test_run_layout_is_one_folder_per_input_generation():
 def test_the_entry_point_takes_the_launchers_arguments(tmp_path, catalogue_file, model_files):
     artifact.write_dir(tmp_path / "model", model_files)
     job = launchers.BatchJob(
-        "r1", str(catalogue_file[0]), str(tmp_path / "out"), str(tmp_path / "bad"), str(tmp_path / "model")
+        "r1",
+        str(catalogue_file[0]),
+        str(tmp_path / "out"),
+        str(tmp_path / "bad"),
+        str(tmp_path / "model"),
+        drift_output=str(tmp_path / "drift.json"),
+        drift_bound=0.25,
     )
     success = batch_pipeline.main([*job.arguments(), "--runner=DirectRunner"])
     assert (success["run_id"], success["predicted"], success["rejected"]) == ("r1", 300, 3)
+    drift = LabelDrift.from_json(json.loads((tmp_path / "drift.json").read_text()))
+    assert (drift.source, drift.run_id, drift.items, drift.bound) == ("batch", "r1", 300, 0.25)
+    assert drift.baseline_shares == model_files.metadata["label_shares"]
     assert len(list((tmp_path / "bad").glob("part-*.jsonl"))) == 1

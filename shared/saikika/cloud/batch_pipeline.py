@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -35,7 +37,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from saikika.core import jsonl, records
+from saikika.core import jsonl, logs, records
+from saikika.core.drift import DEFAULT_BOUND, LabelCounts, baseline_of, label_drift
 from saikika.core.items import Item, ItemError, parse_line
 from saikika.core.objects import (
     BATCH_SUCCESS_FILE,
@@ -49,10 +52,14 @@ from saikika.model.explain import explain
 from saikika.model.label_model import LabelModel
 
 NAMESPACE = "saikika.batch"
+log = logging.getLogger("saikika.batch")
+
 SUCCESS_FILE = BATCH_SUCCESS_FILE
 # About one output shard per this many input bytes (a shard's lines are smaller than its items).
 INPUT_BYTES_PER_SHARD = 64 * 1024 * 1024
 MAX_BATCH_SIZE = 100
+LABEL_COUNTER = "label:"
+NO_LABEL_COUNTER = "no-label"
 
 
 # Told of each line read ("read", "rejected") and each item predicted ("predicted"), in this process: a command
@@ -151,6 +158,11 @@ class Explained(NamedTuple):
 def _record(keyed: tuple[str, PredictionResult], run_id: str, predicted_at: str) -> str:
     item_id, result = keyed
     Metrics.counter(NAMESPACE, "predicted").inc()
+    # The run's label counts, kept as counters (no extra pass over the predictions): `_SUCCESS` and label drift.
+    for label in result.inference.labels:
+        Metrics.counter(NAMESPACE, LABEL_COUNTER + label).inc()
+    if not result.inference.labels:
+        Metrics.counter(NAMESPACE, NO_LABEL_COUNTER).inc()
     _tell("predicted")
     extra = {"explanations": result.inference.explanations} if isinstance(result.inference, Explained) else {}
     return json.dumps(
@@ -206,6 +218,17 @@ def shard_count(input_pattern: str) -> int:
     return max(1, math.ceil(sum(matched_sizes(input_pattern)) / INPUT_BYTES_PER_SHARD))
 
 
+@contextmanager
+def _told(progress: Callable[[str], None] | None) -> Iterator[None]:
+    """`progress` hears of each line and item while the pipeline runs in this process."""
+    _LISTENERS.extend([progress] if progress else [])
+    try:
+        yield
+    finally:
+        if progress:
+            _LISTENERS.remove(progress)
+
+
 def run(
     input_pattern: str,
     output: str,
@@ -218,26 +241,27 @@ def run(
     shards: int | None = None,
     explain_k: int = 0,
     progress: Callable[[str], None] | None = None,
+    drift_output: str | None = None,
+    drift_bound: float = DEFAULT_BOUND,
 ) -> dict[str, Any]:
     """Run the pipeline to the end and write `_SUCCESS`; returns what `_SUCCESS` holds. `explain_k` > 0: each
     line also holds, for each predicted label, its K strongest substrings (`explanations`). `progress` is told
-    "read", "rejected" or "predicted" for each line or item, as it happens, where the steps run in this process."""
+    "read", "rejected" or "predicted" for each line or item, as it happens, where the steps run in this process.
+    `drift_output`: where the run's label drift goes (after `_SUCCESS`), against the model version's baseline."""
     run_id = run_id or uuid.uuid4().hex[:12]
     output = output.rstrip("/")
     errors = (errors or f"{output}/{PIPELINE_ERRORS_FOLDER}").rstrip("/")
     shards = shards or shard_count(input_pattern)
     predicted_at = datetime.now(UTC).isoformat()
     handler = KeyedModelHandler(InferenceArtifactHandler(version_folder, expected_sha256, explain_k=explain_k))
-    _LISTENERS.extend([progress] if progress else [])
-    try:
+    with _told(progress):
         with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as pipeline:
             _predict_into(pipeline, input_pattern, handler, output, errors, shards, run_id, predicted_at)
-    finally:
-        if progress:
-            _LISTENERS.remove(progress)
     result = pipeline.result
     counts = {name: _counter(result, name) for name in ("read", "predicted", "rejected")}
-    model_version = json.loads(_read(f"{version_folder.rstrip('/')}/{METADATA_FILE}"))["version"]
+    metadata = json.loads(_read(f"{version_folder.rstrip('/')}/{METADATA_FILE}"))
+    model_version = metadata["version"]
+    labels = _label_counts(result, counts["predicted"])
     success = {
         "run_id": run_id,
         "input": input_pattern,
@@ -247,11 +271,55 @@ def run(
         "predicted_at": predicted_at,
         "shards": shards,
         **counts,
+        "label_counts": labels.to_json(),
     }
     # Written last: its presence says every part above is complete.
     with FileSystems.create(f"{output}/{SUCCESS_FILE}", mime_type="application/json") as handle:
         handle.write((json.dumps(success, indent=2) + "\n").encode())
+    if drift_output:
+        _write_drift(drift_output, labels, metadata, run_id, drift_bound, shards)
     return success
+
+
+def _label_counts(result, predicted: int) -> LabelCounts:
+    """The run's label counts from its committed counters (a retried bundle is not counted twice)."""
+    found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    counts = LabelCounts(items=predicted)
+    for counter in found:
+        name, value = counter.key.metric.name, int(counter.committed or 0)
+        if name.startswith(LABEL_COUNTER):
+            label = name[len(LABEL_COUNTER) :]
+            counts.labels[label] = counts.labels.get(label, 0) + value
+        elif name == NO_LABEL_COUNTER:
+            counts.none += value
+    return counts
+
+
+def _write_drift(path: str, labels: LabelCounts, metadata: dict, run_id: str, bound: float, shards: int) -> None:
+    """The run's label drift (`saikika.core.drift`) at `path`, and its `label drift` line. Monitoring never fails
+    the run: a failure is logged (ERROR) and the predictions stand."""
+    now = datetime.now(UTC)
+    try:
+        shares, kind = baseline_of(metadata)
+        found = label_drift(
+            labels,
+            shares,
+            bound,
+            day=f"{now:%Y-%m-%d}",
+            computed_at=now.isoformat(),
+            source="batch",
+            run_id=run_id,
+            champion_version=metadata["version"],
+            objects=shards,
+            baseline=kind,
+        )
+        with FileSystems.create(path, mime_type="application/json") as handle:
+            handle.write((json.dumps(found.to_json(), indent=2) + "\n").encode())
+    except Exception as exc:  # noqa: BLE001  the run is complete; a monitoring object is not worth failing it
+        logs.event(log, logging.ERROR, "label drift not recorded", run_id=run_id, object=path, error=repr(exc))
+        return
+    level = logging.WARNING if found.above_bound else logging.INFO
+    logs.event(log, level, "label drift", **found.log_fields(), objects=shards, object=path)
 
 
 def _predict_into(
@@ -295,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--run_id")
     parser.add_argument("--shards", type=int)
     parser.add_argument("--explain", type=int, default=0, help="add each label's K strongest substrings")
+    parser.add_argument("--drift_output", help="where the run's label drift goes (JSON); default: not written")
+    parser.add_argument(
+        "--drift_bound", type=float, default=DEFAULT_BOUND, help="the drift bound (SAIKIKA_DEFAULT_BOUND)"
+    )
     known, beam_args = parser.parse_known_args(argv)
     return run(
         known.input,
@@ -306,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         run_id=known.run_id,
         shards=known.shards,
         explain_k=known.explain,
+        drift_output=known.drift_output,
+        drift_bound=known.drift_bound,
     )
 
 

@@ -52,6 +52,8 @@ class BatchJob:
     model_folder: str
     expected_sha256: str | None = None
     model_version: str | None = None  # recorded in _RUN.json; the job itself reads `model_folder`
+    drift_output: str | None = None  # where the run's label drift goes (saikika.core.drift)
+    drift_bound: float | None = None
     entry_module = ENTRY_MODULE
     # Run as a local process, the pipeline needs a runner: Beam's DirectRunner, one worker.
     local_arguments = ("--runner=DirectRunner", "--direct_num_workers=1")
@@ -67,6 +69,10 @@ class BatchJob:
         }
         if self.expected_sha256:
             args["expected_sha256"] = self.expected_sha256
+        if self.drift_output:
+            args["drift_output"] = self.drift_output
+        if self.drift_bound is not None:
+            args["drift_bound"] = f"{self.drift_bound:g}"
         return [f"--{key}={value}" for key, value in args.items()]
 
 
@@ -246,9 +252,11 @@ def launch_batch_run(
     champion_version: str,
     expected_sha256: str | None,
     launcher: Launcher,
+    drift_bound: float | None = None,
 ) -> Launched:
     """A batch job over `input` with a model version, into the predictions bucket's run layout
-    (`batch/dt=DAY/run=RUN/`, bad lines under `rejected/batch/…`), launched once per run."""
+    (`batch/dt=DAY/run=RUN/`, bad lines under `rejected/batch/…`), launched once per run; its label drift goes to
+    `monitoring/drift/batch/<run id>.json` in the models bucket."""
     folder = objects.batch_run_folder(day, run_id)
     job = BatchJob(
         run_id=run_id,
@@ -258,6 +266,8 @@ def launch_batch_run(
         model_folder=f"gs://{models.name}/{objects.version_prefix(champion_version)}",
         expected_sha256=expected_sha256,
         model_version=champion_version,
+        drift_output=f"gs://{models.name}/{objects.batch_drift(run_id)}",
+        drift_bound=drift_bound,
     )
     return launch_once(predictions, folder, job, launcher)
 

@@ -80,6 +80,11 @@ def rejected_day(day: str) -> str:
     return f"{rejected_days()}{day}/"
 
 
+def predictions_day(day: str) -> str:
+    """The folder of one day's event-path and online predictions (`predictions/dt=YYYY-MM-DD/`)."""
+    return f"{PREDICTIONS_PREFIX}dt={day}/"
+
+
 # ---- compacted training data (data bucket; outside training/, so writing it triggers nothing) ---------
 COMPACTED_PREFIX = "compacted/"
 COMPACTION_MANIFEST = "compacted/manifest.json"
@@ -208,6 +213,9 @@ def _safe(message_id: str) -> str:
 
 def _dated(prefix: str, published: datetime, message_id: str, suffix: str) -> str:
     return f"{prefix}/dt={published:%Y-%m-%d}/{_safe(message_id)}{suffix}"
+
+
+PREDICTIONS_PREFIX = "predictions/"
 
 
 def predictions(published: datetime, message_id: str) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from saikika.core import objects
+from saikika.core.drift import DEFAULT_BOUND
 from saikika.core.errors import ConfigError
 
 _SPEC = "saikika.setting"
@@ -148,6 +149,16 @@ class MonitoringSettings:
         3,
         minimum=1,
         meaning="this many failed runs in a row: the loop is stalled; this many rejected candidates in a row: degraded",
+    )
+    drift_bound: float = setting(
+        DEFAULT_BOUND,
+        minimum=0,
+        maximum=1,
+        meaning="the Jensen–Shannon divergence (base 2) of a day's (or a batch run's) label mix from the champion's "
+        "above which drift is reported (a WARNING `label drift` line; [monitoring](monitoring.md))",
+    )
+    drift_interval_s: float = setting(
+        900.0, minimum=0, meaning="today's label drift is recomputed at most this often (one listing of the day)"
     )
 
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from saikika.cloud import batch_runs, gcs, launchers, registry
+from saikika.cloud import batch_runs, drift, gcs, launchers, registry
 from saikika.cloud.batch_runs import BatchRun, RunMode
 from saikika.cloud.champion_cache import ChampionCache, load_version
 from saikika.core import jsonl, logs, objects, records
+from saikika.core.drift import METADATA_KEY, LabelCounts
 from saikika.core.errors import ConfigError, NoChampionError
 from saikika.core.events import ObjectEvent
 from saikika.core.items import ItemError, parse_line
@@ -185,12 +186,13 @@ class BatchScorer:
         started = time.perf_counter()
         model = self._pinned_model(run)
         count = max(1, math.ceil(run.blob.size / self.settings.batch_part_bytes))
-        totals, written = self._score_parts(run, model, count)
+        totals, written, labels = self._score_parts(run, model, count)
         gcs.create_json(
             self.predictions_bucket,
             run.folder + objects.BATCH_SUCCESS_FILE,
             run.success(self.predictions_bucket.name, model.version, count, totals),
         )
+        drift.record_batch_run(self.models_bucket, run.run_id, labels, model.version, self.settings.drift_bound, count)
         logs.event(
             log,
             logging.WARNING if totals["rejected"] else logging.INFO,
@@ -207,27 +209,27 @@ class BatchScorer:
         )
         return BatchOutcome(BatchStatus.PREDICTED, run.run_id, run.folder, totals)
 
-    def _score_parts(self, run: _Run, model: LabelModel, count: int) -> tuple[dict[str, int], int]:
+    def _score_parts(self, run: _Run, model: LabelModel, count: int) -> tuple[dict[str, int], int, LabelCounts]:
         """Every part in order: a finished one (its predictions part exists) is counted from its metadata, the
-        others are predicted and written. The totals, and how many parts this call wrote."""
+        others are predicted and written. The totals, how many parts this call wrote, and the run's label counts."""
         done = {
             b.name: dict(b.metadata or {})
             for b in self._client.list_blobs(self.predictions_bucket, prefix=run.folder + objects.BATCH_PART_PREFIX)
         }
-        totals = dict.fromkeys(COUNTS, 0)
-        written = 0
+        totals, written, labels = dict.fromkeys(COUNTS, 0), 0, LabelCounts()
         with run.blob.open("rb", chunk_size=READ_CHUNK_BYTES) as reader:
             chunks = iter(lambda: reader.read(READ_CHUNK_BYTES), b"")
             for part in parts_of(chunks, self.settings.batch_part_bytes, count):
                 name = objects.batch_part(part.index, count)
-                if run.folder + name in done:
-                    counts = {key: int(done[run.folder + name].get(key, 0)) for key in COUNTS}
-                else:
-                    counts = _write_part(self.predictions_bucket, run, part, name, model)
+                finished = done.get(run.folder + name)
+                if finished is None:
                     written += 1
-                for key in COUNTS:
-                    totals[key] += counts[key]
-        return totals, written
+                    counts, part_labels = _write_part(self.predictions_bucket, run, part, name, model)
+                else:
+                    counts, part_labels = _finished_part(finished)
+                labels.merge(part_labels)
+                totals = {key: totals[key] + counts[key] for key in COUNTS}
+        return totals, written, labels
 
     def _pinned_model(self, run: _Run) -> LabelModel:
         """Every part of a run is predicted by one version: the champion when the run started, recorded in
@@ -257,6 +259,7 @@ class BatchScorer:
                 champion.version,
                 champion.inference_sha256,
                 self._launcher or launchers.from_settings(self.settings),
+                self.settings.drift_bound,
             )
         except ConfigError as exc:
             # Not transient: retrying cannot fix a missing setting. Recorded in _RUN.json and logged; the
@@ -284,7 +287,19 @@ class BatchScorer:
         return BatchOutcome(BatchStatus.HANDED_OFF, run_id, folder, job_id=launched.job_id)
 
 
-def _write_part(bucket: gcs.Bucket, run: _Run, part: _Part, name: str, model: LabelModel) -> dict[str, int]:
+def _finished_part(metadata: dict[str, str]) -> tuple[dict[str, int], LabelCounts]:
+    """A finished part's counts and label counts, from its metadata (no label counts on a part written before they
+    were kept)."""
+    counts = {key: int(metadata.get(key, 0)) for key in COUNTS}
+    try:
+        return counts, LabelCounts.from_metadata(metadata[METADATA_KEY])
+    except (KeyError, ValueError):
+        return counts, LabelCounts()
+
+
+def _write_part(
+    bucket: gcs.Bucket, run: _Run, part: _Part, name: str, model: LabelModel
+) -> tuple[dict[str, int], LabelCounts]:
     """Predict one part and write it: its bad lines first (`rejected/batch/…`), its predictions last."""
     items, bad = [], []
     for number, raw in enumerate(part.lines, start=part.first_line):
@@ -304,6 +319,7 @@ def _write_part(bucket: gcs.Bucket, run: _Run, part: _Part, name: str, model: La
             for item, p in zip(batch, model.predict(batch))
         ]
     counts = {"read": len(items) + len(bad), "predicted": len(lines), "rejected": len(bad)}
+    labels = LabelCounts.of(line["labels"] for line in lines)
     if bad:
         gcs.create_only(bucket, run.errors + name, jsonl.dumps(bad), jsonl.CONTENT_TYPE)
     # Last: its existence marks the part done (errors included). Its metadata keeps the counts, so a later
@@ -314,6 +330,6 @@ def _write_part(bucket: gcs.Bucket, run: _Run, part: _Part, name: str, model: La
         run.folder + name,
         jsonl.dumps(lines),
         jsonl.CONTENT_TYPE,
-        metadata={key: str(value) for key, value in counts.items()},
+        metadata={key: str(value) for key, value in counts.items()} | {METADATA_KEY: labels.to_metadata()},
     )
-    return counts
+    return counts, labels

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from saikika.cloud import gcs, rejected_store
 from saikika.cloud.champion_cache import ChampionCache
 from saikika.core import jsonl, logs, objects, records
+from saikika.core.drift import METADATA_KEY, LabelCounts
 from saikika.core.events import PubSubMessage
 from saikika.core.items import parse_message
 from saikika.core.settings import Settings
@@ -58,8 +59,14 @@ class Predictor:
                 for item, p in zip(parsed_items, model.predict(parsed_items))
             ]
             predictions_name = objects.predictions(message.publish_time, message.id)
+            # The label counts ride along as custom metadata: a day's drift is one listing, no object read.
+            counts = LabelCounts.of(line["labels"] for line in lines)
             duplicate |= not gcs.create_only(
-                self.predictions_bucket, predictions_name, jsonl.dumps(lines), jsonl.CONTENT_TYPE
+                self.predictions_bucket,
+                predictions_name,
+                jsonl.dumps(lines),
+                jsonl.CONTENT_TYPE,
+                metadata={METADATA_KEY: counts.to_metadata()},
             )
 
         outcome = Outcome(predictions_name, rejected_name, len(parsed_items), len(problems), duplicate, version)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from saikika.cloud import champion_cache, gcs, health, launchers, lease, registry, training_store
+from saikika.cloud import champion_cache, drift, gcs, health, launchers, lease, registry, training_store
 from saikika.cloud.retrain_state import RetrainStore
 from saikika.core import jsonl, logs, objects, splits
 from saikika.core.errors import ConfigError, TrainingDataError, TransientError
@@ -171,12 +171,14 @@ class Retrainer:
             self.monitor()  # after the decision (and any run): every scheduler minute, the loop's health
 
     def monitor(self) -> None:
-        """The tick's monitoring step. It never fails the tick: a failure is one line with its reason (and the
-        health object, left as it was, says by its `checked_at` how old it is)."""
-        try:
-            health.update(self.settings, self.client, self._clock())
-        except Exception as exc:  # noqa: BLE001  (monitoring must not fail or retry the retrain decision)
-            logs.event(log, logging.ERROR, "loop health not computed", reason=f"{type(exc).__name__}: {exc}")
+        """The tick's monitoring steps: the day's label drift (when due), then the loop's health, which reports it.
+        Neither fails the tick: a failure is one line with its reason (and an object left as it was says by its
+        `computed_at` / `checked_at` how old it is)."""
+        for step, failed in ((drift.update, "label drift not computed"), (health.update, "loop health not computed")):
+            try:
+                step(self.settings, self.client, self._clock())
+            except Exception as exc:  # noqa: BLE001  (monitoring must not fail or retry the retrain decision)
+                logs.event(log, logging.ERROR, failed, reason=f"{type(exc).__name__}: {exc}")
 
     # ---- is a run due? ------------------------------------------------------------------------
     def pending(self) -> list[Pending]:

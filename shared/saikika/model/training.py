@@ -30,9 +30,10 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 import saikika
 from saikika.core import splits
+from saikika.core.drift import predicted_shares
 from saikika.core.errors import ModelIntegrityError, TrainingDataError
 from saikika.core.items import Item
-from saikika.core.metrics import binarize, evaluate_scores
+from saikika.core.metrics import above_thresholds, binarize, evaluate_scores
 from saikika.core.objects import INFERENCE_FILE, MODEL_FILE
 from saikika.model import inference_artifact, pipeline_file
 from saikika.model.artifact import ModelFiles, new_version_id, sha256_hex
@@ -577,6 +578,7 @@ def serialize(trained: TrainedModel, extra: dict | None = None) -> ModelFiles:
         "labels": trained.labels,
         "thresholds": {label: float(t) for label, t in zip(trained.labels, trained.thresholds)},
         "metrics": trained.metrics,
+        **_label_shares(trained),
         "metrics_on": f"tuning split of {trained.tuning_rows} rows (stable by item id)",
         "rows_used": trained.rows_used,
         "tuning_rows": trained.tuning_rows,
@@ -587,6 +589,15 @@ def serialize(trained: TrainedModel, extra: dict | None = None) -> ModelFiles:
         **(extra or {}),
     }
     return ModelFiles(data, metadata, arrays)
+
+
+def _label_shares(trained: TrainedModel) -> dict:
+    """The drift baseline: the share of tuning-split items the model predicts each label for, and `(none)`."""
+    if trained.tuning_scores is None:
+        return {}
+    return {
+        "label_shares": predicted_shares(above_thresholds(trained.tuning_scores, trained.thresholds), trained.labels)
+    }
 
 
 def _checked_inference(trained: TrainedModel) -> tuple[bytes, dict]:
