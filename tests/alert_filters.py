@@ -16,6 +16,7 @@ not case-sensitive. Anything else is a ParseError, never a guess.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -341,6 +342,23 @@ def extract(extractor: str, entry: dict):
 
 
 def fixture_lines(name: str) -> list[dict]:
-    """The stdout lines in tests/fixtures/logs/NAME.jsonl, parsed."""
+    """The stdout lines in tests/fixtures/logs/NAME.jsonl, parsed: lines the code wrote in the integration tests
+    (test_health, test_drift and test_live_quality print them with `pytest -s`; those tests also hold each alert
+    against the line they capture, so a renamed field fails there first)."""
     path = FIXTURES / f"{name}.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ---- held against the lines the code really writes (the integration tests' captured lines) --------------------
+@functools.cache
+def deployed() -> Terraform:
+    return Terraform()
+
+
+def fires(name: str, line: dict, writer: str = "retrain") -> bool:
+    """Whether the alert (or log-based metric) `name` as terraform deploys it matches `line`, a stdout line the code
+    wrote, as Cloud Logging receives it from `writer`'s deployed resource."""
+    terraform = deployed()
+    filters = {**terraform.metric_filters(), **terraform.alert_filters()}
+    kind, labels = terraform.function_resources()[writer]
+    return matches(filters[name], log_entry(line, kind, labels))

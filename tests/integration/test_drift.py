@@ -17,6 +17,7 @@ from saikika.core.drift import NONE, LabelDrift
 from saikika.core.logs import JsonFormatter
 from saikika.core.settings import Settings
 from saikika.model import catalogue
+from tests import alert_filters
 from tests.integration.helpers import promote, publish, start_stack, today, wait_for_blob
 
 pytestmark = pytest.mark.emulators
@@ -92,6 +93,8 @@ def test_items_skewed_to_one_label_raise_the_days_drift_above_its_bound(drift_st
     assert first.divergence < settings.drift_bound and not first.above_bound
     [line] = [line for line in captured.lines("label drift") if line["day"] == day]
     assert line["severity"] == "INFO" and line["above_bound"] is False
+    assert alert_filters.fires("label_drift_divergence", line) and not alert_filters.fires("label_drift", line)
+    print("label drift line below the bound:", json.dumps(line, ensure_ascii=False))
     # Within the interval nothing is due: no listing, no object rewritten.
     assert drift.update(settings, client, now + 60) == []
 
@@ -117,3 +120,5 @@ def test_items_skewed_to_one_label_raise_the_days_drift_above_its_bound(drift_st
     assert (line["day"], line["source"], line["run_id"], line["items"]) == (day, "event", None, 800)
     assert (line["moved_label"], line["champion_version"]) == ("kids", model_files.metadata["version"])
     assert line["no_label_share"] == second.no_label_share
+    # What Cloud Monitoring would make of it, as terraform deploys the alert and the metric.
+    assert alert_filters.fires("label_drift", line) and alert_filters.fires("label_drift_divergence", line)

@@ -20,6 +20,7 @@ from saikika.core.settings import Settings
 from saikika.model import catalogue
 from saikika.model.artifact import sha256_hex
 from saikika.tooling.local_stack import FUNCTIONS, RETRAIN_REQUESTS_TOPIC, LocalStack
+from tests import alert_filters
 from tests.integration.helpers import REPO, count_requests, publish, wait_until
 
 pytestmark = pytest.mark.emulators
@@ -118,6 +119,13 @@ def test_a_loop_whose_runs_keep_failing_is_stalled_and_says_so(failing_stack):
         e["severity"] == "WARNING" for e in log_lines(failing_stack, "loop health") if e["status"] == "no-champion"
     )
     assert not log_lines(failing_stack, "loop health not computed")
+    # What Cloud Monitoring would make of the lines, as terraform deploys the alerts and the run-outcome metric.
+    assert alert_filters.fires("loop_stalled", lines[0]) and alert_filters.fires("errors", lines[0])
+    outcomes = [e for e in log_lines(failing_stack, "retrain failed") if "status" in e]
+    assert outcomes and all(alert_filters.fires("retrain_runs", e) for e in outcomes)
+    print("retrain function's run outcome:", json.dumps(outcomes[0], ensure_ascii=False))
+    assert {e["status"] for e in outcomes} == {"failed"}
+    assert not any(alert_filters.fires("retrain_runs", e) for e in log_lines(failing_stack, "loop health"))
 
     shown = status_command(failing_stack)
     assert shown.returncode == 4, shown.stderr

@@ -22,6 +22,7 @@ from saikika.core.live_quality import LiveQuality
 from saikika.core.settings import Settings
 from saikika.handlers.retrain import Retrainer
 from saikika.model import catalogue
+from tests import alert_filters
 from tests.integration.helpers import count_requests, publish, start_stack, wait_until
 
 pytestmark = pytest.mark.emulators
@@ -141,6 +142,9 @@ def test_live_quality_drops_on_feedback_that_contradicts_the_champion_and_recove
         key: getattr(before, key) for key in ("rows", "micro_f1", "macro_f1", "exact_match", "why", "trained_until")
     }
     assert "per_label" not in line
+    # What Cloud Monitoring would make of it, as terraform deploys the alert and the metric.
+    assert alert_filters.fires("live_quality_degraded", line) and alert_filters.fires("live_micro_f1", line)
+    assert alert_filters.fires("live_quality_degraded", line, writer="training_job")
 
     # v2 trained on that feedback; once promoted, round two (the same kind, new listings) is scored on it.
     v2 = judged_champion(models, v1)
@@ -156,6 +160,7 @@ def test_live_quality_drops_on_feedback_that_contradicts_the_champion_and_recove
     [line] = wait_until("v2's live quality line", lambda: live_quality_lines(loop, v2), timeout_s=30)
     print("v2's line:", json.dumps(line, ensure_ascii=False))
     assert line["severity"] == "INFO" and line["degraded"] is False and line["micro_f1"] == after.micro_f1
+    assert alert_filters.fires("live_micro_f1", line) and not alert_filters.fires("live_quality_degraded", line)
     # One object per run that found feedback its champion never trained on: two runs did.
     assert sorted(q.champion_version for q in qualities(models)) == sorted([v1, v2])
 

@@ -381,6 +381,7 @@ class RunSteps:
             log,
             logging.INFO if result.status in (RunStatus.TRAINED, RunStatus.UP_TO_DATE) else logging.WARNING,
             f"retrain {result.status}",
+            status=str(result.status),  # the run-outcome metric's label (terraform/monitoring.tf)
             trigger=run.trigger,
             reason=result.reason,
             model_version=result.version,
