@@ -98,9 +98,9 @@ def saikika_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess:
     """Run the saikika command as a person would, with the stack's local.env settings."""
     import sys
 
-    saikika = Path(sys.executable).with_name("saikika")
     env = {**os.environ, **stack.env}
-    return subprocess.run([str(saikika), *args], env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "saikika.tooling.cli", *args]  # this interpreter's saikika, as the script runs it
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
 def count_requests(client) -> list[str]:

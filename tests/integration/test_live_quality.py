@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.parse
 import uuid
 from dataclasses import replace
@@ -23,7 +24,7 @@ from saikika.core.settings import Settings
 from saikika.handlers.retrain import Retrainer
 from saikika.model import catalogue
 from tests import alert_filters
-from tests.integration.helpers import count_requests, publish, start_stack, wait_until
+from tests.integration.helpers import count_requests, publish, saikika_cli, start_stack, wait_until
 
 pytestmark = pytest.mark.emulators
 
@@ -105,7 +106,9 @@ def quiet(models) -> bool:
     return not held and not any(True for _ in models.list_blobs(prefix=objects.RETRAIN_PENDING_PREFIX))
 
 
-def test_live_quality_drops_on_feedback_that_contradicts_the_champion_and_recovers_after_retraining(loop, buckets):
+def test_live_quality_drops_on_feedback_that_contradicts_the_champion_and_recovers_after_retraining(
+    loop, buckets, tmp_path
+):
     data, models = buckets["data"], buckets["models"]
     # v2 is judged on a trusted holdout that follows the new rule: the evaluation slice of a thousand rows (about a
     # hundred) is too small to hold every label within SAIKIKA_PROMOTION_LABEL_MARGIN of v1's.
@@ -163,6 +166,18 @@ def test_live_quality_drops_on_feedback_that_contradicts_the_champion_and_recove
     assert alert_filters.fires("live_micro_f1", line) and not alert_filters.fires("live_quality_degraded", line)
     # One object per run that found feedback its champion never trained on: two runs did.
     assert sorted(q.champion_version for q in qualities(models)) == sorted([v1, v2])
+    # `saikika monitor` on this stack draws those two runs, each beside its version's offline micro F1.
+    page = tmp_path / "page"
+    shown = saikika_cli(loop, "monitor", "--out", str(page))
+    assert shown.returncode == 0, shown.stderr
+    summary = json.loads((page / "summary.json").read_text(encoding="utf-8"))
+    stored = sorted(qualities(models), key=lambda q: q.run_started)
+    assert [(r["champion_version"], r["micro_f1"]) for r in summary["live_quality"]["runs"]] == [
+        (q.champion_version, q.micro_f1) for q in stored
+    ]
+    offline = {v["version"]: v["offline_micro_f1"] for v in summary["live_quality"]["versions"]}
+    assert offline == {v: registry.read_metadata(models, v)["metrics"]["micro_f1"] for v in (v1, v2)}
+    assert all((page / name).is_file() for name in re.findall(r'src="([^"]+)"', (page / "index.html").read_text()))
 
 
 def test_the_rows_scored_are_read_from_the_days_since_the_champions_training_only(loop):
