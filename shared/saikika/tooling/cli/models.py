@@ -11,7 +11,14 @@ from rich.table import Table
 from rich.text import Text
 
 from saikika.core.decisions import PROMOTED_BY_HAND, PUSHED_AND_PROMOTED, story
+from saikika.core.settings import Settings
 from saikika.tooling.cli.common import _models_bucket, console
+
+# Serving instances re-read the champion pointer every SAIKIKA_MODEL_TTL_S: a change is not served at once.
+_PICKED_UP = (
+    f"; predictors serve it within SAIKIKA_MODEL_TTL_S ({Settings.__dataclass_fields__['model_ttl_s'].default:g} s "
+    "by default)"
+)
 
 
 @click.group()
@@ -55,7 +62,9 @@ def _promote_by_hand(bucket, metadata: dict, reason: str) -> None:
         champion, previous = registry.promote_by_hand(bucket, metadata, reason)
     except registry.ChampionChanged as exc:
         raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
-    console.print(f"champion is now {champion.version}" + (f" (was {previous.version})" if previous else ""))
+    console.print(
+        f"champion is now {champion.version}" + (f" (was {previous.version})" if previous else "") + _PICKED_UP
+    )
 
 
 @models.command("list")
@@ -134,7 +143,7 @@ def models_rollback() -> None:
         raise click.ClickException(str(exc)) from exc
     except registry.ChampionChanged as exc:
         raise click.ClickException(f"{exc}; nothing was changed, run it again") from exc
-    console.print(f"champion rolled back to {restored.version} (was {current.version})")
+    console.print(f"champion rolled back to {restored.version} (was {current.version})" + _PICKED_UP)
 
 
 COMMANDS = (models,)
