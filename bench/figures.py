@@ -23,6 +23,7 @@ TARGETS = {
     "rss_ratio_1m_vs_100k": "≤ 1.5",
     "peak_rss_mb_largest": "< 2048 (2 GiB)",
     "drift_requests_ratio": "≤ drift_work_ratio (the day's work, never the days before)",
+    "live_quality_requests_ratio": "≤ live_quality_work_ratio (the feedback since the champion, never the base data)",
 }
 
 

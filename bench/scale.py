@@ -11,6 +11,10 @@
 4. A 256-label model served by `predict_http` through a hot swap to another 256-label model: peak RSS of the
    function's processes (target: under a 1 GiB instance). The two models' weights are random (what the
    serving memory depends on is their shape: 256 labels × 2^18 float32 weights), built as real model.npz files.
+5. The monitoring step, label drift (`drift.update` on the emulators) after 1k and 10k messages of a day.
+6. Live quality: a run's `LiveQualityStep` after 1k and 10k feedback rows newer than a v1 champion trained on 20k
+   base rows (the retrain handler in-process, as in 1): the step's seconds as a fraction of the run's, and its
+   storage requests (none of the base data). `--merge` keeps the other parts' figures already in --out.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import random
 import statistics
@@ -25,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -212,6 +218,133 @@ def read_day(bucket, day: datetime, limit: int) -> dict:
             "seconds": round(time.perf_counter() - began, 3),
             "storage_requests": len(calls),
         }
+    }
+
+
+# ---- 6. the live-quality step's share of a retrain run ---------------------------------------------------
+# Feedback arrives as messages of a few confirmations each; a message is one object under training/feedback/.
+FEEDBACK_ROWS_PER_MESSAGE = 10
+
+
+class StepLines(logging.Handler):
+    """The fields of the retrain logger's `live quality` lines, as the step emits them in this process."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.fields: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "live quality":
+            self.fields.append(dict(record.fields))
+
+
+class CountedStep:
+    """Wraps a run's `LiveQualityStep`: the storage requests made while it runs (a run is one thread)."""
+
+    def __init__(self, step, calls: list[str]):
+        self.step, self.calls, self.requests = step, calls, []
+
+    def __call__(self, run, snap):
+        first = len(self.calls)
+        try:
+            return self.step(run, snap)
+        finally:
+            self.requests = self.calls[first:]
+
+
+def loop_buckets(stack: LocalStack, prefix: str) -> tuple[Settings, dict]:
+    """Fresh data, models and predictions buckets on the stack, and the loop's settings for them (no waiting)."""
+    client = stack.storage_client()
+    suffix = uuid.uuid4().hex[:8]
+    names = {role: f"{prefix}-{role}-{suffix}" for role in ("data", "models", "predictions")}
+    for name in names.values():
+        client.create_bucket(name)
+    env = {f"SAIKIKA_{role.upper()}_BUCKET": name for role, name in names.items()}
+    settings = Settings.from_env(
+        {
+            "GOOGLE_CLOUD_PROJECT": stack.project,
+            **env,
+            "SAIKIKA_RETRAIN_SETTLE_S": "0",
+            "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0",
+            "SAIKIKA_TRAINING_LAUNCHER": "local",
+        }
+    )
+    return settings, names
+
+
+def write_feedback(data, count: int, seed: int) -> None:
+    """`count` feedback rows newer than anything trained so far, FEEDBACK_ROWS_PER_MESSAGE to a message object."""
+    items = list(catalogue.generate(count, seed=seed, id_prefix="feedback"))
+
+    def message(first: int) -> None:
+        now = datetime.now(UTC)
+        batch = items[first : first + FEEDBACK_ROWS_PER_MESSAGE]
+        lines = [{**item.to_json(), rows.EVENT_TIME_FIELD: now.isoformat()} for item in batch]
+        data.blob(objects.feedback(now, f"m{first:07d}")).upload_from_string(jsonl.dumps(lines))
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(message, range(0, count, FEEDBACK_ROWS_PER_MESSAGE)))
+
+
+def request_of(call: str, names: dict) -> str:
+    """ "GET data: compacted/dt=…/….jsonl": a counted request by its bucket's role and object name."""
+    method, url = call.split(" ", 1)
+    bucket, _, name = url.split("/b/", 1)[1].partition("/o")
+    role = next((role for role, n in names.items() if n == bucket), bucket)
+    return f"{method} {role}: {urllib.parse.unquote(name.lstrip('/')) or '(the bucket)'}"
+
+
+def live_quality_point(stack: LocalStack, backlog: int, base: int) -> dict:
+    """A v1 champion trained by a run on `base` catalogue rows, then `backlog` feedback rows newer than its
+    training and a run on them: the step's seconds (its `live quality` line) against the run's (its record), and
+    the storage requests the step made, none of them of the base data."""
+    settings, names = loop_buckets(stack, "quality")
+    client, calls = counting_client(stack)
+    data, models = client.bucket(names["data"]), client.bucket(names["models"])
+    base_object = "training/base/catalogue.jsonl"
+    data.blob(base_object).upload_from_string(rows.dumps(catalogue.generate(base, seed=11)))
+    retrainer = Retrainer(settings, client)
+
+    def forced_run(request: str):
+        gcs.create_json(
+            models, objects.retrain_request(request, datetime.now(UTC)), {"request": request, "force": True}
+        )
+        return retrainer.tick(request)
+
+    log(f"live quality {backlog}: v1 on {base} base rows, promoted")
+    v1 = forced_run("v1")
+    assert v1.status == "trained", v1
+    registry.promote_by_hand(models, registry.read_metadata(models, v1.version), reason="bench")
+    log(f"live quality {backlog}: {backlog} feedback rows newer than v1's training, then a run")
+    write_feedback(data, backlog, seed=backlog)
+    step = retrainer.steps._live_quality = CountedStep(retrainer.steps._live_quality, calls)
+    lines, logger = StepLines(), logging.getLogger("saikika.retrain")
+    level = logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    calls.clear()
+    try:
+        result = forced_run("feedback backlog")
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+    assert result.status == "trained", result
+    [line] = lines.fields
+    assert line["rows"] == backlog and line["champion_version"] == v1.version, line
+    runs = sorted(models.list_blobs(prefix=objects.RETRAIN_RUNS_PREFIX), key=lambda b: b.name)
+    run_seconds = json.loads(runs[-1].download_as_bytes())["seconds"]
+    return {
+        "base_rows": base,
+        "feedback_rows": backlog,
+        "feedback_objects": -(-backlog // FEEDBACK_ROWS_PER_MESSAGE),
+        "step_seconds": line["seconds"],
+        "run_seconds": run_seconds,
+        "fraction_of_run": round(line["seconds"] / run_seconds, 4),
+        "step_storage_requests": len(step.requests),
+        "step_data_bucket_requests": sum(1 for c in step.requests if f"/b/{data.name}/o" in c),
+        "step_reads_base_data": any(urllib.parse.quote(base_object, safe="") in c for c in step.requests),
+        "run_storage_requests": len(calls),
+        "step_requests": [request_of(call, names) for call in step.requests],
     }
 
 
@@ -407,7 +540,19 @@ def main() -> None:
     parser.add_argument("--rows", default="100000,300000,1000000")
     parser.add_argument("--drift", default="1000,10000", help="messages of a day the drift step is measured after")
     parser.add_argument("--drift-earlier", type=int, default=10000, help="messages on the day before")
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: history,rows,livedoor,labels,drift")
+    parser.add_argument(
+        "--live-quality", default="1000,10000", help="feedback rows since the champion's training, one run each"
+    )
+    parser.add_argument("--live-quality-base", type=int, default=20000, help="base catalogue rows under the feedback")
+    parser.add_argument(
+        "--skip", default="", help="comma list of parts to skip: history,rows,livedoor,labels,drift,live_quality"
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other parts' figures already in --out: the parts run now replace theirs, each with its "
+        "measured_at, and the ratios are computed again",
+    )
     add_markdown_only(parser)
     args = parser.parse_args()
     if args.markdown_only:
@@ -415,6 +560,7 @@ def main() -> None:
         return
     skip = set(filter(None, args.skip.split(",")))
     results: dict = {"created_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count()}
+    earlier = json.loads(args.out.read_text()) if args.merge else {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "history" not in skip:
@@ -438,6 +584,21 @@ def main() -> None:
                 results["drift"] = drift_point(stack, sizes, args.drift_earlier)
             finally:
                 stack.stop()
+        if "live_quality" not in skip:
+            stack = LocalStack(state_dir=work / "live-quality", functions=()).start()
+            try:
+                points = [
+                    live_quality_point(stack, int(n), args.live_quality_base) for n in args.live_quality.split(",")
+                ]
+                results["live_quality"] = {"points": points}
+            finally:
+                stack.stop()
+    if earlier:
+        measured = {key: value for key, value in results.items() if key not in ("created_at", "cpus")}
+        results = {
+            **earlier,
+            **{key: {**value, "measured_at": results["created_at"]} for key, value in measured.items()},
+        }
     ratios = {}
     if results.get("history"):
         by = {h["history_objects"]: h for h in results["history"]}
@@ -457,6 +618,13 @@ def main() -> None:
         ratios["drift_requests_ratio"] = round(last["storage_requests"] / first["storage_requests"], 3)
         ratios["drift_seconds_ratio"] = round(last["seconds"] / first["seconds"], 3)
         ratios["drift_work_ratio"] = round(last["messages"] / first["messages"], 3)
+    if results.get("live_quality"):
+        points = results["live_quality"]["points"]
+        for p in points:
+            ratios[f"live_quality_fraction_{p['feedback_rows']}"] = p["fraction_of_run"]
+        first, last = points[0], points[-1]
+        ratios["live_quality_requests_ratio"] = round(last["step_storage_requests"] / first["step_storage_requests"], 3)
+        ratios["live_quality_work_ratio"] = round(last["feedback_rows"] / first["feedback_rows"], 3)
     results["ratios"] = ratios
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     write_markdown(args.out, markdown)
@@ -545,6 +713,35 @@ def markdown(r: dict) -> list[str]:
                     fmt(d["reading_objects"]["storage_requests"]),
                 ),
             ],
+        )
+    if r.get("live_quality"):
+        q = r["live_quality"]
+        lines += ["", "## Live quality: the step's share of a retrain run (the retrain handler on the emulators)", ""]
+        when = f" (measured {q['measured_at']}, apart from the other parts)" if q.get("measured_at") else ""
+        base = fmt(q["points"][0]["base_rows"])
+        lines += [f"A v1 champion trained on {base} base catalogue rows, then a run on the feedback since{when}.", ""]
+        lines += table(
+            (
+                "feedback rows (objects) since v1",
+                "step s",
+                "run s",
+                "step ÷ run",
+                "step storage requests (data bucket)",
+                "step reads base data",
+                "run storage requests",
+            ),
+            (
+                (
+                    f"{fmt(p['feedback_rows'])} ({fmt(p['feedback_objects'])})",
+                    fmt(p["step_seconds"]),
+                    fmt(p["run_seconds"]),
+                    fmt(p["fraction_of_run"]),
+                    f"{p['step_storage_requests']} ({p['step_data_bucket_requests']})",
+                    "yes" if p["step_reads_base_data"] else "no",
+                    fmt(p["run_storage_requests"]),
+                )
+                for p in q["points"]
+            ),
         )
     lines += ["", "## Ratios", ""]
     lines += table(("ratio", "value", "target"), ((k, fmt(v), TARGETS.get(k, "")) for k, v in r["ratios"].items()))
