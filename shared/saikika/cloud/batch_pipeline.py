@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--explain", type=int, default=0, help="add each label's K strongest substrings")
     parser.add_argument("--drift_output", help="where the run's label drift goes (JSON); default: not written")
     parser.add_argument(
-        "--drift_bound", type=float, default=DEFAULT_BOUND, help="the drift bound (SAIKIKA_DEFAULT_BOUND)"
+        "--drift_bound", type=float, default=DEFAULT_BOUND, help="the drift bound (SAIKIKA_DRIFT_BOUND)"
     )
     known, beam_args = parser.parse_known_args(argv)
     return run(

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from saikika.core.settings import MonitoringSettings
+
 # The custom metadata key every predictions object carries its label counts under.
 METADATA_KEY = "saikika-label-counts"
 # Cloud Storage allows 8 KiB of custom metadata per object (keys and values together); the counts take at most this
@@ -25,8 +27,8 @@ METADATA_MAX_BYTES = 7 * 1024
 NONE = "(none)"
 OTHER = "(other)"
 MOVED_SHOWN = 5
-# SAIKIKA_DRIFT_BOUND's default (the batch pipeline, which reads no settings, falls back to it too).
-DEFAULT_BOUND = 0.1
+# The bound a batch run uses when its launcher passes none: SAIKIKA_DRIFT_BOUND's default (one number, one place).
+DEFAULT_BOUND: float = MonitoringSettings.__dataclass_fields__["drift_bound"].default
 # Where a baseline came from: the champion's own predictions on its tuning split, or (models trained before that
 # was recorded) the share of tuning-split rows labeled with each label.
 BASELINE_PREDICTED = "tuning predictions"

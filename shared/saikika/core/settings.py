@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from saikika.core import objects
-from saikika.core.drift import DEFAULT_BOUND
 from saikika.core.errors import ConfigError
 
 _SPEC = "saikika.setting"
@@ -151,7 +150,7 @@ class MonitoringSettings:
         meaning="this many failed runs in a row: the loop is stalled; this many rejected candidates in a row: degraded",
     )
     drift_bound: float = setting(
-        DEFAULT_BOUND,
+        0.1,
         minimum=0,
         maximum=1,
         meaning="the Jensen–Shannon divergence (base 2) of a day's (or a batch run's) label mix from the champion's "
