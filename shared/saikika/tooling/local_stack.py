@@ -344,6 +344,8 @@ class LocalStack(EmulatorClients):
     def stop(self) -> None:
         """Stop the tick and every process group started, newest first; restore the environment."""
         self._tick.stop()
+        # The functions first, while the emulators they write to at exit (the request log's last records) are up.
+        self._children.stop({spec.process_name for spec in self.functions})
         self._children.stop()
         self.env_file.unlink(missing_ok=True)
         self._saved_environ.close()

@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Collection
 from pathlib import Path
 
 from saikika.core.errors import SaikikaError
@@ -108,13 +109,15 @@ class ProcessGroups:
         process.wait()
         self.running.remove((name, process))
 
-    def stop(self) -> None:
-        """Stop every group, newest first: SIGTERM, then SIGKILL after a grace period."""
-        for _, process in reversed(self.running):
+    def stop(self, names: Collection[str] | None = None) -> None:
+        """Stop the named groups (default: all), together: SIGTERM, then SIGKILL after a grace period."""
+        stopping = [(n, p) for n, p in reversed(self.running) if names is None or n in names]
+        for _, process in stopping:
             if process.poll() is None:
                 _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
-        for _, process in reversed(self.running):
+        for entry in stopping:
+            process = entry[1]
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -122,7 +125,8 @@ class ProcessGroups:
             # The group may hold children (the emulator's Java) that outlive their parent.
             _signal_group(process, signal.SIGKILL)
             process.wait()
-        self.running.clear()
+            self.running.remove(entry)
+        self._write_pids()
 
     def _write_pids(self) -> None:
         (self.state_dir / "pids").write_text("".join(f"{pid}\n" for pid in self.pids()))
