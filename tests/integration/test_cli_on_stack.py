@@ -77,6 +77,15 @@ def test_batch_with_a_model_that_is_neither_folder_nor_version_says_what_it_trie
     )
 
 
+def test_batch_from_a_bucket_that_does_not_exist_says_so_in_one_line(stack, models_bucket):
+    # As docs/batch.md's example reads before its placeholder is replaced (gs://DATA/...).
+    result = saikika(stack, models_bucket, "batch", "--input", "gs://DATA/catalogue/*.jsonl")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip() == "Error: no bucket gs://DATA (in --input gs://DATA/catalogue/*.jsonl): check its name"
+    )
+
+
 def test_a_local_batch_into_the_stacks_bucket_is_quiet_and_shows_progress(stack, storage_client, tmp_path):
     """The default path a user runs: the champion, output into the predictions bucket (Beam's GCS file system,
     google-auth's credentials lookup): progress on stderr, none of the libraries' start-up warnings, and no

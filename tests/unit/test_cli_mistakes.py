@@ -166,3 +166,16 @@ def test_a_bug_keeps_its_traceback():
     from saikika.tooling.cli.mistakes import one_line
 
     assert one_line(KeyError("x")) is None and one_line(TypeError("y")) is None
+
+
+def test_a_mistyped_option_is_refused_not_dropped_by_beam(tmp_path, model_dir):
+    # Beam would discard `--ouput x/` with a warning and write to the default output instead.
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "title": "t"}\n')
+    result = saikika("batch", "--input", "in.jsonl", "--ouput", "x/", "--model", str(model_dir), cwd=tmp_path)
+    assert one_line_error(result).startswith("Error: no such option: --ouput")
+    assert not (tmp_path / "x").exists()
+    known = saikika(
+        "batch", "--input", "in.jsonl", "--output", "out", "--model", str(model_dir), "--direct_num_workers=1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert known.returncode == 0, known.stderr

@@ -42,15 +42,14 @@ def batch(ctx: click.Context, input_pattern: str, output: str | None, model: str
     from saikika.cloud import batch_pipeline
     from saikika.core import objects
 
-    folder, expected = _model_folder(model)
+    _refuse_unknown_pipeline_options(ctx.args)
     if input_pattern.startswith("gs://"):
-        from saikika.cloud import gcs
-
-        gcs.answering_bucket(None, input_pattern[5:].split("/", 1)[0])  # a stopped emulator: told in seconds
+        _check_bucket(input_pattern)
     if not batch_pipeline.matched_sizes(input_pattern):
         raise click.ClickException(
             f"no file matches --input {input_pattern}: check the path (quote a pattern, as in 'items/*.jsonl')"
         )
+    folder, expected = _model_folder(model)
     run_id = f"cli-{uuid.uuid4().hex[:12]}"
     errors = None
     if output is None:
@@ -73,6 +72,41 @@ def batch(ctx: click.Context, input_pattern: str, output: str | None, model: str
         f"batch {success['run_id']}: {success['read']} lines read, {success['predicted']} predicted, "
         f"{success['rejected']} rejected, model {success['model_version']} → {output}"
     )
+
+
+def _check_bucket(input_pattern: str) -> None:
+    """A stopped emulator is told in seconds; a bucket that does not exist in one line."""
+    from saikika.cloud import gcs
+
+    name = input_pattern[5:].split("/", 1)[0]
+    if not gcs.answering_bucket(None, name).exists():
+        raise click.ClickException(f"no bucket gs://{name} (in --input {input_pattern}): check its name")
+
+
+def _refuse_unknown_pipeline_options(args: list[str]) -> None:
+    """Beam drops arguments it cannot parse with a warning, so a mistyped option (`--ouput x/`) would quietly
+    write elsewhere: anything neither `saikika batch` nor any of Beam's pipeline options knows is an error."""
+    import argparse
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    families, seen = list(PipelineOptions.__subclasses__()), set()
+    while families:
+        family = families.pop()
+        if family not in seen:
+            seen.add(family)
+            families.extend(family.__subclasses__())
+            try:
+                family._add_argparse_args(parser)
+            except argparse.ArgumentError:
+                pass  # an option two families both declare
+    unknown = [arg for arg in parser.parse_known_args(args)[1] if arg.startswith("-")]
+    if unknown:
+        raise click.ClickException(
+            f"no such option: {' '.join(unknown)} (saikika batch --help lists its own; the rest go to Beam's "
+            "pipeline options, such as --direct_num_workers or --temp_location)"
+        )
 
 
 def _counting(report: Callable[[str, int, int], None]) -> Callable[[str], None]:
