@@ -197,7 +197,11 @@ def headline_lines(summary: Mapping[str, Any]) -> list[str]:
         f"health: {head['status'] or 'no health object yet'}",
         f"champion: {head['champion'] or 'none'}",
         "live micro F1: "
-        + ("no live quality yet" if live is None else f"{_f3(live)} (champion {head['live_champion_version']})"),
+        + (
+            "no live quality yet"
+            if live is None
+            else f"{_f3(live)} (of {head['live_champion_version']}, while it was the champion)"
+        ),
         "drift today: "
         + (
             "no drift object for today"

@@ -148,6 +148,8 @@ def run(state_dir: Path) -> None:
         "SAIKIKA_RETRAIN_MIN_INTERVAL_S": os.environ.get("SAIKIKA_RETRAIN_MIN_INTERVAL_S", "5"),
         "SAIKIKA_MODEL_TTL_S": os.environ.get("SAIKIKA_MODEL_TTL_S", "2"),
         "SAIKIKA_RETRAIN_SETTLE_S": os.environ.get("SAIKIKA_RETRAIN_SETTLE_S", "3"),
+        # The day's label drift, recomputed every few seconds rather than every 15 minutes: the page shows today.
+        "SAIKIKA_DRIFT_INTERVAL_S": os.environ.get("SAIKIKA_DRIFT_INTERVAL_S", "2"),
     }
     _step(console, "Starting the local stack: Pub/Sub emulator, fake-gcs-server, six functions-framework processes")
     with LocalStack(state_dir=state_dir, extra_env=fast_loop, retrain_tick_s=1.0) as stack:

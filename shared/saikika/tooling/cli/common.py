@@ -3,8 +3,10 @@ models bucket."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -12,14 +14,32 @@ from rich.console import Console
 console = Console(stderr=True)
 
 
+LOCAL_ENV_FILE = Path(".saikika") / "local.env"
+
+
+def use_local_stack(env_file: Path = LOCAL_ENV_FILE) -> None:
+    """Without settings in the environment, the running local stack's (`saikika local up` writes them to
+    `.saikika/local.env`): this process's own environment, which the storage client also reads the emulator's
+    address from. Settings given in the environment always win."""
+    if not os.environ.get("SAIKIKA_MODELS_BUCKET") and env_file.is_file():
+        from saikika.tooling.query import read_env_file
+
+        for key, value in read_env_file(env_file).items():
+            os.environ.setdefault(key, value)
+
+
 def _settings():
     from saikika.core.errors import ConfigError
     from saikika.core.settings import Settings
 
+    use_local_stack()
     try:
         return Settings.from_env()
     except ConfigError as exc:
-        raise click.ClickException(f"{exc} (for the local stack: set -a; . .saikika/local.env; set +a)") from exc
+        raise click.ClickException(
+            f"{exc}: start the local stack (saikika local up, in this folder), or set a deployment's settings "
+            "(docs/configuration.md)"
+        ) from exc
 
 
 def _models_bucket():

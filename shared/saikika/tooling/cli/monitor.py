@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from saikika.tooling.cli.common import console
+from saikika.tooling.cli.common import console, use_local_stack
 
 if TYPE_CHECKING:
     from saikika.cloud.monitoring_source import Source
@@ -62,11 +62,7 @@ def resolve_source(source: str, state_dir: Path) -> Source:
             raise click.ClickException(f"--source {source}: no such folder (or give local or gs://MODELS_BUCKET)")
         return monitoring_source.FolderSource(folder)
     env_file = state_dir / "local.env"
-    if not os.environ.get("SAIKIKA_MODELS_BUCKET") and env_file.is_file():
-        from saikika.tooling.query import read_env_file
-
-        for key, value in read_env_file(env_file).items():
-            os.environ.setdefault(key, value)  # this process's own: the storage client reads the emulator host
+    use_local_stack(env_file)
     if not os.environ.get("SAIKIKA_MODELS_BUCKET"):
         raise click.ClickException(
             f"no stack to look at: give --source FOLDER or gs://MODELS_BUCKET, set SAIKIKA_MODELS_BUCKET, or start "
