@@ -179,3 +179,11 @@ def test_a_mistyped_option_is_refused_not_dropped_by_beam(tmp_path, model_dir):
         cwd=tmp_path,
     )  # fmt: skip
     assert known.returncode == 0, known.stderr
+
+
+def test_missing_settings_are_one_line_and_their_traceback_with_debug(tmp_path):
+    # No settings and no running local stack in this folder: what to do, in one line; --debug shows where.
+    told = one_line_error(saikika("status", cwd=tmp_path))
+    assert "SAIKIKA_MODELS_BUCKET is required" in told and "start the local stack (saikika local up" in told
+    debugged = saikika("--debug", "status", cwd=tmp_path)
+    assert debugged.returncode == 1 and "Traceback" in debugged.stderr and "ConfigError" in debugged.stderr

@@ -163,12 +163,14 @@ def _model_folder(model: str) -> tuple[str, str | None]:
         return str(Path(model)), None
     from saikika.cloud import registry
     from saikika.core import objects
+    from saikika.core.errors import ConfigError
 
     try:
         bucket = _models_bucket()
-    except click.ClickException as exc:
+    except (click.ClickException, ConfigError) as exc:
         looked_for = "the champion" if model == "champion" else f"no model folder {model}; for a version {model!r}"
-        raise click.ClickException(f"{looked_for}: {exc.message}") from exc
+        why = exc.message if isinstance(exc, click.ClickException) else str(exc)
+        raise click.ClickException(f"{looked_for}: {why}") from exc
     if model == "champion":
         champion = registry.read_champion(bucket)
         if champion is None:

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import click
 from rich.console import Console
 
 console = Console(stderr=True)
@@ -36,7 +35,8 @@ def _settings():
     try:
         return Settings.from_env()
     except ConfigError as exc:
-        raise click.ClickException(
+        # A ConfigError still: one line, or its traceback with `saikika --debug` (cli.mistakes).
+        raise ConfigError(
             f"{exc}: start the local stack (saikika local up, in this folder), or set a deployment's settings "
             "(docs/configuration.md)"
         ) from exc
