@@ -38,7 +38,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from saikika.core import jsonl, logs, records
-from saikika.core.drift import DEFAULT_BOUND, LabelCounts, baseline_of, label_drift
+from saikika.core.drift import DEFAULT_BOUND, LabelCounts, batch_run_drift
 from saikika.core.items import Item, ItemError, parse_line
 from saikika.core.objects import (
     BATCH_SUCCESS_FILE,
@@ -298,21 +298,8 @@ def _label_counts(result, predicted: int) -> LabelCounts:
 def _write_drift(path: str, labels: LabelCounts, metadata: dict, run_id: str, bound: float, shards: int) -> None:
     """The run's label drift (`saikika.core.drift`) at `path`, and its `label drift` line. Monitoring never fails
     the run: a failure is logged (ERROR) and the predictions stand."""
-    now = datetime.now(UTC)
     try:
-        shares, kind = baseline_of(metadata)
-        found = label_drift(
-            labels,
-            shares,
-            bound,
-            day=f"{now:%Y-%m-%d}",
-            computed_at=now.isoformat(),
-            source="batch",
-            run_id=run_id,
-            champion_version=metadata["version"],
-            objects=shards,
-            baseline=kind,
-        )
+        found = batch_run_drift(labels, metadata, run_id, bound, shards, datetime.now(UTC))
         with FileSystems.create(path, mime_type="application/json") as handle:
             handle.write((json.dumps(found.to_json(), indent=2) + "\n").encode())
     except Exception as exc:  # noqa: BLE001  the run is complete; a monitoring object is not worth failing it

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from saikika.cloud import gcs, registry
 from saikika.core import logs, objects
-from saikika.core.drift import METADATA_KEY, LabelCounts, LabelDrift, baseline_of, label_drift
+from saikika.core.drift import METADATA_KEY, LabelCounts, LabelDrift, baseline_of, batch_run_drift, label_drift
 from saikika.core.settings import Settings
 
 log = logging.getLogger("saikika.drift")
@@ -143,22 +143,11 @@ def record_batch_run(
     now = now or datetime.now(UTC)
     name = objects.batch_drift(run_id)
     try:
-        baseline = version_baseline(models, model_version)
-        if baseline is None:
+        metadata = registry.read_metadata(models, model_version)
+        if metadata is None:
             return None
-        drift = label_drift(
-            counts,
-            baseline.shares,
-            bound,
-            day=f"{now:%Y-%m-%d}",
-            computed_at=now.isoformat(),
-            source="batch",
-            run_id=run_id,
-            champion_version=model_version,
-            objects=parts,
-            baseline=baseline.kind,
-        )
-        gcs.write_if_generation(models, name, gcs.to_json(drift.to_json()), gcs.JSON, 0)
+        drift = batch_run_drift(counts, metadata, run_id, bound, parts, now)
+        gcs.create_json(models, name, drift.to_json())
     except Exception as exc:  # noqa: BLE001  the predictions are written; a monitoring object is not worth a redo
         logs.event(log, logging.ERROR, "label drift not recorded", run_id=run_id, object=name, error=repr(exc))
         return None

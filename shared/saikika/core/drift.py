@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -188,6 +189,26 @@ def baseline_of(metadata: Mapping[str, Any]) -> tuple[dict[str, float], str]:
     if not rows:
         return {}, BASELINE_SUPPORT
     return {label: count / rows for label, count in support.items()}, BASELINE_SUPPORT
+
+
+def batch_run_drift(
+    counts: LabelCounts, metadata: Mapping[str, Any], run_id: str, bound: float, parts: int, now: datetime
+) -> LabelDrift:
+    """A finished batch run's drift against the version that predicted it (its `metadata.json`): what the batch
+    function and the Beam pipeline both record."""
+    shares, kind = baseline_of(metadata)
+    return label_drift(
+        counts,
+        shares,
+        bound,
+        day=f"{now:%Y-%m-%d}",
+        computed_at=now.isoformat(),
+        source="batch",
+        run_id=run_id,
+        champion_version=str(metadata["version"]),
+        objects=parts,
+        baseline=kind,
+    )
 
 
 def _mix(slot_shares: Mapping[str, float], slots: list[str]) -> np.ndarray:
