@@ -31,10 +31,12 @@ def load_version(
     version: str,
     expected_inference_sha256: str | None,
     patience: gcs.Patience = gcs.PATIENT,
+    metadata: dict | None = None,
 ) -> LabelModel:
     """A version as predictors serve it (a run pinned to it, the champion), refused unless its inference arrays
-    match metadata.json and `expected_inference_sha256` (what the pointer or the run's record says)."""
-    metadata = registry.read_metadata(bucket, version, patience)
+    match metadata.json and `expected_inference_sha256` (what the pointer or the run's record says). `metadata`:
+    the version's metadata.json as the caller already read it (else it is read here)."""
+    metadata = metadata if metadata is not None else registry.read_metadata(bucket, version, patience)
     if metadata is None:
         raise ModelIntegrityError(f"model version {version} has no committed metadata.json")
     arrays = registry.read_file(bucket, version, INFERENCE_FILE, patience) if metadata.get("inference") else None

@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-import numpy as np
-
 from saikika.cloud import champion_cache, drift, gcs, health, launchers, lease, registry, training_store
 from saikika.cloud.retrain_state import RetrainStore
 from saikika.core import jsonl, logs, objects, splits
@@ -37,7 +35,6 @@ from saikika.core.errors import ConfigError, TrainingDataError, TransientError
 from saikika.core.events import ObjectEvent, PubSubMessage, parse_rfc3339
 from saikika.core.items import Item
 from saikika.core.live_quality import DegradedRule, LiveQuality, Window, label_matrices, measure
-from saikika.core.metrics import above_thresholds
 from saikika.core.retraining import (
     Action,
     Attempt,
@@ -428,7 +425,9 @@ class LiveQualityStep:
             message = "live quality: no feedback newer than the champion's training"
             logs.event(log, logging.DEBUG, message, trigger=run.trigger, champion_version=champion.version)
             return None
-        model = champion_cache.load_version(self.models_bucket, champion.version, champion.inference_sha256)
+        model = champion_cache.load_version(
+            self.models_bucket, champion.version, champion.inference_sha256, metadata=metadata
+        )
         truth, predicted, times = _score(model, first, rows)
         window = Window(
             champion.version,
@@ -461,14 +460,13 @@ def _trained_until(metadata: Mapping[str, Any]) -> float:
 def _score(
     model: LabelModel, first: list[TrainingRow], rest: Iterator[TrainingRow]
 ) -> tuple[list[tuple[str, ...]], list[list[str]], list[float]]:
-    """(confirmed labels, the model's labels, event time) of every row, scored a chunk at a time."""
+    """(confirmed labels, the labels the model serves, event time) of every row, predicted a chunk at a time."""
     truth: list[tuple[str, ...]] = []
     predicted: list[list[str]] = []
     times: list[float] = []
     chunk = first
     while chunk:
-        carried = above_thresholds(model.scores([row.item.text() for row in chunk]), model.thresholds)
-        predicted += [[model.labels[j] for j in np.flatnonzero(passing)] for passing in carried]
+        predicted += [p.labels for p in model.predict([row.item for row in chunk])]
         truth += [tuple(row.item.labels or ()) for row in chunk]
         times += [row.event_time for row in chunk]
         chunk = list(islice(rest, SCORE_CHUNK))
