@@ -12,7 +12,6 @@ shards and the loose feedback objects not yet compacted (few: each retrain run f
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -86,10 +85,8 @@ def _storage_errors(bucket: str) -> Iterator[None]:
     except gexc.NotFound:
         raise SourceError(f"no bucket gs://{bucket}: check --source or the SAIKIKA_*_BUCKET settings") from None
     except (requests.ConnectionError, gexc.RetryError, *gcs.TRANSIENT_ERRORS) as exc:
-        where = os.environ.get("STORAGE_EMULATOR_HOST", "storage.googleapis.com")
-        raise SourceError(
-            f"cannot reach Cloud Storage at {where} ({type(exc).__name__}): is `saikika local up` running?"
-        ) from None
+        # Told in one line by the command line (cli.mistakes), as every command's unreachable storage is.
+        raise gcs.StorageUnreachable(f"cannot reach Cloud Storage at {gcs.endpoint()}") from exc
 
 
 @dataclass(frozen=True)

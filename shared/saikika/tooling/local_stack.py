@@ -224,6 +224,21 @@ def write_env_file(path: Path, stack_env: Mapping[str, str], project: str) -> No
     path.write_text("".join(f"{k}={v}\n" for k, v in sorted({**stack_env, **gcloud}.items())))
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """`local.env` (or any `KEY=value` file) as a mapping; comment lines are skipped."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+
+
+def use_env_file(path: Path, unless_set: str) -> None:
+    """Without `unless_set` in the environment, a running local stack's settings (`path`, its local.env) become this
+    process's own environment, which the storage client also reads the emulator's address from. Settings given in
+    the environment always win, and a deployment's are never mixed with the stack's."""
+    if not os.environ.get(unless_set) and path.is_file():
+        for key, value in read_env_file(path).items():
+            os.environ.setdefault(key, value)
+
+
 def function_env(stack_env: Mapping[str, str], extra_env: Mapping[str, str]) -> dict[str, str]:
     """A function's environment: the stack's settings over the caller's SAIKIKA_* ones, nothing else inherited."""
     passthrough = {k: v for k, v in os.environ.items() if k.startswith("SAIKIKA_")}

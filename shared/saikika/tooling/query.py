@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from saikika.core import objects
+from saikika.tooling.local_stack import ENV_FILE, use_env_file
 
 # The prediction record's fields (saikika.core.records.FIELDS) as DuckDB types: BigQuery's schema in
 # terraform/bigquery.tf, which a unit test holds this to.
@@ -303,11 +304,6 @@ def _json_ready(value, is_json: bool):
 
 
 # ---- where the files come from --------------------------------------------------------------------------------
-def read_env_file(path: Path) -> dict[str, str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
-
-
 def download(bucket_name: str, prefixes: set[str], into: Path, project: str, role: str = PREDICTIONS) -> int:
     """Copy the `.jsonl` objects under `prefixes` of a bucket into `into`, keeping their names. Returns how many."""
     import requests
@@ -333,10 +329,8 @@ def download(bucket_name: str, prefixes: set[str], into: Path, project: str, rol
         option, variable = _SOURCES[role]
         raise QueryError(f"no bucket gs://{bucket_name}: check {option} or {variable}") from None
     except (requests.ConnectionError, gexc.RetryError, *gcs.TRANSIENT_ERRORS) as exc:
-        where = os.environ.get("STORAGE_EMULATOR_HOST", "storage.googleapis.com")
-        raise QueryError(
-            f"cannot reach Cloud Storage at {where} ({type(exc).__name__}): is `saikika local up` running?"
-        ) from None
+        # Told in one line by the command line (cli.mistakes), as every command's unreachable storage is.
+        raise gcs.StorageUnreachable(f"cannot reach Cloud Storage at {gcs.endpoint()}") from exc
     return copied
 
 
@@ -352,10 +346,8 @@ def _bucket_source(given: str | None, role: str, state_dir: Path) -> tuple[str, 
         if "/" in bucket:
             raise QueryError(f"{option} {given}: give the bucket (gs://BUCKET), the tables' folders are fixed")
         return bucket, os.environ.get("GOOGLE_CLOUD_PROJECT", "local")
-    env_file = state_dir / "local.env"
-    if not os.environ.get(variable) and env_file.is_file():
-        for key, value in read_env_file(env_file).items():
-            os.environ.setdefault(key, value)  # this process's own environment: the client reads the emulator host
+    env_file = state_dir / ENV_FILE
+    use_env_file(env_file, unless_set=variable)
     bucket = os.environ.get(variable)
     if not bucket:
         raise QueryError(

@@ -3,7 +3,6 @@ models bucket."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,13 +17,10 @@ LOCAL_ENV_FILE = Path(".saikika") / "local.env"
 
 def use_local_stack(env_file: Path = LOCAL_ENV_FILE) -> None:
     """Without settings in the environment, the running local stack's (`saikika local up` writes them to
-    `.saikika/local.env`): this process's own environment, which the storage client also reads the emulator's
-    address from. Settings given in the environment always win."""
-    if not os.environ.get("SAIKIKA_MODELS_BUCKET") and env_file.is_file():
-        from saikika.tooling.query import read_env_file
+    `.saikika/local.env`)."""
+    from saikika.tooling.local_stack import use_env_file
 
-        for key, value in read_env_file(env_file).items():
-            os.environ.setdefault(key, value)
+    use_env_file(env_file, unless_set="SAIKIKA_MODELS_BUCKET")
 
 
 def _settings():
