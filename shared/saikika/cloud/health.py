@@ -118,10 +118,8 @@ def _newest_live_quality(models: gcs.Bucket, runs_cursor: str | None, look_back:
     """The newest live-quality object, listed from the last counted run's start: a run writes its live quality
     under its own start's stamp, so every run not yet counted (and that one) is in the listing. None: no run since
     wrote one (the health keeps the one it had)."""
-    stamp = objects.stamp_of(runs_cursor or "", objects.RETRAIN_RUNS_PREFIX)
-    offset = (
-        objects.LIVE_QUALITY_PREFIX + stamp if stamp else objects.stamped_from(objects.LIVE_QUALITY_PREFIX, look_back)
-    )
+    counted = objects.stamp_time(runs_cursor) if runs_cursor else None
+    offset = objects.stamped_from(objects.LIVE_QUALITY_PREFIX, counted or look_back)
     names = [blob.name for blob in models.list_blobs(prefix=objects.LIVE_QUALITY_PREFIX, start_offset=offset)]
     return next(_read_each(models, reversed(names)), None)
 

@@ -143,12 +143,6 @@ def stamped_from(prefix: str, when: datetime) -> str:
     return f"{prefix}{_stamp(when)}"
 
 
-def stamp_of(name: str, prefix: str) -> str | None:
-    """The time stamp a time-stamped name under `prefix` starts with, else None."""
-    stamp = name[len(prefix) : len(prefix) + 23]
-    return stamp if name.startswith(prefix) and _STAMP.fullmatch(stamp) else None
-
-
 def decision_log_entry(when: datetime, version: str) -> str:
     return f"{DECISION_LOG_PREFIX}{_stamp(when)}-{version}.json"
 
