@@ -10,7 +10,7 @@ from pathlib import Path
 
 from saikika.cloud import registry
 from saikika.core import jsonl, objects
-from saikika.tooling.local_stack import LocalStack
+from saikika.tooling.local_stack import LocalStack, read_env_file
 from saikika.tooling.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,19 +70,10 @@ def wait_for_rejected(bucket, message_id: str) -> dict:
     return json.loads(wait_for_blob(bucket, objects.rejected(today(), message_id)).download_as_text())
 
 
-def gcloud_publish(stack: LocalStack, topic: str, message: str, workdir: Path) -> str:
-    """Publish with the gcloud CLI itself, pointed at the emulator, as a person would."""
-    token = workdir / "token"
-    token.write_text("emulator-needs-no-token")
-    (workdir / "gcloud-config").mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB": f"http://{stack.env['PUBSUB_EMULATOR_HOST']}/",
-        "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token),
-        "CLOUDSDK_CORE_PROJECT": stack.project,
-        "CLOUDSDK_CONFIG": str(workdir / "gcloud-config"),
-        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
-    }
+def gcloud_publish(stack: LocalStack, topic: str, message: str) -> str:
+    """Publish with the gcloud CLI itself, with the settings the stack's local.env gives a person (its endpoint
+    overrides, token file, project and gcloud config)."""
+    env = {**os.environ, **read_env_file(stack.env_file)}
     result = subprocess.run(
         ["gcloud", "pubsub", "topics", "publish", topic, f"--message={message}", "--format=json"],
         env=env,

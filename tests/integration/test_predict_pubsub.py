@@ -17,9 +17,9 @@ from tests.integration.helpers import gcloud_publish, publish, today, wait_for_p
 pytestmark = pytest.mark.emulators
 
 
-def test_single_item_published_with_gcloud_cli(stack, predictions_bucket, model_files, tmp_path):
+def test_single_item_published_with_gcloud_cli(stack, predictions_bucket, model_files):
     item = {"id": "cli-1", "title": "防水 ワイヤレス スピーカー", "description": "Bluetooth対応", "tags": ["audio"]}
-    message_id = gcloud_publish(stack, "items", json.dumps(item, ensure_ascii=False), tmp_path)
+    message_id = gcloud_publish(stack, "items", json.dumps(item, ensure_ascii=False))
     [line] = wait_for_prediction_lines(predictions_bucket, message_id)
     assert set(line) == {"id", "labels", "scores", "model_version", "message_id", "predicted_at"}
     assert line["id"] == "cli-1"
