@@ -18,9 +18,7 @@ def iter_lines(location: str, project: str | None = None) -> Iterator[bytes]:
 
         bucket, _, name = location[5:].partition("/")
         # A command line's input: a stopped emulator is told within seconds (StorageUnreachable).
-        blob = gcs.answering_bucket(project, bucket).blob(name)
-        with blob.open("rb", chunk_size=4 * 1024 * 1024) as raw:
-            yield from raw
+        yield from gcs.iter_raw_lines(gcs.answering_bucket(project, bucket).blob(name))
         return
     with Path(location).open("rb") as handle:
         yield from handle

@@ -152,11 +152,22 @@ def read_json(bucket: storage.Bucket, name: str, patience: Patience = PATIENT) -
     return json.loads(found[0]), found[1]
 
 
+# Objects are streamed in reads of this size: memory holds one, never the whole object.
+STREAM_CHUNK_BYTES = 4 * 1024 * 1024
+
+
 def iter_lines(blob: storage.Blob, errors: str = "strict") -> Iterator[str]:
-    """An object's text lines, streamed in 4 MiB reads (never the whole object in memory). `blob` may name a
-    generation; `errors` is how undecodable bytes are handled, as for `open`."""
-    with blob.open("rb", chunk_size=4 * 1024 * 1024) as raw:
+    """An object's text lines, streamed. `blob` may name a generation; `errors` is how undecodable bytes are
+    handled, as for `open`."""
+    with blob.open("rb", chunk_size=STREAM_CHUNK_BYTES) as raw:
         yield from io.TextIOWrapper(raw, encoding="utf-8", errors=errors, newline="\n")
+
+
+def iter_raw_lines(blob: storage.Blob) -> Iterator[bytes]:
+    """An object's lines as bytes, streamed: each is decoded by its reader, so a line that is not UTF-8 is that
+    line's problem, not the object's."""
+    with blob.open("rb", chunk_size=STREAM_CHUNK_BYTES) as raw:
+        yield from raw
 
 
 def generation(bucket: storage.Bucket, name: str, patience: Patience = PATIENT) -> int | None:
