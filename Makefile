@@ -51,7 +51,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: lint $(CHECKOV_STAMP) $(WORD_VECTORS) $(PROVIDER_SCHEMA)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --durations=30 $(PYTEST_ARGS)
 
 # The pure tests alone, while editing (docs/testing.md): no emulators, no .venv-checkov, no downloads, no word
 # vectors built; the tests marked slow (tests/conftest.py, by path) are left to `make test`.

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
+import jsonschema_rs
 import pytest
 
+from saikika.core import items
 from saikika.handlers import predict_http
 from saikika.handlers.predict_http import OPENAPI_DOCUMENT, PredictRequest, parse_request
 from saikika.handlers.predict_http_openapi import ERROR_CODES
@@ -101,3 +104,28 @@ def test_every_error_the_handler_can_answer_is_documented_with_its_status():
     assert {code for _, code in used} <= documented
     post_statuses = {int(s) for s in POST["responses"]}
     assert {status for status, _ in used} - {405} <= post_statuses
+
+
+def test_the_documented_non_blank_pattern_is_pythons_blank_on_every_code_point():
+    non_blank = re.compile(items.NON_BLANK_PATTERN)
+    disagree = [hex(c) for c in range(sys.maxunicode + 1) if bool(non_blank.fullmatch(chr(c))) == chr(c).isspace()]
+    assert disagree == []
+
+
+# Every character some engine's `\s` counts as space (Python's, ECMA's, Unicode's White_Space), and neighbours.
+_SPACE_SUSPECTS = [chr(c) for c in [*range(0x21), 0x7F, 0x85, 0xA0, 0x180E, 0x1680, *range(0x2000, 0x2030)]] + [
+    "\u205f",
+    "\u3000",
+    "\ufeff",
+    "a",
+]
+
+
+@pytest.mark.parametrize("field", ["title", "description", "tags"])
+def test_a_validator_as_schemathesis_uses_and_the_function_agree_on_what_is_blank(field):
+    # jsonschema_rs is the validator schemathesis judges "schema-valid" with (ST202); a title of "\u001e" once
+    # passed it and was refused by the function.
+    validator = jsonschema_rs.validator_for(SCHEMAS["Item"])
+    for char in _SPACE_SUSPECTS:
+        item = {"id": "i", field: [char] if field == "tags" else char}
+        assert validator.is_valid(item) == accepted(request([item])), f"{field} = {char!r}"

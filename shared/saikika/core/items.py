@@ -24,6 +24,13 @@ BATCH_MAX_ITEMS = 1_000
 # Eventarc's cap on a Pub/Sub message delivered to a function.
 MESSAGE_MAX_BYTES = 512 * 1024
 
+# What counts as blank is Python's str.isspace(), which `str.strip()` below applies. The OpenAPI document states
+# the same rule as an explicit class: `\S` means another set in each regex engine (ECMA and Rust leave out
+# U+001C-U+001F, which Python counts as space), and a client validating with one of them sent U+001E as a title
+# that the function then refused. U+3000 is the last space character (a unit test checks every code point).
+_SPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+NON_BLANK_PATTERN = "[^" + "".join(f"\\u{ord(c):04x}" for c in _SPACE) + "]"
+
 
 @dataclass(frozen=True)
 class Item:

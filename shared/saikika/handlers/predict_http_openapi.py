@@ -26,7 +26,7 @@ ERROR_CODES = {
     "internal": 500,
     "no_model": 503,
 }
-_NON_BLANK = {"type": "string", "pattern": r"\S"}
+_NON_BLANK = {"type": "string", "pattern": items.NON_BLANK_PATTERN}
 
 
 def _text(limit: int) -> dict[str, Any]:
