@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from saikika.core import jsonl
 from tests import terraform_hcl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,7 +347,7 @@ def fixture_lines(name: str) -> list[dict]:
     (test_health, test_drift and test_live_quality print them with `pytest -s`; those tests also hold each alert
     against the line they capture, so a renamed field fails there first)."""
     path = FIXTURES / f"{name}.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in jsonl.lines(path.read_text(encoding="utf-8")) if line.strip()]
 
 
 # ---- held against the lines the code really writes (the integration tests' captured lines) --------------------

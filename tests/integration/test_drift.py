@@ -12,7 +12,7 @@ import time
 import pytest
 
 from saikika.cloud import drift, gcs
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.core.drift import NONE, LabelDrift
 from saikika.core.logs import JsonFormatter
 from saikika.core.settings import Settings
@@ -65,7 +65,7 @@ class CapturedLines:
         self.logger.setLevel(self.level)
 
     def lines(self, message: str) -> list[dict]:
-        found = [json.loads(line) for line in self.stream.getvalue().splitlines()]
+        found = [json.loads(line) for line in jsonl.lines(self.stream.getvalue())]
         return [line for line in found if line["message"] == message]
 
 

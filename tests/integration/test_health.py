@@ -15,7 +15,7 @@ import pytest
 
 from saikika.cloud import gcs
 from saikika.cloud import health as health_step
-from saikika.core import objects, rows
+from saikika.core import jsonl, objects, rows
 from saikika.core.settings import Settings
 from saikika.model import catalogue
 from saikika.model.artifact import sha256_hex
@@ -67,7 +67,7 @@ def log_lines(stack: LocalStack, message: str) -> list[dict]:
     """The retrain function's stdout lines (LocalStack keeps each function's under logs/) with this message."""
     text = (stack.state_dir / "logs" / "function-retrain.log").read_text(errors="replace")
     found = []
-    for line in text.splitlines():
+    for line in jsonl.lines(text):
         try:
             entry = json.loads(line)
         except ValueError:

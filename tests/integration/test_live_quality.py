@@ -86,7 +86,7 @@ def quality_of(models, version: str) -> LiveQuality:
 
 def live_quality_lines(loop, version: str) -> list[dict]:
     text = (loop.state_dir / "logs" / "function-retrain.log").read_text()
-    entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    entries = [json.loads(line) for line in jsonl.lines(text) if line.startswith("{")]
     return [e for e in entries if e.get("message") == "live quality" and e.get("champion_version") == version]
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from saikika.cloud import gcs, monitoring_source
-from saikika.core import objects
+from saikika.core import jsonl, objects
 from saikika.model import catalogue
 from saikika.tooling.cli.monitor import bucket_source
 from saikika.tooling.polling import wait_until
@@ -195,7 +195,7 @@ def test_the_page_shows_what_the_buckets_hold(own_stack, written, tmp_path):
     for day, counts in by_day.items():
         assert counts["items_predicted"] == drift.get(day, {}).get("items", 0)
         rows = sum(s["rows"] for s in manifest["shards"] if s["day"] == day)
-        rows += sum(len(b.download_as_text().splitlines()) for b in loose if objects.day_of(b.name) == day)
+        rows += sum(len(jsonl.lines(b.download_as_text())) for b in loose if objects.day_of(b.name) == day)
         assert counts["feedback_rows"] == rows
         assert counts["rejected_inputs"] == sum(objects.day_of(b.name) == day for b in rejected)
     assert set(drift) <= set(by_day) and by_day[f"{today():%Y-%m-%d}"]["feedback_rows"] == 3

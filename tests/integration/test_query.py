@@ -150,7 +150,7 @@ def _lines(bucket, prefix: str) -> list[dict]:
         json.loads(line)
         for blob in bucket.list_blobs(prefix=prefix)
         if blob.name.endswith(".jsonl")
-        for line in blob.download_as_text().splitlines()
+        for line in jsonl.lines(blob.download_as_text())
         if line.strip()
     ]
 
