@@ -5,8 +5,6 @@ stopped (SIGTERM). Real functions-framework process, real fake-gcs-server."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import urllib.request
 
 import pytest
@@ -66,10 +64,7 @@ def test_what_is_buffered_is_written_when_the_function_is_stopped(logging_stack)
     before = len(logged_lines(logging_stack))
     post(logging_stack, [{"id": "T1", "title": "waterproof boots"}])
     # SIGTERM at once, well inside the flush interval: the worker's exit writes the buffer.
-    name, process = next((n, p) for n, p in logging_stack._processes if n == "function-predict_http")
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=60)
-    logging_stack._processes.remove((name, process))
+    logging_stack.stop_function("predict_http")
     ids = [line["id"] for line in logged_lines(logging_stack)]
     assert len(ids) == before + 1 and ids.count("T1") == 1
 

@@ -53,12 +53,14 @@ __all__ = [
     "free_port",
     "pubsub_emulator_command",
     "serving_args",
+    "spawn_pubsub_emulator",
     "start_fake_gcs",
-    "start_pubsub_emulator",
     "subscription_name",
+    "wait_for_pubsub_emulator",
 ]
 
 log = logging.getLogger("saikika.local")
+PUBSUB_EMULATOR = "pubsub-emulator"  # its process group's name (and its log's, under logs/)
 
 PROJECT = "saikika-local"
 BUCKETS = {
@@ -325,13 +327,18 @@ class LocalStack(EmulatorClients):
         self.env = _stack_env(self.project, pubsub_host, gcs_url)
         # Clients made later in this process talk to the emulators too (restored by stop()).
         self._saved_environ.enter_context(self.client_environment())
-        start_pubsub_emulator(self._children, pubsub_host, self.project)
+        # The emulator's JVM and the functions' imports start side by side (seconds of CPU each); a function
+        # touches nothing before its first request, and none comes before the buckets and topics exist.
+        spawn_pubsub_emulator(self._children, pubsub_host, self.project)
+        self._spawn_functions()
+        wait_for_pubsub_emulator(self._children, pubsub_host)
         create_topics(self.publisher(), self.project, _topics(self.functions))
         self.on_started(f"the Pub/Sub emulator at {pubsub_host}")
         start_fake_gcs(self._children, gcs_url, self.project, pubsub_host)
         create_buckets(self.storage_client())
         self.on_started(f"fake-gcs-server (Cloud Storage) at {gcs_url}")
-        self._start_functions()
+        for spec in self.functions:
+            self._wait_function(spec)
         self._wire_functions()
         write_env_file(self.env_file, self.env, self.project)
         ready = {k: v for k, v in self.env.items() if "URL" in k or "HOST" in k}
@@ -359,7 +366,10 @@ class LocalStack(EmulatorClients):
     def stop(self) -> None:
         """Stop the tick and every process group started, newest first; restore the environment."""
         self._tick.stop()
-        # The functions first, while the emulators they write to at exit (the request log's last records) are up.
+        # The Pub/Sub emulator first: a function's server waits for the keep-alive connections it holds to time
+        # out (2 s and more) before it ends. Then the functions, while fake-gcs-server, which they write to at exit
+        # (the request log's last records), is up.
+        self._children.stop({PUBSUB_EMULATOR})
         self._children.stop({spec.process_name for spec in self.functions})
         self._children.stop()
         self.env_file.unlink(missing_ok=True)
@@ -380,6 +390,10 @@ class LocalStack(EmulatorClients):
         """SIGKILL one function's process group, as a crashed instance (what it was handling is lost)."""
         self._children.kill(self._spec(name).process_name)
 
+    def stop_function(self, name: str) -> None:
+        """SIGTERM one function's process group, as an instance scaled in: it writes what it buffers, then ends."""
+        self._children.stop({self._spec(name).process_name})
+
     def start_function(self, name: str) -> None:
         """(Re)start one function on its port, as a new instance; returns once it answers."""
         spec = self._spec(name)
@@ -389,14 +403,12 @@ class LocalStack(EmulatorClients):
     def _spec(self, name: str) -> FunctionSpec:
         return next(spec for spec in self.functions if spec.name == name)
 
-    def _start_functions(self) -> None:
+    def _spawn_functions(self) -> None:
         for spec in self.functions:
             self.env[spec.env_key] = f"http://127.0.0.1:{free_port()}"
         self.env["SAIKIKA_PREDICT_URL"] = self.env.get("SAIKIKA_URL_PREDICT_HTTP", "")
         for spec in self.functions:
             self._start_function(spec)
-        for spec in self.functions:
-            self._wait_function(spec)
 
     def _start_function(self, spec: FunctionSpec) -> None:
         folder, port = self.functions_dir / spec.name, self.env[spec.env_key].rsplit(":", 1)[1]
@@ -413,9 +425,13 @@ class LocalStack(EmulatorClients):
         return function_env(self.env, self.extra_env)
 
 
-def start_pubsub_emulator(children: ProcessGroups, host: str, project: str) -> None:
-    name = "pubsub-emulator"
-    children.spawn(name, pubsub_emulator_command(host, project), {**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"})
+def spawn_pubsub_emulator(children: ProcessGroups, host: str, project: str) -> None:
+    command = pubsub_emulator_command(host, project)
+    children.spawn(PUBSUB_EMULATOR, command, {**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"})
+
+
+def wait_for_pubsub_emulator(children: ProcessGroups, host: str) -> None:
+    name = PUBSUB_EMULATOR
     try:
         children.wait_http(name, f"http://{host}/", 90, "the Pub/Sub emulator")
     except StackError as exc:
