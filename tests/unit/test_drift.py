@@ -16,6 +16,7 @@ from saikika.cloud.drift import _is_due
 from saikika.core.drift import (
     BASELINE_PREDICTED,
     BASELINE_SUPPORT,
+    DEFAULT_MIN_ITEMS,
     METADATA_MAX_BYTES,
     NONE,
     OTHER,
@@ -25,13 +26,15 @@ from saikika.core.drift import (
     js_divergence,
     label_drift,
     predicted_shares,
+    too_few_items,
 )
 
 WHEN = "2026-12-06T12:00:00+00:00"
 
 
-def drift(counts: LabelCounts, baseline: dict[str, float], bound: float = 0.1) -> LabelDrift:
-    return label_drift(counts, baseline, bound, day="2026-12-06", computed_at=WHEN)
+def drift(counts: LabelCounts, baseline: dict[str, float], bound: float = 0.1, min_items: int = 1) -> LabelDrift:
+    """The divergence arithmetic alone: any number of items may be judged (the rule on too few is tested below)."""
+    return label_drift(counts, baseline, bound, day="2026-12-06", computed_at=WHEN, min_items=min_items)
 
 
 def test_counts_are_per_item_and_an_item_without_labels_counts_as_none():
@@ -85,6 +88,21 @@ def test_moved_names_at_most_five_labels_largest_change_first():
     assert len(result.moved) == 5
     changes = [abs(m["change"]) for m in result.moved]
     assert changes == sorted(changes, reverse=True)
+
+
+def test_too_few_items_are_shown_but_never_judged_above_the_bound():
+    # What a person saw on a fresh stack: six test requests, all one label, against a mix of several.
+    baseline = {"waterproof": 0.2, "kids": 0.3, "portable": 0.3, NONE: 0.2}
+    six = label_drift(LabelCounts.of([["waterproof"]] * 6), baseline, 0.1, day="2026-12-06", computed_at=WHEN)
+    assert six.min_items == DEFAULT_MIN_ITEMS == 100
+    assert six.divergence > 0.1 and not six.above_bound and too_few_items(six.to_json())
+    assert six.log_fields()["min_items"] == 100
+    for items, judged in ((99, False), (100, True)):
+        skewed = drift(LabelCounts.of([["waterproof"]] * items), baseline, min_items=100)
+        assert (skewed.above_bound, too_few_items(skewed.to_json())) == (judged, not judged)
+    # A drift object written before the rule was kept reads as judged from one item, as it was.
+    older = {k: v for k, v in six.to_json().items() if k != "min_items"}
+    assert LabelDrift.from_json(older).min_items == 1 and not too_few_items(older)
 
 
 def test_no_items_is_no_divergence():

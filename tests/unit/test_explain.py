@@ -124,7 +124,7 @@ def test_the_cli_explains_with_the_same_code(tmp_path, model_files, served):
     table = CliRunner().invoke(main, args)
     assert table.exit_code == 0 and expected[0]["label"] in table.output
     refused = CliRunner().invoke(main, ["explain", "--model", str(tmp_path), "--title", " "])
-    assert refused.exit_code != 0 and "non-empty" in refused.output
+    assert refused.exit_code != 0 and "non-blank" in refused.output
 
 
 def test_batch_runs_explain_with_the_same_code(tmp_path, model_files, served):

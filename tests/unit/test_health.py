@@ -65,6 +65,8 @@ DRIFT = {
     "bound": 0.1,
     "no_label_share": 0.6,
     "above_bound": True,
+    "items": 400,
+    "min_items": 100,
     "moved": [{"label": "(none)", "change": 0.55}],
 }
 OLD_SUCCESS = RunCount(0, iso(NOW - 10 * HOUR), "retrain/runs/a.json")
@@ -134,7 +136,7 @@ def test_the_object_has_the_contract_keys_and_figures():
                                         ("champion_version", "micro_f1", "offline_micro_f1", "rows", "computed_at",
                                          "degraded")}  # fmt: skip
     assert out["drift"] == {"day": "2027-01-15", "divergence": 0.3, "bound": 0.1, "no_label_share": 0.6,
-                            "above_bound": True}  # fmt: skip
+                            "above_bound": True, "items": 400, "min_items": 100}  # fmt: skip
     assert (out["consecutive_failed_runs"], out["consecutive_rejected_candidates"]) == (1, 1)
     assert out["cursors"] == {"runs": "retrain/runs/z.json", "decisions": "models/history/z.json"}
 

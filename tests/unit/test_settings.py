@@ -58,6 +58,7 @@ EVERY_VARIABLE = {
     "SAIKIKA_STALL_AFTER_S": ("stall_after_s", 21600.0, "600", 600.0),
     "SAIKIKA_STALL_FAILED_RUNS": ("stall_failed_runs", 3, "2", 2),
     "SAIKIKA_DRIFT_BOUND": ("drift_bound", 0.1, "0.2", 0.2),
+    "SAIKIKA_DRIFT_MIN_ITEMS": ("drift_min_items", 100, "20", 20),
     "SAIKIKA_DRIFT_INTERVAL_S": ("drift_interval_s", 900.0, "60", 60.0),
 }
 # Set together or not at all (a cross-field rule).

@@ -38,7 +38,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from saikika.core import jsonl, logs, records
-from saikika.core.drift import DEFAULT_BOUND, LabelCounts, batch_run_drift
+from saikika.core.drift import DEFAULT_BOUND, DEFAULT_MIN_ITEMS, LabelCounts, batch_run_drift
 from saikika.core.items import Item, ItemError, parse_line
 from saikika.core.objects import (
     BATCH_SUCCESS_FILE,
@@ -243,6 +243,7 @@ def run(
     progress: Callable[[str], None] | None = None,
     drift_output: str | None = None,
     drift_bound: float = DEFAULT_BOUND,
+    drift_min_items: int = DEFAULT_MIN_ITEMS,
 ) -> dict[str, Any]:
     """Run the pipeline to the end and write `_SUCCESS`; returns what `_SUCCESS` holds. `explain_k` > 0: each
     line also holds, for each predicted label, its K strongest substrings (`explanations`). `progress` is told
@@ -260,14 +261,13 @@ def run(
     result = pipeline.result
     counts = {name: _counter(result, name) for name in ("read", "predicted", "rejected")}
     metadata = json.loads(_read(f"{version_folder.rstrip('/')}/{METADATA_FILE}"))
-    model_version = metadata["version"]
     labels = _label_counts(result, counts["predicted"])
     success = {
         "run_id": run_id,
         "input": input_pattern,
         "output": output,
         "errors": errors,
-        "model_version": model_version,
+        "model_version": metadata["version"],
         "predicted_at": predicted_at,
         "shards": shards,
         **counts,
@@ -277,7 +277,7 @@ def run(
     with FileSystems.create(f"{output}/{SUCCESS_FILE}", mime_type="application/json") as handle:
         handle.write((json.dumps(success, indent=2) + "\n").encode())
     if drift_output:
-        _write_drift(drift_output, labels, metadata, run_id, drift_bound, shards)
+        _write_drift(drift_output, labels, metadata, run_id, shards, drift_bound, drift_min_items)
     return success
 
 
@@ -295,11 +295,13 @@ def _label_counts(result, predicted: int) -> LabelCounts:
     return counts
 
 
-def _write_drift(path: str, labels: LabelCounts, metadata: dict, run_id: str, bound: float, shards: int) -> None:
+def _write_drift(
+    path: str, labels: LabelCounts, metadata: dict, run_id: str, shards: int, bound: float, min_items: int
+) -> None:
     """The run's label drift (`saikika.core.drift`) at `path`, and its `label drift` line. Monitoring never fails
     the run: a failure is logged (ERROR) and the predictions stand."""
     try:
-        found = batch_run_drift(labels, metadata, run_id, bound, shards, datetime.now(UTC))
+        found = batch_run_drift(labels, metadata, run_id, bound, shards, datetime.now(UTC), min_items)
         with FileSystems.create(path, mime_type="application/json") as handle:
             handle.write((json.dumps(found.to_json(), indent=2) + "\n").encode())
     except Exception as exc:  # noqa: BLE001  the run is complete; a monitoring object is not worth failing it
@@ -354,6 +356,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--drift_bound", type=float, default=DEFAULT_BOUND, help="the drift bound (SAIKIKA_DRIFT_BOUND)"
     )
+    parser.add_argument(
+        "--drift_min_items",
+        type=int,
+        default=DEFAULT_MIN_ITEMS,
+        help="fewer items are never above the bound (SAIKIKA_DRIFT_MIN_ITEMS)",
+    )
     known, beam_args = parser.parse_known_args(argv)
     return run(
         known.input,
@@ -367,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         explain_k=known.explain,
         drift_output=known.drift_output,
         drift_bound=known.drift_bound,
+        drift_min_items=known.drift_min_items,
     )
 
 

@@ -16,8 +16,15 @@ from datetime import UTC, datetime, timedelta
 
 from saikika.cloud import gcs, registry
 from saikika.core import logs, objects
-from saikika.core.drift import METADATA_KEY, LabelCounts, LabelDrift, baseline_of, batch_run_drift, label_drift
-from saikika.core.settings import Settings
+from saikika.core.drift import (
+    METADATA_KEY,
+    LabelCounts,
+    LabelDrift,
+    baseline_of,
+    batch_run_drift,
+    label_drift,
+)
+from saikika.core.settings import MonitoringSettings, Settings
 
 log = logging.getLogger("saikika.drift")
 
@@ -70,6 +77,7 @@ def update(settings: Settings, client: gcs.Client, now: float) -> list[LabelDrif
             objects=listed,
             baseline=baseline.kind,
             uncounted_objects=uncounted,
+            min_items=settings.drift_min_items,
         )
         name = objects.drift_day(day)
         # Compare-and-swap on what was read: a tick running alongside wrote the same day already; keep its object.
@@ -134,7 +142,7 @@ def record_batch_run(
     run_id: str,
     counts: LabelCounts,
     model_version: str,
-    bound: float,
+    monitoring: MonitoringSettings,
     parts: int = 0,
     now: datetime | None = None,
 ) -> LabelDrift | None:
@@ -146,7 +154,9 @@ def record_batch_run(
         metadata = registry.read_metadata(models, model_version)
         if metadata is None:
             return None
-        drift = batch_run_drift(counts, metadata, run_id, bound, parts, now)
+        drift = batch_run_drift(
+            counts, metadata, run_id, monitoring.drift_bound, parts, now, monitoring.drift_min_items
+        )
         gcs.create_json(models, name, drift.to_json())
     except Exception as exc:  # noqa: BLE001  the predictions are written; a monitoring object is not worth a redo
         logs.event(log, logging.ERROR, "label drift not recorded", run_id=run_id, object=name, error=repr(exc))

@@ -31,7 +31,7 @@ from saikika.cloud import batch_runs, gcs
 from saikika.cloud.batch_runs import BatchRun, LaunchState, RunMode
 from saikika.core import logs, objects
 from saikika.core.errors import ConfigError, TransientError
-from saikika.core.settings import Settings
+from saikika.core.settings import MonitoringSettings, Settings
 
 log = logging.getLogger("saikika.batch")
 
@@ -54,6 +54,7 @@ class BatchJob:
     model_version: str | None = None  # recorded in _RUN.json; the job itself reads `model_folder`
     drift_output: str | None = None  # where the run's label drift goes (saikika.core.drift)
     drift_bound: float | None = None
+    drift_min_items: int | None = None
     entry_module = ENTRY_MODULE
     # Run as a local process, the pipeline needs a runner: Beam's DirectRunner, one worker.
     local_arguments = ("--runner=DirectRunner", "--direct_num_workers=1")
@@ -73,6 +74,8 @@ class BatchJob:
             args["drift_output"] = self.drift_output
         if self.drift_bound is not None:
             args["drift_bound"] = f"{self.drift_bound:g}"
+        if self.drift_min_items is not None:
+            args["drift_min_items"] = str(self.drift_min_items)
         return [f"--{key}={value}" for key, value in args.items()]
 
 
@@ -252,7 +255,7 @@ def launch_batch_run(
     champion_version: str,
     expected_sha256: str | None,
     launcher: Launcher,
-    drift_bound: float | None = None,
+    monitoring: MonitoringSettings | None = None,
 ) -> Launched:
     """A batch job over `input` with a model version, into the predictions bucket's run layout
     (`batch/dt=DAY/run=RUN/`, bad lines under `rejected/batch/…`), launched once per run; its label drift goes to
@@ -267,7 +270,8 @@ def launch_batch_run(
         expected_sha256=expected_sha256,
         model_version=champion_version,
         drift_output=f"gs://{models.name}/{objects.batch_drift(run_id)}",
-        drift_bound=drift_bound,
+        drift_bound=None if monitoring is None else monitoring.drift_bound,
+        drift_min_items=None if monitoring is None else monitoring.drift_min_items,
     )
     return launch_once(predictions, folder, job, launcher)
 

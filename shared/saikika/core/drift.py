@@ -30,6 +30,7 @@ OTHER = "(other)"
 MOVED_SHOWN = 5
 # The bound a batch run uses when its launcher passes none: SAIKIKA_DRIFT_BOUND's default (one number, one place).
 DEFAULT_BOUND: float = MonitoringSettings.__dataclass_fields__["drift_bound"].default
+DEFAULT_MIN_ITEMS: int = MonitoringSettings.__dataclass_fields__["drift_min_items"].default
 # Where a baseline came from: the champion's own predictions on its tuning split, or (models trained before that
 # was recorded) the share of tuning-split rows labeled with each label.
 BASELINE_PREDICTED = "tuning predictions"
@@ -128,6 +129,8 @@ class LabelDrift:
     baseline: str = BASELINE_PREDICTED
     # Predictions objects without readable counts (written before counts were kept): not in `items`.
     uncounted_objects: int = 0
+    # Fewer items than this are never judged above the bound (objects written before it was kept: 1).
+    min_items: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,11 +151,17 @@ class LabelDrift:
             "bound": self.bound,
             "above_bound": self.above_bound,
             "items": self.items,
+            "min_items": self.min_items,
             "no_label_share": self.no_label_share,
             "moved_label": top.get("label"),
             "moved_change": top.get("change"),
             "champion_version": self.champion_version,
         }
+
+
+def too_few_items(drift: Mapping[str, Any]) -> bool:
+    """Whether a drift's JSON (as stored, or as health and the summary keep it) had too few items to be judged."""
+    return int(drift.get("items") or 0) < int(drift.get("min_items") or 1)
 
 
 def shares(counts: LabelCounts) -> dict[str, float]:
@@ -192,7 +201,13 @@ def baseline_of(metadata: Mapping[str, Any]) -> tuple[dict[str, float], str]:
 
 
 def batch_run_drift(
-    counts: LabelCounts, metadata: Mapping[str, Any], run_id: str, bound: float, parts: int, now: datetime
+    counts: LabelCounts,
+    metadata: Mapping[str, Any],
+    run_id: str,
+    bound: float,
+    parts: int,
+    now: datetime,
+    min_items: int = DEFAULT_MIN_ITEMS,
 ) -> LabelDrift:
     """A finished batch run's drift against the version that predicted it (its `metadata.json`): what the batch
     function and the Beam pipeline both record."""
@@ -208,6 +223,7 @@ def batch_run_drift(
         champion_version=str(metadata["version"]),
         objects=parts,
         baseline=kind,
+        min_items=min_items,
     )
 
 
@@ -253,8 +269,10 @@ def label_drift(
     objects: int = 0,
     baseline: str = BASELINE_PREDICTED,
     uncounted_objects: int = 0,
+    min_items: int = DEFAULT_MIN_ITEMS,
 ) -> LabelDrift:
-    """The drift of `counts` against `baseline_shares` (per-item shares by label, `(none)` included)."""
+    """The drift of `counts` against `baseline_shares` (per-item shares by label, `(none)` included); above the
+    bound only with at least `min_items` items (six items skewed to one label gave 0.42 against a bound of 0.1)."""
     observed = shares(counts)
     expected = _baseline_slots(baseline_shares, counts)
     slots = sorted(set(observed) | set(expected) | {NONE})
@@ -281,9 +299,10 @@ def label_drift(
         baseline_shares={slot: round(share, 6) for slot, share in sorted(baseline_shares.items())},
         divergence=round(divergence, 6),
         bound=bound,
-        above_bound=counts.items > 0 and divergence > bound,
+        above_bound=counts.items >= max(1, min_items) and divergence > bound,
         moved=moved,
         computed_at=computed_at,
         baseline=baseline,
         uncounted_objects=uncounted_objects,
+        min_items=min_items,
     )

@@ -23,7 +23,7 @@ from saikika.core.retraining import RunRecord, RunStatus, iso
 SUCCESSFUL_RUNS = frozenset({RunStatus.TRAINED, RunStatus.UP_TO_DATE})
 # What the health keeps of the newest live-quality object and of today's label drift (the contract's keys).
 LIVE_QUALITY_KEYS = ("champion_version", "micro_f1", "offline_micro_f1", "rows", "computed_at", "degraded")
-DRIFT_KEYS = ("day", "divergence", "bound", "no_label_share", "above_bound")
+DRIFT_KEYS = ("day", "divergence", "bound", "no_label_share", "above_bound", "items", "min_items")
 
 
 class HealthStatus(StrEnum):

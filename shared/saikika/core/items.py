@@ -1,6 +1,6 @@
 """The item contract and the items-message contract. Pure: no I/O.
 
-An item is a JSON object with `id` and at least one non-empty text field among
+An item is a JSON object with `id` and at least one non-blank text field among
 `title`, `description` and `tags`. Unknown fields are ignored. A message holds one
 item or `{"items": [...]}`.
 """
@@ -113,7 +113,7 @@ def parse_item(obj: Any, *, labeled: bool = False) -> Item:
     description = _string(obj, "description", DESCRIPTION_MAX_CHARS)
     tags = _string_list(obj, "tags", TAGS_MAX_COUNT, TAG_MAX_CHARS)
     if not (title.strip() or description.strip() or any(t.strip() for t in tags)):
-        raise ItemError("at least one of 'title', 'description' or 'tags' must be non-empty")
+        raise ItemError("at least one of 'title', 'description' or 'tags' must hold non-blank text")
     labels = None
     if labeled:
         if "labels" not in obj:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from saikika.core.drift import too_few_items
+
 TOP_LABELS = 8
 NONE = "(none)"
 OTHER = "(other)"
@@ -71,7 +73,7 @@ def headline(found: MonitoringObjects, now: datetime) -> dict[str, Any]:
     }
 
 
-_DRIFT_KEYS = ("day", "divergence", "bound", "above_bound", "items", "no_label_share")
+_DRIFT_KEYS = ("day", "divergence", "bound", "above_bound", "items", "min_items", "no_label_share")
 
 
 def _champion(found: MonitoringObjects) -> str | None:
@@ -208,6 +210,7 @@ def headline_lines(summary: Mapping[str, Any]) -> list[str]:
             if drift is None
             else f"{_f3(drift['divergence'])} (bound {drift['bound']}, {drift['items']} items)"
             + (" ABOVE BOUND" if drift["above_bound"] else "")
+            + (" too few items to judge" if too_few_items(drift) else "")
         ),
         f"retrain runs since {summary['since']}: {runs_text}",
     ]

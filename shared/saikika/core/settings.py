@@ -156,6 +156,12 @@ class MonitoringSettings:
         meaning="the Jensen–Shannon divergence (base 2) of a day's (or a batch run's) label mix from the champion's "
         "above which drift is reported (a WARNING `label drift` line; [monitoring](monitoring.md))",
     )
+    drift_min_items: int = setting(
+        100,
+        minimum=1,
+        meaning="a day (or a batch run) with fewer predicted items has its drift computed and shown but never judged "
+        "above the bound: a handful of items moves any label mix",
+    )
     drift_interval_s: float = setting(
         900.0, minimum=0, meaning="today's label drift is recomputed at most this often (one listing of the day)"
     )

@@ -192,7 +192,7 @@ class BatchScorer:
             run.folder + objects.BATCH_SUCCESS_FILE,
             run.success(self.predictions_bucket.name, model.version, count, totals),
         )
-        drift.record_batch_run(self.models_bucket, run.run_id, labels, model.version, self.settings.drift_bound, count)
+        drift.record_batch_run(self.models_bucket, run.run_id, labels, model.version, self.settings, count)
         logs.event(
             log,
             logging.WARNING if totals["rejected"] else logging.INFO,
@@ -259,7 +259,7 @@ class BatchScorer:
                 champion.version,
                 champion.inference_sha256,
                 self._launcher or launchers.from_settings(self.settings),
-                self.settings.drift_bound,
+                self.settings,
             )
         except ConfigError as exc:
             # Not transient: retrying cannot fix a missing setting. Recorded in _RUN.json and logged; the

@@ -84,7 +84,7 @@ class Promoter:
                 champion.version,
                 champion.inference_sha256,
                 self._launcher or launchers.from_settings(self.settings),
-                self.settings.drift_bound,
+                self.settings,
             )
         except ConfigError as exc:  # retrying cannot fix a setting; the promotion stands
             logs.event(

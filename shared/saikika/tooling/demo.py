@@ -35,8 +35,9 @@ from saikika.tooling.polling import wait_until
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
 
-# Wide enough for the tables when the output goes to a file or CI log rather than a terminal.
-console = Console(width=None if sys.stdout.isatty() else 140)
+# Wide enough for the tables when the output goes to a file or CI log rather than a terminal, and its lines left
+# whole there rather than cut mid-sentence.
+console = Console(width=None if sys.stdout.isatty() else 140, soft_wrap=not sys.stdout.isatty())
 ALL_FEATURES = {**catalogue.FEATURES, **catalogue.NEW_FEATURES}
 
 

@@ -3,13 +3,15 @@ models bucket."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 
-console = Console(stderr=True)
+# Not a terminal (a pipe, a log, CI): lines are left whole rather than cut at rich's 80 columns mid-sentence.
+console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 LOCAL_ENV_FILE = Path(".saikika") / "local.env"

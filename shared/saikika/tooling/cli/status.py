@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from saikika.core.drift import too_few_items
 from saikika.tooling.cli.common import _models_bucket
 
 # Exit codes by status (docs/cli.md): 1 and 2 are click's (an error, a usage mistake).
@@ -83,7 +84,8 @@ def _quality(quality: dict) -> str:
 
 def _drift(drift: dict) -> str:
     above = " [yellow]above its bound[/]" if drift.get("above_bound") else ""
-    return f"{_number(drift.get('divergence'))} on {drift.get('day')} (bound {drift.get('bound')}){above}"
+    few = f", too few items to judge: {drift.get('items')} < {drift.get('min_items')}" if too_few_items(drift) else ""
+    return f"{_number(drift.get('divergence'))} on {drift.get('day')} (bound {drift.get('bound')}{few}){above}"
 
 
 def _stale(iso: str | None) -> str:
