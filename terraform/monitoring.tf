@@ -45,7 +45,7 @@ locals {
     label_drift = {
       name     = "saikika: label drift above its bound"
       severity = "WARNING"
-      content  = "A day's (or a batch run's) label mix diverges from the champion's training mix by more than SAIKIKA_DRIFT_BOUND (Jensen-Shannon, base 2). The entry's `moved_label` and `no_label_share` say what moved."
+      content  = "A day's (or a batch run's) label mix, over at least SAIKIKA_DRIFT_MIN_ITEMS predicted items, diverges from the champion's training mix by more than SAIKIKA_DRIFT_BOUND (Jensen-Shannon, base 2). The entry's `moved_label` and `no_label_share` say what moved."
     }
   }
 
