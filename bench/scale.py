@@ -55,7 +55,7 @@ from saikika.handlers.retrain import Retrainer  # noqa: E402
 from saikika.model import artifact, catalogue, evaluation, inference_artifact, training  # noqa: E402
 from saikika.tooling.local_stack import FUNCTIONS, LocalStack  # noqa: E402
 from saikika.tooling.polling import wait_until  # noqa: E402
-from tests.integration.helpers import count_requests  # noqa: E402
+from tests.integration.helpers import count_requests, loop_buckets  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -250,26 +250,6 @@ class CountedStep:
             return self.step(run, snap)
         finally:
             self.requests = self.calls[first:]
-
-
-def loop_buckets(stack: LocalStack, prefix: str) -> tuple[Settings, dict]:
-    """Fresh data, models and predictions buckets on the stack, and the loop's settings for them (no waiting)."""
-    client = stack.storage_client()
-    suffix = uuid.uuid4().hex[:8]
-    names = {role: f"{prefix}-{role}-{suffix}" for role in ("data", "models", "predictions")}
-    for name in names.values():
-        client.create_bucket(name)
-    env = {f"SAIKIKA_{role.upper()}_BUCKET": name for role, name in names.items()}
-    settings = Settings.from_env(
-        {
-            "GOOGLE_CLOUD_PROJECT": stack.project,
-            **env,
-            "SAIKIKA_RETRAIN_SETTLE_S": "0",
-            "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0",
-            "SAIKIKA_TRAINING_LAUNCHER": "local",
-        }
-    )
-    return settings, names
 
 
 def write_feedback(data, count: int, seed: int) -> None:

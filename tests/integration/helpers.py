@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from saikika.cloud import registry
 from saikika.core import jsonl, objects
+from saikika.core.settings import Settings
 from saikika.tooling.local_stack import LocalStack, read_env_file
 from saikika.tooling.polling import wait_until
 
@@ -20,6 +22,26 @@ def start_stack(state_dir: Path, retrain_tick_s: float = 60.0, **env: str) -> Lo
     return LocalStack(
         state_dir=state_dir, functions_dir=REPO / "functions", extra_env=env, retrain_tick_s=retrain_tick_s
     ).start()
+
+
+def loop_buckets(stack: LocalStack, prefix: str) -> tuple[Settings, dict[str, str]]:
+    """Fresh data, models and predictions buckets on the stack (named PREFIX-ROLE-…), and the loop's settings for
+    them: no settling or interval to wait out, training jobs as local processes. The names by role."""
+    client = stack.storage_client()
+    suffix = uuid.uuid4().hex[:8]
+    names = {role: f"{prefix}-{role}-{suffix}" for role in ("data", "models", "predictions")}
+    for name in names.values():
+        client.create_bucket(name)
+    settings = Settings.from_env(
+        {
+            "GOOGLE_CLOUD_PROJECT": stack.project,
+            **{f"SAIKIKA_{role.upper()}_BUCKET": name for role, name in names.items()},
+            "SAIKIKA_RETRAIN_SETTLE_S": "0",
+            "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0",
+            "SAIKIKA_TRAINING_LAUNCHER": "local",
+        }
+    )
+    return settings, names
 
 
 def promote(stack: LocalStack, files) -> None:

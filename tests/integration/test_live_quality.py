@@ -20,11 +20,10 @@ from saikika.cloud import registry, training_store
 from saikika.core import jsonl, objects, rows
 from saikika.core.events import ObjectEvent
 from saikika.core.live_quality import LiveQuality
-from saikika.core.settings import Settings
 from saikika.handlers.retrain import Retrainer
 from saikika.model import catalogue
 from tests import alert_filters
-from tests.integration.helpers import count_requests, publish, saikika_cli, start_stack, wait_until
+from tests.integration.helpers import count_requests, loop_buckets, publish, saikika_cli, start_stack, wait_until
 
 pytestmark = pytest.mark.emulators
 
@@ -232,19 +231,7 @@ class Lines(logging.Handler):
 
 def test_a_champion_pushed_by_hand_counts_from_its_creation_and_a_failed_measure_never_fails_the_run(loop, model_files):
     client = loop.storage_client()
-    suffix = uuid.uuid4().hex[:8]
-    names = {role: f"quality-{role}-{suffix}" for role in ("data", "models", "predictions")}
-    for name in names.values():
-        client.create_bucket(name)
-    env = {f"SAIKIKA_{role.upper()}_BUCKET": name for role, name in names.items()}
-    settings = Settings.from_env(
-        {
-            "GOOGLE_CLOUD_PROJECT": loop.project,
-            **env,
-            "SAIKIKA_RETRAIN_SETTLE_S": "0",
-            "SAIKIKA_RETRAIN_MIN_INTERVAL_S": "0",
-        }
-    )
+    settings, names = loop_buckets(loop, "quality")
     data, models = client.bucket(names["data"]), client.bucket(names["models"])
     registry.push(models, *model_files)  # by hand: its metadata.json has no training_data, only created_at
     registry.set_champion(models, model_files.metadata, None, reason="test")
