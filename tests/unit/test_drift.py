@@ -17,6 +17,7 @@ from saikika.core.drift import (
     BASELINE_PREDICTED,
     BASELINE_SUPPORT,
     DEFAULT_MIN_ITEMS,
+    METADATA_KEY,
     METADATA_MAX_BYTES,
     NONE,
     OTHER,
@@ -116,6 +117,15 @@ def test_metadata_round_trips_compactly():
     assert " " not in text and "防水" in text
     assert json.loads(text) == {"items": 3, "none": 1, "labels": {"kids": 2, "防水": 1}}
     assert LabelCounts.from_metadata(text) == counts
+
+
+def test_an_objects_metadata_carries_the_counts_or_none_readable():
+    counts = LabelCounts.of([["kids"], []])
+    assert counts.object_metadata() == {METADATA_KEY: counts.to_metadata()}
+    assert LabelCounts.of_object({"read": "3", **counts.object_metadata()}) == counts
+    # Written before counts were kept, or by hand: no counts, never an error.
+    for metadata in (None, {}, {"read": "3"}, {METADATA_KEY: "not json"}, {METADATA_KEY: '{"labels": {}}'}):
+        assert LabelCounts.of_object(metadata) is None
 
 
 def test_metadata_is_capped_and_keeps_the_most_frequent_labels():

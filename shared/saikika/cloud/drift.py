@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from saikika.cloud import gcs, registry
 from saikika.core import logs, objects
 from saikika.core.drift import (
-    METADATA_KEY,
     LabelCounts,
     LabelDrift,
     baseline_of,
@@ -130,10 +129,11 @@ def day_counts(client: gcs.Client, predictions: gcs.Bucket, day: str) -> tuple[L
         if not blob.name.endswith(".jsonl"):
             continue
         listed += 1
-        try:
-            counts.merge(LabelCounts.from_metadata((blob.metadata or {})[METADATA_KEY]))
-        except (KeyError, ValueError):
+        found = LabelCounts.of_object(blob.metadata)
+        if found is None:
             uncounted += 1
+        else:
+            counts.merge(found)
     return counts, listed, uncounted
 
 

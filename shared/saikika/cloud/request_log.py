@@ -25,7 +25,7 @@ from typing import Any
 
 from saikika.cloud import gcs
 from saikika.core import jsonl, logs, objects
-from saikika.core.drift import METADATA_KEY, LabelCounts
+from saikika.core.drift import LabelCounts
 
 log = logging.getLogger("saikika.http.log")
 
@@ -105,7 +105,7 @@ class PredictionLog:
         data = jsonl.dumps(records).encode("utf-8", "backslashreplace")
         try:
             counts = LabelCounts.of(record.get("labels") or () for record in records)
-            gcs.create_only(self.bucket, name, data, jsonl.CONTENT_TYPE, metadata={METADATA_KEY: counts.to_metadata()})
+            gcs.create_only(self.bucket, name, data, jsonl.CONTENT_TYPE, metadata=counts.object_metadata())
         except gcs.TRANSIENT_ERRORS + (OSError,) as exc:  # storage unreachable: keep the records, try again later
             with self._lock:
                 self._buffer[:0] = records

@@ -91,6 +91,19 @@ class LabelCounts:
             # Drop at least the overflow's worth of the longest-ranked tail at once: a few passes, not one per label.
             kept = max(0, min(kept - 1, int(kept * max_bytes / size)))
 
+    def object_metadata(self) -> dict[str, str]:
+        """The custom metadata a predictions object carries its counts in (under METADATA_KEY)."""
+        return {METADATA_KEY: self.to_metadata()}
+
+    @classmethod
+    def of_object(cls, metadata: Mapping[str, str] | None) -> LabelCounts | None:
+        """The counts an object's custom metadata carries; None when it carries none that are readable (written
+        before counts were kept, or by hand)."""
+        try:
+            return cls.from_metadata((metadata or {})[METADATA_KEY])
+        except (KeyError, ValueError):
+            return None
+
     @classmethod
     def from_metadata(cls, text: str) -> LabelCounts:
         """Counts from a metadata value; ValueError if it is not one (an object written by hand, a bad writer)."""

@@ -26,7 +26,7 @@ from saikika.cloud import batch_runs, drift, gcs, launchers, registry
 from saikika.cloud.batch_runs import BatchRun, RunMode
 from saikika.cloud.champion_cache import ChampionCache, load_version
 from saikika.core import jsonl, logs, objects, records
-from saikika.core.drift import METADATA_KEY, LabelCounts
+from saikika.core.drift import LabelCounts
 from saikika.core.errors import ConfigError, NoChampionError
 from saikika.core.events import ObjectEvent
 from saikika.core.items import ItemError, parse_line
@@ -291,10 +291,7 @@ def _finished_part(metadata: dict[str, str]) -> tuple[dict[str, int], LabelCount
     """A finished part's counts and label counts, from its metadata (no label counts on a part written before they
     were kept)."""
     counts = {key: int(metadata.get(key, 0)) for key in COUNTS}
-    try:
-        return counts, LabelCounts.from_metadata(metadata[METADATA_KEY])
-    except (KeyError, ValueError):
-        return counts, LabelCounts()
+    return counts, LabelCounts.of_object(metadata) or LabelCounts()
 
 
 def _write_part(
@@ -330,6 +327,6 @@ def _write_part(
         run.folder + name,
         jsonl.dumps(lines),
         jsonl.CONTENT_TYPE,
-        metadata={key: str(value) for key, value in counts.items()} | {METADATA_KEY: labels.to_metadata()},
+        metadata={key: str(value) for key, value in counts.items()} | labels.object_metadata(),
     )
     return counts, labels

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from saikika.cloud import gcs, rejected_store
 from saikika.cloud.champion_cache import ChampionCache
 from saikika.core import jsonl, logs, objects, records
-from saikika.core.drift import METADATA_KEY, LabelCounts
+from saikika.core.drift import LabelCounts
 from saikika.core.events import PubSubMessage
 from saikika.core.items import parse_message
 from saikika.core.settings import Settings
@@ -66,7 +66,7 @@ class Predictor:
                 predictions_name,
                 jsonl.dumps(lines),
                 jsonl.CONTENT_TYPE,
-                metadata={METADATA_KEY: counts.to_metadata()},
+                metadata=counts.object_metadata(),
             )
 
         outcome = Outcome(predictions_name, rejected_name, len(parsed_items), len(problems), duplicate, version)
