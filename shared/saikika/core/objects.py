@@ -213,7 +213,7 @@ PREDICTIONS_PREFIX = "predictions/"
 
 
 def predictions(published: datetime, message_id: str) -> str:
-    return _dated("predictions", published, message_id, ".jsonl")
+    return f"{predictions_day(f'{published:%Y-%m-%d}')}{_safe(message_id)}.jsonl"
 
 
 REJECTED_PREFIX = "rejected/"
