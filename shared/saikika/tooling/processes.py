@@ -19,10 +19,29 @@ from saikika.core.errors import SaikikaError
 
 # How long a stopped child has to exit after SIGTERM before its group is killed.
 STOP_GRACE_S = 10
+# In the state folder: the running children's pids, one per line, rewritten at each start and stop.
+PIDS_FILE = "pids"
 
 
 class StackError(SaikikaError, RuntimeError):
     """The local stack cannot start or a part of it died; the message says which and where its log is."""
+
+
+def alive_pids(state_dir: Path) -> list[int]:
+    """The pids the process groups of `state_dir` last listed that still run (none if nothing was listed)."""
+    listed = state_dir / PIDS_FILE
+    pids = [int(pid) for pid in listed.read_text().split()] if listed.exists() else []
+    return [pid for pid in pids if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -129,4 +148,4 @@ class ProcessGroups:
         self._write_pids()
 
     def _write_pids(self) -> None:
-        (self.state_dir / "pids").write_text("".join(f"{pid}\n" for pid in self.pids()))
+        (self.state_dir / PIDS_FILE).write_text("".join(f"{pid}\n" for pid in self.pids()))

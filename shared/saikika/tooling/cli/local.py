@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -57,24 +56,14 @@ def local_up(state_dir: Path, functions_dir: Path | None) -> None:
 
 def _refuse_a_second_stack(state_dir: Path) -> None:
     """Two stacks in one state folder would share (and each delete) one local.env: one line instead."""
-    listed = state_dir / "pids"
-    pids = [int(pid) for pid in listed.read_text().split()] if listed.exists() else []
-    alive = [pid for pid in pids if _alive(pid)]
+    from saikika.tooling.processes import alive_pids
+
+    alive = alive_pids(state_dir)
     if alive:
         raise click.ClickException(
             f"a local stack is already running from {state_dir} (processes {', '.join(map(str, alive))}): use it "
             f"(set -a; . {state_dir / 'local.env'}; set +a), stop it first, or pass another --state-dir"
         )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @local.command("wait")
