@@ -168,14 +168,8 @@ def write_prediction_objects(bucket, day: datetime, first: int, count: int, labe
 def drift_point(stack: LocalStack, sizes: list[int], earlier: int) -> dict:
     """`drift.update` after `sizes` messages of a day, with `earlier` messages on the day before already there:
     storage requests and seconds; and reading the day's objects instead of listing them, for comparison."""
+    settings, names = loop_buckets(stack, "drift")
     client, calls = counting_client(stack)
-    suffix = uuid.uuid4().hex[:8]
-    names = {role: f"drift-{role}-{suffix}" for role in ("data", "models", "predictions")}
-    for name in names.values():
-        client.create_bucket(name)
-    settings = Settings.from_env(
-        {"GOOGLE_CLOUD_PROJECT": stack.project, **{f"SAIKIKA_{r.upper()}_BUCKET": n for r, n in names.items()}}
-    )
     models, predictions = client.bucket(names["models"]), client.bucket(names["predictions"])
     files = training.serialize(training.train(list(catalogue.generate(600, seed=5))))
     registry.push(models, *files)
