@@ -63,6 +63,9 @@ def test_local_up_serves_and_leaves_nothing_behind_after_sigterm(tmp_path):
         assert ready == "READY", process.stderr.read()
         env = dict(line.split("=", 1) for line in (tmp_path / "state" / "local.env").read_text().splitlines())
         assert ENV_KEYS <= set(env)
+        listening = [key for key in env if key.startswith("SAIKIKA_URL_") or key.endswith("_EMULATOR_HOST")]
+        ports = {env[key].rsplit(":", 1)[1] for key in listening}
+        assert len(ports) == len(listening) == 2 + len(FUNCTIONS), listening  # one port each, none shared
         with urllib.request.urlopen(env["SAIKIKA_PREDICT_URL"], timeout=30) as response:
             assert response.status == 200
         children = {int(pid) for pid in (tmp_path / "state" / "pids").read_text().split()}

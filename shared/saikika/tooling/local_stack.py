@@ -51,6 +51,7 @@ __all__ = [
     "find_functions_dir",
     "function_env",
     "free_port",
+    "free_ports",
     "pubsub_emulator_command",
     "serving_args",
     "spawn_pubsub_emulator",
@@ -102,10 +103,19 @@ FUNCTIONS = (
 )
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free local ports. The sockets are held open together while the kernel picks, since ports
+    picked one after another repeat (a released port is offered again) and a stack whose components start side by
+    side must not hand fake-gcs-server's port to a function."""
+    with ExitStack() as held:
+        sockets = [held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def find_functions_dir(start: Path | None = None) -> Path:
@@ -323,14 +333,15 @@ class LocalStack(EmulatorClients):
     def _start(self) -> None:
         self.functions_dir = (self.functions_dir or find_functions_dir()).resolve()
         self.env_file.unlink(missing_ok=True)  # a stopped stack's settings must not look ready
-        pubsub_host, gcs_url = f"127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+        pubsub_port, gcs_port, *function_ports = free_ports(2 + len(self.functions))
+        pubsub_host, gcs_url = f"127.0.0.1:{pubsub_port}", f"http://127.0.0.1:{gcs_port}"
         self.env = _stack_env(self.project, pubsub_host, gcs_url)
         # Clients made later in this process talk to the emulators too (restored by stop()).
         self._saved_environ.enter_context(self.client_environment())
         # The emulator's JVM and the functions' imports start side by side (seconds of CPU each); a function
         # touches nothing before its first request, and none comes before the buckets and topics exist.
         spawn_pubsub_emulator(self._children, pubsub_host, self.project)
-        self._spawn_functions()
+        self._spawn_functions(function_ports)
         wait_for_pubsub_emulator(self._children, pubsub_host)
         create_topics(self.publisher(), self.project, _topics(self.functions))
         self.on_started(f"the Pub/Sub emulator at {pubsub_host}")
@@ -403,9 +414,9 @@ class LocalStack(EmulatorClients):
     def _spec(self, name: str) -> FunctionSpec:
         return next(spec for spec in self.functions if spec.name == name)
 
-    def _spawn_functions(self) -> None:
-        for spec in self.functions:
-            self.env[spec.env_key] = f"http://127.0.0.1:{free_port()}"
+    def _spawn_functions(self, ports: list[int]) -> None:
+        for spec, port in zip(self.functions, ports, strict=True):
+            self.env[spec.env_key] = f"http://127.0.0.1:{port}"
         self.env["SAIKIKA_PREDICT_URL"] = self.env.get("SAIKIKA_URL_PREDICT_HTTP", "")
         for spec in self.functions:
             self._start_function(spec)
