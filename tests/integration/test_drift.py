@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -76,14 +77,18 @@ def test_items_skewed_to_one_label_raise_the_days_drift_above_its_bound(drift_st
     assert (settings.drift_bound, settings.drift_interval_s) == (0.1, 900.0)
     models = client.bucket(settings.models_bucket)
     publisher = drift_stack.publisher()
-    day = f"{today():%Y-%m-%d}"
+    started = today()
+    day = f"{started:%Y-%m-%d}"
 
     usual = [
         {"id": f"usual-{i}", "title": item.title, "description": item.description, "tags": list(item.tags)}
         for i, item in enumerate(catalogue.generate(200, seed=2112))
     ]
     usual_messages = publish_messages(drift_stack, publisher, usual, per_message=20)
-    now = time.time()
+    # The step's clock stays on `day` for the interval and a minute more, so that a suite running up to midnight
+    # (UTC) does not see the day close under it (once in CI); the day's objects are listed whatever the clock.
+    next_midnight = started.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    now = min(time.time(), next_midnight.timestamp() - settings.drift_interval_s - 120)
     with CapturedLines() as captured:
         written = {d.day: d for d in drift.update(settings, client, now)}
     first = written[day]
