@@ -50,13 +50,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Test files are spread over TEST_WORKERS processes (pytest-xdist), a file's tests together on one, so its fixtures
+# (a stack, a trained model) are built once. Each worker's stacks reserve their own ports (saikika.tooling.ports).
+TEST_WORKERS ?= 2
+
 test: lint $(CHECKOV_STAMP) $(WORD_VECTORS) $(PROVIDER_SCHEMA)
-	$(BIN)/pytest --durations=30 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 # The pure tests alone, while editing (docs/testing.md): no emulators, no .venv-checkov, no downloads, no word
 # vectors built; the tests marked slow (tests/conftest.py, by path) are left to `make test`.
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 # The benchmark has a venv of its own: MLServer (the peer) brings dependencies the product does not need.
 $(BENCH_STAMP): pyproject.toml

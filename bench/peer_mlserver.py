@@ -20,7 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from saikika.tooling.local_stack import free_port
+from saikika.tooling.ports import free_ports
 
 
 def _body(items) -> bytes:
@@ -44,7 +44,7 @@ def mlserver_figures(pipeline, items, repeats: int, http_figures, log) -> dict:
 
     folder = Path(tempfile.mkdtemp(prefix="saikika-mlserver-"))
     joblib.dump(pipeline, folder / "model.joblib")
-    http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    http_port, grpc_port, metrics_port = free_ports(3)
     (folder / "model-settings.json").write_text(
         json.dumps(
             {

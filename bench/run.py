@@ -35,7 +35,8 @@ from saikika.core.items import Item  # noqa: E402
 from saikika.model import artifact, catalogue, pipeline_file, training  # noqa: E402
 from saikika.model.label_model import LabelModel  # noqa: E402
 from saikika.model.word_vectors import WordVectors  # noqa: E402
-from saikika.tooling.local_stack import FUNCTIONS, LocalStack, free_port  # noqa: E402
+from saikika.tooling.local_stack import FUNCTIONS, LocalStack  # noqa: E402
+from saikika.tooling.ports import free_port  # noqa: E402
 
 
 def log(message: str) -> None:

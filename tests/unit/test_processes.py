@@ -4,14 +4,12 @@ child appends to its log, a dead child is reported with its log."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
 from saikika.core.errors import SaikikaError
-from saikika.tooling.local_stack import free_ports
 from saikika.tooling.polling import wait_until
 from saikika.tooling.processes import ProcessGroups, StackError
 
@@ -72,13 +70,3 @@ def test_a_restarted_child_appends_to_its_log_and_a_dead_one_is_reported(tmp_pat
 def test_a_stack_error_is_a_saikika_error():
     with pytest.raises(SaikikaError):
         ProcessGroups(Path("/nonexistent")).process("nothing")
-
-
-def test_free_ports_are_distinct_and_free():
-    # Picked one after another, 300 ports repeat on every try (the kernel offers a released port again): a stack
-    # whose components start side by side once gave a function fake-gcs-server's port.
-    ports = free_ports(300)
-    assert len(set(ports)) == len(ports)
-    for port in ports[:20]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", port))  # released on return: usable by the component it is handed to

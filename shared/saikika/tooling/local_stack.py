@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from saikika.core import logs
+from saikika.tooling.ports import release_ports, reserve_ports
 from saikika.tooling.processes import ProcessGroups, StackError, tail
 from saikika.tooling.pubsub_wiring import (
     MAX_DELIVERY_ATTEMPTS,
@@ -50,8 +50,6 @@ __all__ = [
     "fake_gcs_command",
     "find_functions_dir",
     "function_env",
-    "free_port",
-    "free_ports",
     "pubsub_emulator_command",
     "serving_args",
     "spawn_pubsub_emulator",
@@ -101,21 +99,6 @@ FUNCTIONS = (
     FunctionSpec("promote", "cloudevent", (BUCKET_EVENTS_TOPIC,)),
     FunctionSpec("batch", "cloudevent", (BUCKET_EVENTS_TOPIC,)),
 )
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free local ports. The sockets are held open together while the kernel picks, since ports
-    picked one after another repeat (a released port is offered again) and a stack whose components start side by
-    side must not hand fake-gcs-server's port to a function."""
-    with ExitStack() as held:
-        sockets = [held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
 
 
 def find_functions_dir(start: Path | None = None) -> Path:
@@ -312,6 +295,7 @@ class LocalStack(EmulatorClients):
     _children: ProcessGroups = field(init=False)
     _saved_environ: ExitStack = field(default_factory=ExitStack, init=False)  # closed: os.environ restored
     _tick: RetrainTick = field(default_factory=RetrainTick, init=False)
+    _ports: list[int] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._children = ProcessGroups(self.state_dir)
@@ -333,7 +317,8 @@ class LocalStack(EmulatorClients):
     def _start(self) -> None:
         self.functions_dir = (self.functions_dir or find_functions_dir()).resolve()
         self.env_file.unlink(missing_ok=True)  # a stopped stack's settings must not look ready
-        pubsub_port, gcs_port, *function_ports = free_ports(2 + len(self.functions))
+        self._ports = reserve_ports(2 + len(self.functions))  # released by stop(), once the children are gone
+        pubsub_port, gcs_port, *function_ports = self._ports
         pubsub_host, gcs_url = f"127.0.0.1:{pubsub_port}", f"http://127.0.0.1:{gcs_port}"
         self.env = _stack_env(self.project, pubsub_host, gcs_url)
         # Clients made later in this process talk to the emulators too (restored by stop()).
@@ -383,6 +368,8 @@ class LocalStack(EmulatorClients):
         self._children.stop({PUBSUB_EMULATOR})
         self._children.stop({spec.process_name for spec in self.functions})
         self._children.stop()
+        release_ports(self._ports)
+        self._ports = []
         self.env_file.unlink(missing_ok=True)
         self._saved_environ.close()
 
