@@ -59,7 +59,7 @@ def test_a_process_reserves_each_port_once_until_released():
         release_ports(second)
     finally:
         release_ports(first)
-    assert not ports._held
+    assert not (set(first) | set(second)) & ports._held  # a session's stacks in this process may hold others
 
 
 def test_running_out_is_one_clear_error(monkeypatch):
