@@ -178,6 +178,10 @@ def test_a_champion_and_nothing_pending_is_ok_after_a_tick(quiet_stack):
     """Default settings: the tick (a retrain-requests message, as Cloud Scheduler's) writes the health."""
     stack, publisher = quiet_stack, quiet_stack.publisher()
     models = stack.storage_client().bucket(stack.env["SAIKIKA_MODELS_BUCKET"])
+    # Before the first tick (the stack sends it a minute after it starts): one line saying to wait, exit 1.
+    early = status_command(stack)
+    assert early.returncode == 1 and "Traceback" not in early.stderr, early.stderr
+    assert early.stderr.startswith("Error: no loop health yet") and "try again in a minute" in early.stderr
     asked = time.time()
     publish(stack, publisher, b'{"reason": "health check"}', topic=RETRAIN_REQUESTS_TOPIC)
     fresh = wait_until(

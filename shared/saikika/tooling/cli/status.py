@@ -35,7 +35,8 @@ def status(as_json: bool) -> None:
     if found is None:
         raise click.ClickException(
             f"no loop health yet (gs://{bucket.name}/{objects.HEALTH_OBJECT}): the retrain tick writes it every "
-            "minute; is the stack up (saikika local up) or the retrain_tick scheduler job enabled?"
+            "minute, so try again in a minute; if it stays absent, check the tick (locally `saikika local up` sends "
+            "it; in the cloud the retrain_tick scheduler job)"
         )
     health = found[0]
     if as_json:
