@@ -31,6 +31,9 @@ MOVED_SHOWN = 5
 # The bound a batch run uses when its launcher passes none: SAIKIKA_DRIFT_BOUND's default (one number, one place).
 DEFAULT_BOUND: float = MonitoringSettings.__dataclass_fields__["drift_bound"].default
 DEFAULT_MIN_ITEMS: int = MonitoringSettings.__dataclass_fields__["drift_min_items"].default
+# What a reader keeps of a drift object (loop health's `drift`, the monitoring summary's today and batch runs): the
+# figure, its bound, and whether it was judged.
+KEPT_KEYS = ("day", "divergence", "bound", "no_label_share", "above_bound", "items", "min_items")
 # Where a baseline came from: the champion's own predictions on its tuning split, or (models trained before that
 # was recorded) the share of tuning-split rows labeled with each label.
 BASELINE_PREDICTED = "tuning predictions"
@@ -172,9 +175,14 @@ class LabelDrift:
         }
 
 
+def judged(items: int, min_items: int) -> bool:
+    """Whether a drift over `items` items can be judged above its bound: at least one, and at least `min_items`."""
+    return items >= max(1, min_items)
+
+
 def too_few_items(drift: Mapping[str, Any]) -> bool:
     """Whether a drift's JSON (as stored, or as health and the summary keep it) had too few items to be judged."""
-    return int(drift.get("items") or 0) < int(drift.get("min_items") or 1)
+    return not judged(int(drift.get("items") or 0), int(drift.get("min_items") or 1))
 
 
 def shares(counts: LabelCounts) -> dict[str, float]:
@@ -312,7 +320,7 @@ def label_drift(
         baseline_shares={slot: round(share, 6) for slot, share in sorted(baseline_shares.items())},
         divergence=round(divergence, 6),
         bound=bound,
-        above_bound=counts.items >= max(1, min_items) and divergence > bound,
+        above_bound=judged(counts.items, min_items) and divergence > bound,
         moved=moved,
         computed_at=computed_at,
         baseline=baseline,

@@ -17,13 +17,13 @@ from typing import Any
 
 from saikika.core.decisions import Action as DecisionAction
 from saikika.core.decisions import Decision, Outcome
+from saikika.core.drift import KEPT_KEYS
 from saikika.core.retraining import RunRecord, RunStatus, iso
 
 # A run that produced a version, or found the data already trained on: the loop is moving.
 SUCCESSFUL_RUNS = frozenset({RunStatus.TRAINED, RunStatus.UP_TO_DATE})
-# What the health keeps of the newest live-quality object and of today's label drift (the contract's keys).
+# What the health keeps of the newest live-quality object (the contract's keys; of today's drift: drift.KEPT_KEYS).
 LIVE_QUALITY_KEYS = ("champion_version", "micro_f1", "offline_micro_f1", "rows", "computed_at", "degraded")
-DRIFT_KEYS = ("day", "divergence", "bound", "no_label_share", "above_bound", "items", "min_items")
 
 
 class HealthStatus(StrEnum):
@@ -252,7 +252,7 @@ def assess(observed: Observed, now: float, bounds: Bounds) -> LoopHealth:
         observed.runs.failed,
         observed.candidates.rejected,
         _keep(observed.live_quality, LIVE_QUALITY_KEYS),
-        _keep(observed.drift, DRIFT_KEYS),
+        _keep(observed.drift, KEPT_KEYS),
         observed.rejected_inputs_today,
         {"runs": observed.runs.cursor, "decisions": observed.candidates.cursor},
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from saikika.core.drift import too_few_items
+from saikika.core.drift import KEPT_KEYS, too_few_items
 
 TOP_LABELS = 8
 NONE = "(none)"
@@ -68,12 +68,9 @@ def headline(found: MonitoringObjects, now: datetime) -> dict[str, Any]:
         "champion": _champion(found),
         "live_micro_f1": None if newest is None else newest.get("micro_f1"),
         "live_champion_version": None if newest is None else newest.get("champion_version"),
-        "drift_today": None if drift_today is None else {k: drift_today.get(k) for k in _DRIFT_KEYS},
+        "drift_today": None if drift_today is None else {k: drift_today.get(k) for k in KEPT_KEYS},
         "runs": dict(Counter(str(run.get("status")) for run in found.runs)),
     }
-
-
-_DRIFT_KEYS = ("day", "divergence", "bound", "above_bound", "items", "min_items", "no_label_share")
 
 
 def _champion(found: MonitoringObjects) -> str | None:
@@ -145,7 +142,7 @@ def label_mix(drift_days: tuple[Mapping[str, Any], ...]) -> dict[str, Any]:
 
 
 def _batch_run(drift: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: drift.get(key) for key in ("run_id", "champion_version", *_DRIFT_KEYS)}
+    return {key: drift.get(key) for key in ("run_id", "champion_version", *KEPT_KEYS)}
 
 
 def daily(found: MonitoringObjects) -> list[dict[str, Any]]:
